@@ -1,0 +1,24 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppModule } from './app.module.js';
+import type { AppConfig, Role } from './config/app-config.js';
+
+/** Request bodies are not part of the API; anything larger than this is refused with 413. */
+const BODY_LIMIT = '16kb';
+
+/**
+ * Builds the Nest application of a role, configured as in production (tests use this too). It does not
+ * listen: the caller picks the port.
+ */
+export async function createApp(role: Role, config: AppConfig): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(role, config), {
+    bufferLogs: false,
+    bodyParser: false,
+    logger: config.LOG_LEVEL === 'silent' ? false : undefined,
+  });
+  app.disable('x-powered-by');
+  app.useBodyParser('json', { limit: BODY_LIMIT });
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,116 @@
+import { BullModule } from '@nestjs/bullmq';
+import { DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { ThrottlerModule } from '@nestjs/throttler';
+import type { Redis } from 'ioredis';
+import { AppConfig, type Role } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { DownloadController } from './controllers/download.controller.js';
+import { HealthController } from './controllers/health.controller.js';
+import { ApiKeyGuard } from './middleware/api-key.guard.js';
+import { ErrorEnvelopeFilter } from './middleware/error-envelope.filter.js';
+import { PathParamsGuard } from './middleware/path-params.guard.js';
+import { RateLimitGuard } from './middleware/rate-limit.guard.js';
+import { PackagingProcessor } from './processors/packaging.processor.js';
+import { ApiKeyRepository } from './repositories/api-key.repository.js';
+import { CatalogueRepository } from './repositories/catalogue.repository.js';
+import { OperationEventsRepository } from './repositories/operation-events.repository.js';
+import { OperationRepository } from './repositories/operation.repository.js';
+import { PackageQueueRepository, PACKAGING_QUEUE } from './repositories/package-queue.repository.js';
+import { PrismaService } from './repositories/prisma.service.js';
+import { RedisRateLimitStorage } from './repositories/rate-limit.storage.js';
+import { FAST_REDIS } from './repositories/redis.connections.js';
+import { RedisConnections, RedisModule } from './repositories/redis.module.js';
+import { StorageRepository } from './repositories/storage.repository.js';
+import { ZipWriterRepository } from './repositories/zip-writer.repository.js';
+import { ApiKeyService } from './services/api-key.service.js';
+import { DemoService } from './services/demo.service.js';
+import { DownloadService } from './services/download.service.js';
+import { OperatorService } from './services/operator.service.js';
+import { PackageBuilder } from './services/package-builder.js';
+import { PackagingService } from './services/packaging.service.js';
+
+// Shared provider lists: each process gets the pieces of its role, from the same code.
+const DATA: Provider[] = [PrismaService, CatalogueRepository, ApiKeyRepository, OperationRepository, StorageRepository];
+const API: Provider[] = [
+  PackageQueueRepository,
+  OperationEventsRepository,
+  ApiKeyService,
+  DownloadService,
+  // Guards run in this order, as the contract checks: path parameters, key, rate limit.
+  { provide: APP_GUARD, useClass: PathParamsGuard },
+  { provide: APP_GUARD, useClass: ApiKeyGuard },
+  { provide: APP_GUARD, useClass: RateLimitGuard },
+];
+const WORKER: Provider[] = [OperationEventsRepository, ZipWriterRepository, PackageBuilder, PackagingService, PackagingProcessor];
+const COMMON: Provider[] = [{ provide: APP_FILTER, useClass: ErrorEnvelopeFilter }];
+/** The local all-in-one seeds the demo on its first start. */
+const DEMO: Provider[] = [ApiKeyService, OperatorService, DemoService];
+
+function workerQueueModules(): DynamicModule[] {
+  return [BullModule.forRootAsync({
+    inject: [AppConfig, RedisConnections],
+    // Workers block on Redis and must ride out outages, so their connection never gives up on a command.
+    useFactory: (config: AppConfig, connections: RedisConnections) => ({
+      connection: connections.blocking('bullmq'),
+      prefix: config.QUEUE_PREFIX,
+    }),
+  }),
+  // registerQueue brings @nestjs/bullmq's registrar, which starts the @Processor workers.
+  BullModule.registerQueue({ name: PACKAGING_QUEUE })];
+}
+
+function rateLimitModule(): DynamicModule {
+  return ThrottlerModule.forRootAsync({
+    inject: [AppConfig, FAST_REDIS],
+    useFactory: (config: AppConfig, redis: Redis) => ({
+      throttlers: [{ name: 'default', ttl: 60_000, limit: config.RATE_LIMIT_PER_MINUTE }],
+      storage: new RedisRateLimitStorage(redis, config),
+    }),
+  });
+}
+
+function roleModule(role: Role, config: AppConfig): DynamicModule {
+  const serves = { api: role !== 'worker', worker: role !== 'api' };
+  const providers = [
+    ...DATA,
+    ...COMMON,
+    ...(serves.api ? API : []),
+    ...(serves.worker ? WORKER : []),
+    ...(role === 'all' ? DEMO : []),
+  ];
+  const controllers: Type[] = [HealthController, ...(serves.api ? [DownloadController] : [])];
+  return {
+    module: AppModule,
+    imports: [
+      ConfigModule.forConfig(config),
+      RedisModule,
+      TerminusModule,
+      ...(serves.worker ? workerQueueModules() : []),
+      ...(serves.api ? [rateLimitModule()] : []),
+    ],
+    controllers,
+    providers: [...new Set(providers)],
+  };
+}
+
+/** The service's root module, assembled for a role: `api`, `worker`, or `all` (the local all-in-one). */
+@Module({})
+export class AppModule {
+  static forRole(role: Role, config: AppConfig): DynamicModule {
+    return roleModule(role, config);
+  }
+}
+
+/** What the operator CLI needs: the data layer and the operator's services, no HTTP and no queue. */
+@Module({})
+export class CliModule {
+  static forConfig(config: AppConfig): DynamicModule {
+    return {
+      module: CliModule,
+      imports: [ConfigModule.forConfig(config)],
+      providers: [...DATA, ...DEMO],
+    };
+  }
+}

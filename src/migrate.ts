@@ -1,0 +1,13 @@
+import { loadConfig } from './config/app-config.js';
+import { ensureDatabase, migrate } from './database/migrator.js';
+import { printErrorAndExit } from './cli/output.js';
+
+// `npm run db:migrate`: creates the database when missing and applies pending migrations.
+try {
+  const config = loadConfig();
+  await ensureDatabase(config.DATABASE_URL);
+  const result = await migrate(config.DATABASE_URL);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} catch (error) {
+  printErrorAndExit(error);
+}

@@ -1,0 +1,56 @@
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { UnrecoverableError, type Job } from 'bullmq';
+import { AppConfig } from '../config/app-config.js';
+import { PACKAGING_QUEUE, type PackageJobData } from '../repositories/package-queue.repository.js';
+import { asPackagingError, PackagingError } from '../services/packaging-error.js';
+import { PackagingService, type PackagingOutcome } from '../services/packaging.service.js';
+
+/**
+ * Takes packaging jobs off the queue. Builds take minutes: the lock is renewed while the build runs, and a
+ * worker that dies loses its lock after LOCK_DURATION_MS, when another worker takes the job over.
+ */
+const LOCK_DURATION_MS = 60_000;
+
+@Processor(PACKAGING_QUEUE, { lockDuration: LOCK_DURATION_MS, stalledInterval: 30_000, maxStalledCount: 2 })
+export class PackagingProcessor extends WorkerHost implements OnApplicationBootstrap {
+  private readonly logger = new Logger(PackagingProcessor.name);
+
+  constructor(
+    private readonly packaging: PackagingService,
+    private readonly config: AppConfig,
+  ) {
+    super();
+  }
+
+  onApplicationBootstrap(): void {
+    this.worker.concurrency = this.config.WORKER_CONCURRENCY;
+  }
+
+  async process(job: Job<PackageJobData>): Promise<PackagingOutcome> {
+    const { operationId } = job.data;
+    try {
+      return await this.packaging.package(operationId);
+    } catch (error) {
+      const failure = asPackagingError(error);
+      const isLastAttempt = !failure.retriable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      await this.packaging.recordFailure(operationId, failure, isLastAttempt);
+      // A cause that another attempt cannot fix ends the job now instead of after every retry.
+      if (!failure.retriable) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+      throw failure;
+    }
+  }
+
+  /**
+   * Backstop for failures that never reached process(): a job that stalled more often than allowed is
+   * failed by BullMQ directly, and its operation must not stay pending for ever.
+   */
+  @OnWorkerEvent('failed')
+  async onFailed(job: Job<PackageJobData> | undefined, error: Error): Promise<void> {
+    if (!job || !/stalled/i.test(error.message)) return;
+    const failure = new PackagingError('INTERRUPTED', error.message, false);
+    await this.packaging
+      .recordFailure(job.data.operationId, failure, true)
+      .catch((cause: Error) => this.logger.error(`could not record failure of ${job.data.operationId}: ${cause.message}`));
+  }
+}
