@@ -2,8 +2,6 @@ import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
-import { ThrottlerModule } from '@nestjs/throttler';
-import type { Redis } from 'ioredis';
 import { AppConfig, type Role } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DownloadController } from './controllers/download.controller.js';
@@ -19,8 +17,7 @@ import { OperationEventsRepository } from './repositories/operation-events.repos
 import { OperationRepository } from './repositories/operation.repository.js';
 import { PackageQueueRepository, PACKAGING_QUEUE } from './repositories/package-queue.repository.js';
 import { PrismaService } from './repositories/prisma.service.js';
-import { RedisRateLimitStorage } from './repositories/rate-limit.storage.js';
-import { FAST_REDIS } from './repositories/redis.connections.js';
+import { RateLimitRepository } from './repositories/rate-limit.repository.js';
 import { RedisConnections, RedisModule } from './repositories/redis.module.js';
 import { StorageRepository } from './repositories/storage.repository.js';
 import { ZipWriterRepository } from './repositories/zip-writer.repository.js';
@@ -32,10 +29,11 @@ import { PackageBuilder } from './services/package-builder.js';
 import { PackagingService } from './services/packaging.service.js';
 
 // Shared provider lists: each process gets the pieces of its role, from the same code.
-const DATA: Provider[] = [PrismaService, CatalogueRepository, ApiKeyRepository, OperationRepository, StorageRepository];
+export const DATA: Provider[] = [PrismaService, CatalogueRepository, ApiKeyRepository, OperationRepository, StorageRepository];
 const API: Provider[] = [
   PackageQueueRepository,
   OperationEventsRepository,
+  RateLimitRepository,
   ApiKeyService,
   DownloadService,
   // Guards run in this order, as the contract checks: path parameters, key, rate limit.
@@ -46,7 +44,7 @@ const API: Provider[] = [
 const WORKER: Provider[] = [OperationEventsRepository, ZipWriterRepository, PackageBuilder, PackagingService, PackagingProcessor];
 const COMMON: Provider[] = [{ provide: APP_FILTER, useClass: ErrorEnvelopeFilter }];
 /** The local all-in-one seeds the demo on its first start. */
-const DEMO: Provider[] = [ApiKeyService, OperatorService, DemoService];
+export const DEMO: Provider[] = [ApiKeyService, OperatorService, DemoService];
 
 function workerQueueModules(): DynamicModule[] {
   return [BullModule.forRootAsync({
@@ -59,16 +57,6 @@ function workerQueueModules(): DynamicModule[] {
   }),
   // registerQueue brings @nestjs/bullmq's registrar, which starts the @Processor workers.
   BullModule.registerQueue({ name: PACKAGING_QUEUE })];
-}
-
-function rateLimitModule(): DynamicModule {
-  return ThrottlerModule.forRootAsync({
-    inject: [AppConfig, FAST_REDIS],
-    useFactory: (config: AppConfig, redis: Redis) => ({
-      throttlers: [{ name: 'default', ttl: 60_000, limit: config.RATE_LIMIT_PER_MINUTE }],
-      storage: new RedisRateLimitStorage(redis, config),
-    }),
-  });
 }
 
 function roleModule(role: Role, config: AppConfig): DynamicModule {
@@ -88,7 +76,6 @@ function roleModule(role: Role, config: AppConfig): DynamicModule {
       RedisModule,
       TerminusModule,
       ...(serves.worker ? workerQueueModules() : []),
-      ...(serves.api ? [rateLimitModule()] : []),
     ],
     controllers,
     providers: [...new Set(providers)],
@@ -100,17 +87,5 @@ function roleModule(role: Role, config: AppConfig): DynamicModule {
 export class AppModule {
   static forRole(role: Role, config: AppConfig): DynamicModule {
     return roleModule(role, config);
-  }
-}
-
-/** What the operator CLI needs: the data layer and the operator's services, no HTTP and no queue. */
-@Module({})
-export class CliModule {
-  static forConfig(config: AppConfig): DynamicModule {
-    return {
-      module: CliModule,
-      imports: [ConfigModule.forConfig(config)],
-      providers: [...DATA, ...DEMO],
-    };
   }
 }

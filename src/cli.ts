@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
-import { CliModule } from './app.module.js';
+import { CliModule } from './cli.module.js';
 import { optionalInteger, parseCommand, requireFlag, requireWord, type ParsedCommand } from './cli/arguments.js';
 import { printErrorAndExit, printJson } from './cli/output.js';
 import { loadConfig } from './config/app-config.js';

@@ -1,50 +1,50 @@
-import { ExecutionContext, Injectable, Logger } from '@nestjs/common';
-import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
+import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Response } from 'express';
+import { AppConfig } from '../config/app-config.js';
 import { AppError } from '../errors.js';
-import { IS_PUBLIC } from './public.decorator.js';
+import { RateLimitRepository } from '../repositories/rate-limit.repository.js';
 import type { AuthenticatedRequest } from './api-key.guard.js';
+import { IS_PUBLIC } from './public.decorator.js';
+
+const WINDOW_MS = 60_000;
 
 /**
- * Requests per minute per API key, counted in Redis so that all API processes share one budget. When Redis
- * cannot be reached the request goes through (and the outage is logged): a limiter must not take the API down.
+ * RATE_LIMIT_PER_MINUTE requests per API key, counted in Redis so that all API processes share one budget.
+ * When Redis cannot be reached the request goes through (and the outage is logged): a limiter must not take
+ * the API down. (@nestjs/throttler would do the counting, but it is CommonJS requiring NestJS 12's ESM-only
+ * packages, which Jest cannot load on Node 20; the guard is small enough to own.)
  */
 @Injectable()
-export class RateLimitGuard extends ThrottlerGuard {
-  private readonly log = new Logger(RateLimitGuard.name);
+export class RateLimitGuard implements CanActivate {
+  private readonly logger = new Logger(RateLimitGuard.name);
 
-  protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
+  constructor(
+    private readonly counters: RateLimitRepository,
+    private readonly reflector: Reflector,
+    private readonly config: AppConfig,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    return this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]) || !request.caller;
-  }
-
-  protected override async getTracker(request: Record<string, any>): Promise<string> {
-    return (request as AuthenticatedRequest).caller!.keyId;
-  }
-
-  /** One budget per key across all routes. */
-  protected override generateKey(_context: ExecutionContext, tracker: string): string {
-    return tracker;
-  }
-
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (!request.caller) return true;
+    let count;
     try {
-      return await super.canActivate(context);
+      count = await this.counters.hit(request.caller.keyId, WINDOW_MS);
     } catch (error) {
-      if (error instanceof AppError) throw error;
-      this.log.warn(`rate limiter unavailable, letting the request through: ${(error as Error).message}`);
+      this.logger.warn(`rate limiter unavailable, letting the request through: ${(error as Error).message}`);
       return true;
     }
-  }
-
-  protected override async throwThrottlingException(
-    _context: ExecutionContext,
-    detail: ThrottlerLimitDetail,
-  ): Promise<void> {
-    throw new AppError(
-      'RATE_LIMITED',
-      `rate limit of ${detail.limit} requests a minute exceeded; retry after ${detail.timeToBlockExpire} s`,
-      undefined,
-      detail.timeToBlockExpire,
-    );
+    const limit = this.config.RATE_LIMIT_PER_MINUTE;
+    const response = context.switchToHttp().getResponse<Response>();
+    const resetSeconds = Math.max(1, Math.ceil(count.resetsInMs / 1000));
+    response.setHeader('RateLimit-Limit', String(limit));
+    response.setHeader('RateLimit-Remaining', String(Math.max(0, limit - count.hits)));
+    response.setHeader('RateLimit-Reset', String(resetSeconds));
+    if (count.hits > limit) {
+      throw new AppError('RATE_LIMITED', `rate limit of ${limit} requests a minute exceeded`, undefined, resetSeconds);
+    }
+    return true;
   }
 }

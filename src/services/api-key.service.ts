@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
+import { UUID_PATTERN } from '../dtos/ids.js';
 import { AppError } from '../errors.js';
 import { ApiKeyRepository, StoredApiKey } from '../repositories/api-key.repository.js';
 
@@ -44,7 +45,7 @@ export class ApiKeyService {
   }
 
   async revoke(id: string): Promise<{ id: string; revoked_at: string }> {
-    const existing = await this.keys.findById(id);
+    const existing = UUID_PATTERN.test(id) ? await this.keys.findById(id) : null;
     if (!existing) throw new AppError('NOT_FOUND', `no API key with id ${id}`);
     const revoked = await this.keys.revoke(id, new Date());
     this.cache.clear();

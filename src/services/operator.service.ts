@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from '../dtos/ids.js';
+import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE, UUID_PATTERN } from '../dtos/ids.js';
 import { toOperationRecord } from '../dtos/operation-record.dto.js';
 import { AppError } from '../errors.js';
 import { JobStatus, OperationStatus } from '../generated/prisma/enums.js';
@@ -17,7 +17,6 @@ export interface RegisterJobRequest {
   outputs?: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What operators do from the CLI: organisations, job registration, listing operations. */
 @Injectable()
@@ -35,7 +34,7 @@ export class OperatorService {
   }
 
   async requireOrganisation(id: string): Promise<void> {
-    if (!UUID.test(id) || !(await this.catalogue.findOrganisation(id))) {
+    if (!UUID_PATTERN.test(id) || !(await this.catalogue.findOrganisation(id))) {
       throw new AppError('NOT_FOUND', `no organisation with id ${id}`);
     }
   }

@@ -1,0 +1,64 @@
+import { ConfigError, loadConfig } from './app-config.js';
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('loadConfig', () => {
+  it('runs on defaults that point at Postgres and Redis on localhost', () => {
+    const sut = loadConfig({});
+    expect(sut.PORT).toBe(3000);
+    expect(sut.DATABASE_URL).toBe('postgresql://postgres:postgres@127.0.0.1:5432/job_downloads');
+    expect(sut.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(sut.usesEmbeddedS3).toBe(true);
+    expect(sut.assetsBucket).toBe(sut.S3_BUCKET);
+  });
+
+  it('converts numbers and booleans from their environment strings', () => {
+    const sut = loadConfig({ PORT: '8080', S3_FORCE_PATH_STYLE: 'true', WORKER_CONCURRENCY: '4', S3_ENDPOINT: 'http://minio:9000' });
+    expect(sut).toMatchObject({ PORT: 8080, S3_FORCE_PATH_STYLE: true, WORKER_CONCURRENCY: 4, S3_ENDPOINT: 'http://minio:9000' });
+    expect(sut.usesEmbeddedS3).toBe(false);
+  });
+
+  it.each([
+    ['PORT', 'eighty', 'PORT must be an integer between 1 and 65535'],
+    ['PORT', '70000', 'PORT must be an integer between 1 and 65535'],
+    ['DATABASE_URL', 'mysql://localhost/db', 'DATABASE_URL must be a postgresql:// URL'],
+    ['REDIS_URL', 'localhost:6379', 'REDIS_URL must be a redis:// or rediss:// URL'],
+    ['S3_ENDPOINT', 'minio:9000', 'S3_ENDPOINT must be an http:// or https:// URL'],
+    ['S3_BUCKET', 'No_Such', 'S3_BUCKET must be a bucket name of 3 to 63 characters'],
+    ['S3_FORCE_PATH_STYLE', 'perhaps', 'S3_FORCE_PATH_STYLE must be true or false'],
+    ['SIGNED_URL_TTL_SECONDS', '0', 'SIGNED_URL_TTL_SECONDS must be an integer from 1 to 604800 (7 days)'],
+    ['PACKAGE_RETENTION_HOURS', '1.5', 'PACKAGE_RETENTION_HOURS must be a positive integer'],
+    ['WORKER_CONCURRENCY', '-1', 'WORKER_CONCURRENCY must be an integer from 1 to 64'],
+    ['COMPRESSION', 'zstd', 'COMPRESSION must be one of auto, store, deflate'],
+  ])('refuses %s=%s, naming the variable and what it expects', (name, value, expected) => {
+    expect(problemsOf({ [name]: value })).toEqual([expected]);
+  });
+
+  it('reports every bad variable at once', () => {
+    expect(problemsOf({ PORT: 'x', REDIS_URL: 'nope' })).toEqual([
+      'PORT must be an integer between 1 and 65535',
+      'REDIS_URL must be a redis:// or rediss:// URL',
+    ]);
+  });
+
+  it('never echoes a value, which may be a secret', () => {
+    const message = (() => {
+      try {
+        loadConfig({ DATABASE_URL: 'mysql://user:s3cret@host/db' });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
+    expect(message).toContain('DATABASE_URL');
+    expect(message).not.toContain('s3cret');
+  });
+});

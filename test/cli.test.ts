@@ -1,0 +1,182 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { hashApiKey } from '../src/services/api-key.service.js';
+import { Fixtures, uniqueId } from './support/harness.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI as an operator would, against this run's database and S3. */
+function cli(...args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A successful command prints exactly one JSON document on stdout and nothing on stderr. */
+async function ok(...args: string[]): Promise<any> {
+  const result = await cli(...args);
+  expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+  return JSON.parse(result.stdout);
+}
+
+/** A failed command exits non-zero with one line of JSON on stderr and nothing on stdout. */
+async function fails(...args: string[]): Promise<{ code: string; message: string }> {
+  const result = await cli(...args);
+  expect(result.code).not.toBe(0);
+  expect(result.stdout).toBe('');
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  return JSON.parse(result.stderr).error;
+}
+
+describe('the operator CLI', () => {
+  let fixtures: Fixtures;
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+  });
+
+  afterAll(async () => {
+    await fixtures.close();
+  });
+
+  it('creates an organisation', async () => {
+    const organisation = await ok('org', 'create', 'Acme Imaging');
+
+    expect(organisation.id).toMatch(/^[0-9a-f-]{36}$/);
+    const stored = await fixtures.prisma.organisation.findUniqueOrThrow({ where: { id: organisation.id } });
+    expect(stored.name).toBe('Acme Imaging');
+  });
+
+  it('creates an API key, shown once and stored only as its SHA-256', async () => {
+    const { id: orgId } = await ok('org', 'create', 'keys');
+
+    const created = await ok('apikey', 'create', '--org', orgId, '--name', 'ci');
+
+    expect(created.key).toMatch(/^jdk_[A-Za-z0-9_-]{43}$/);
+    const stored = await fixtures.prisma.apiKey.findUniqueOrThrow({ where: { id: created.id } });
+    expect(stored).toMatchObject({ organisationId: orgId, name: 'ci', hash: hashApiKey(created.key), revokedAt: null });
+    expect(created.key.startsWith(stored.prefix)).toBe(true);
+    expect(JSON.stringify(stored)).not.toContain(created.key);
+  });
+
+  it('issues a different key every time', async () => {
+    const { id: orgId } = await ok('org', 'create', 'entropy');
+    const keys = await Promise.all([1, 2, 3].map(() => ok('apikey', 'create', '--org', orgId)));
+    expect(new Set(keys.map((k) => k.key)).size).toBe(3);
+  });
+
+  it('revokes a key', async () => {
+    const { id: orgId } = await ok('org', 'create', 'revoke');
+    const { id } = await ok('apikey', 'create', '--org', orgId);
+
+    const revoked = await ok('apikey', 'revoke', id);
+
+    expect(revoked.id).toBe(id);
+    expect(new Date(revoked.revoked_at).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    const stored = await fixtures.prisma.apiKey.findUniqueOrThrow({ where: { id } });
+    expect(stored.revokedAt?.toISOString()).toBe(revoked.revoked_at);
+  });
+
+  it('registers a job with default asset locations and creates its workflow', async () => {
+    const { id: orgId } = await ok('org', 'create', 'jobs');
+    const workflowId = uniqueId('wf');
+
+    const job = await ok('job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'job-1');
+
+    expect(job).toMatchObject({
+      workflow_id: workflowId,
+      job_id: 'job-1',
+      status: 'completed',
+      inputs: `s3://test-assets/workflows/${workflowId}/jobs/job-1/inputs/`,
+      outputs: `s3://test-assets/workflows/${workflowId}/jobs/job-1/outputs/`,
+    });
+    const workflow = await fixtures.prisma.workflow.findUniqueOrThrow({ where: { id: workflowId } });
+    expect(workflow.organisationId).toBe(orgId);
+  });
+
+  it('registers a job with explicit status and locations, normalising prefixes to folders', async () => {
+    const { id: orgId } = await ok('org', 'create', 'explicit');
+    const workflowId = uniqueId('wf');
+
+    const job = await ok(
+      'job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'j2',
+      '--status', 'running', '--inputs', 's3://raw-bucket/scenes/2026', '--outputs', 's3://out-bucket/products/',
+    );
+
+    expect(job).toMatchObject({ status: 'running', inputs: 's3://raw-bucket/scenes/2026/', outputs: 's3://out-bucket/products/', finished_at: null });
+  });
+
+  it("refuses to register a job in another organisation's workflow", async () => {
+    const { id: owner } = await ok('org', 'create', 'owner');
+    const { id: intruder } = await ok('org', 'create', 'intruder');
+    const workflowId = uniqueId('wf');
+    await ok('job', 'register', '--org', owner, '--workflow', workflowId, '--job', 'a');
+
+    const error = await fails('job', 'register', '--org', intruder, '--workflow', workflowId, '--job', 'b');
+
+    expect(error.code).toBe('FORBIDDEN');
+    expect(await fixtures.prisma.job.count({ where: { workflowId } })).toBe(1);
+  });
+
+  it('lists operations newest first with snake_case fields, filtered by status', async () => {
+    const { id: orgId } = await ok('org', 'create', 'ops');
+    const workflowId = uniqueId('wf');
+    await ok('job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'a');
+    await ok('job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'b');
+    const older = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'a', status: 'failed', errorCode: 'NO_ASSETS', createdAt: new Date(Date.now() + 1_000) } });
+    const newer = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'b', status: 'failed', createdAt: new Date(Date.now() + 2_000) } });
+
+    const listed = await ok('operations', 'list', '--status', 'failed', '--limit', '2');
+
+    expect(listed.map((operation: { id: string }) => operation.id)).toEqual([newer.id, older.id]);
+    expect(listed[1]).toMatchObject({
+      id: older.id,
+      workflow_id: workflowId,
+      job_id: 'a',
+      status: 'failed',
+      attempts: 0,
+      size_bytes: null,
+      error_code: 'NO_ASSETS',
+      ready_at: null,
+    });
+    expect(listed[1].created_at).toBe(older.createdAt.toISOString());
+  });
+
+  it.concurrent.each([
+    [['nonsense'], 'INVALID_ARGUMENT', 'unknown command'],
+    [['org', 'create'], 'INVALID_ARGUMENT', 'organisation name is required'],
+    [['apikey', 'create'], 'INVALID_ARGUMENT', '--org is required'],
+    [['apikey', 'create', '--org', '00000000-0000-0000-0000-000000000000'], 'NOT_FOUND', 'no organisation'],
+    [['apikey', 'create', '--org', 'not-a-uuid'], 'NOT_FOUND', 'no organisation'],
+    [['apikey', 'revoke', '00000000-0000-0000-0000-000000000000'], 'NOT_FOUND', 'no API key'],
+    [['apikey', 'revoke', 'garbage'], 'NOT_FOUND', 'no API key'],
+    [['job', 'register', '--org', '00000000-0000-0000-0000-000000000000', '--workflow', 'bad/id', '--job', 'j'], 'INVALID_ARGUMENT', '--workflow must be'],
+    [['job', 'register', '--org', '00000000-0000-0000-0000-000000000000', '--workflow', 'w', '--job', 'j', '--status', 'done'], 'INVALID_ARGUMENT', '--status must be one of'],
+    [['job', 'register', '--org', '00000000-0000-0000-0000-000000000000', '--workflow', 'w', '--job', 'j', '--inputs', 'http://x'], 'NOT_FOUND', 'no organisation'],
+    [['operations', 'list', '--status', 'done'], 'INVALID_ARGUMENT', '--status must be one of'],
+    [['operations', 'list', '--limit', 'ten'], 'INVALID_ARGUMENT', '--limit must be a positive integer'],
+    [['operations', 'list', '--bogus', '1'], 'INVALID_ARGUMENT', "Unknown option '--bogus'"],
+  ])('answers %j with %s on stderr', async (args, code, message) => {
+    const error = await fails(...args);
+    expect(error.code).toBe(code);
+    expect(error.message).toContain(message);
+  });
+
+  it('refuses a malformed S3 URI for a job', async () => {
+    const { id: orgId } = await ok('org', 'create', 'uris');
+    const error = await fails('job', 'register', '--org', orgId, '--workflow', uniqueId('wf'), '--job', 'j', '--inputs', 'http://x/y');
+    expect(error).toEqual({ code: 'INVALID_ARGUMENT', message: 'not an S3 URI of the form s3://bucket/prefix/: http://x/y' });
+  });
+});

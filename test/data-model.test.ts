@@ -1,0 +1,132 @@
+import { Fixtures, uniqueId } from './support/harness.js';
+
+/** Every model written and read back through the generated client: proof that the SQL and the schema agree. */
+describe('the data model against the migrated database', () => {
+  let fixtures: Fixtures;
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+  });
+
+  afterAll(async () => {
+    await fixtures.close();
+  });
+
+  async function seedJob() {
+    const organisation = await fixtures.prisma.organisation.create({ data: { name: uniqueId('org') } });
+    const workflow = await fixtures.prisma.workflow.create({ data: { id: uniqueId('wf'), organisationId: organisation.id } });
+    const job = await fixtures.prisma.job.create({
+      data: {
+        workflowId: workflow.id,
+        id: uniqueId('job'),
+        status: 'completed',
+        inputsUri: 's3://assets/in/',
+        outputsUri: 's3://assets/out/',
+        finishedAt: new Date('2026-11-29T10:00:00Z'),
+      },
+    });
+    return { organisation, workflow, job };
+  }
+
+  it('stores and reads back organisations, API keys, workflows and jobs with every field', async () => {
+    const { organisation, workflow, job } = await seedJob();
+    const key = await fixtures.prisma.apiKey.create({
+      data: {
+        organisationId: organisation.id,
+        name: 'ci',
+        prefix: 'jdk_abcdef',
+        hash: 'a'.repeat(64),
+        revokedAt: new Date('2026-11-29T11:00:00Z'),
+        lastUsedAt: new Date('2026-11-29T10:30:00Z'),
+      },
+    });
+
+    const read = await fixtures.prisma.organisation.findUniqueOrThrow({
+      where: { id: organisation.id },
+      include: { apiKeys: true, workflows: { include: { jobs: true } } },
+    });
+
+    expect(read.name).toBe(organisation.name);
+    expect(read.createdAt).toBeInstanceOf(Date);
+    expect(read.apiKeys).toEqual([key]);
+    expect(read.apiKeys[0]).toMatchObject({ prefix: 'jdk_abcdef', hash: 'a'.repeat(64), name: 'ci' });
+    expect(read.workflows).toHaveLength(1);
+    expect(read.workflows[0].id).toBe(workflow.id);
+    expect(read.workflows[0].jobs).toEqual([job]);
+    expect(read.workflows[0].jobs[0]).toMatchObject({
+      status: 'completed',
+      inputsUri: 's3://assets/in/',
+      outputsUri: 's3://assets/out/',
+      finishedAt: new Date('2026-11-29T10:00:00Z'),
+    });
+  });
+
+  it('stores and reads back a download operation with every field', async () => {
+    const { organisation, job } = await seedJob();
+    const key = await fixtures.prisma.apiKey.create({
+      data: { organisationId: organisation.id, name: 'k', prefix: 'jdk_x', hash: uniqueId('h').padEnd(64, '0').slice(0, 64) },
+    });
+    const written = await fixtures.prisma.downloadOperation.create({
+      data: {
+        workflowId: job.workflowId,
+        jobId: job.id,
+        status: 'ready',
+        attempts: 2,
+        bytesDone: 5_000_000_000n,
+        bytesTotal: 5_000_000_000n,
+        entryCount: 70_000,
+        archiveKey: 'packages/a.zip',
+        sizeBytes: 5_000_123_456n,
+        sha256: 'b'.repeat(64),
+        errorCode: 'STALLED',
+        errorMessage: 'earlier attempt stalled',
+        requestedBy: key.id,
+        startedAt: new Date('2026-11-29T10:01:00Z'),
+        readyAt: new Date('2026-11-29T10:02:00Z'),
+        failedAt: null,
+        expiresAt: new Date('2026-12-06T10:02:00Z'),
+      },
+    });
+
+    const read = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: written.id }, include: { apiKey: true, job: true } });
+
+    expect(read.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(read).toMatchObject({
+      status: 'ready',
+      attempts: 2,
+      bytesDone: 5_000_000_000n,
+      sizeBytes: 5_000_123_456n,
+      entryCount: 70_000,
+      sha256: 'b'.repeat(64),
+      expiresAt: new Date('2026-12-06T10:02:00Z'),
+    });
+    expect(read.apiKey?.id).toBe(key.id);
+    expect(read.job.id).toBe(job.id);
+  });
+
+  it('refuses a second live operation for one job, and allows a new one once the first has failed', async () => {
+    const { job } = await seedJob();
+    const target = { workflowId: job.workflowId, jobId: job.id };
+    const first = await fixtures.prisma.downloadOperation.create({ data: target });
+
+    await expect(fixtures.prisma.downloadOperation.create({ data: target })).rejects.toMatchObject({ code: 'P2002' });
+    await expect(fixtures.prisma.downloadOperation.create({ data: { ...target, status: 'ready' } })).rejects.toMatchObject({ code: 'P2002' });
+
+    await fixtures.prisma.downloadOperation.update({ where: { id: first.id }, data: { status: 'failed' } });
+    const second = await fixtures.prisma.downloadOperation.create({ data: target });
+    await fixtures.prisma.downloadOperation.create({ data: { ...target, status: 'expired' } });
+
+    expect(second.id).not.toBe(first.id);
+    expect(await fixtures.prisma.downloadOperation.count({ where: target })).toBe(3);
+  });
+
+  it('scopes job ids by workflow', async () => {
+    const a = await seedJob();
+    const b = await seedJob();
+    const sameId = await fixtures.prisma.job.create({
+      data: { workflowId: b.workflow.id, id: a.job.id, status: 'running', inputsUri: 's3://x/i/', outputsUri: 's3://x/o/' },
+    });
+    expect(sameId.id).toBe(a.job.id);
+    expect(await fixtures.prisma.job.count({ where: { id: a.job.id } })).toBe(2);
+  });
+});

@@ -1,0 +1,133 @@
+import type { INestApplication, INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import request from 'supertest';
+import { createApp } from '../../src/app.factory.js';
+import { CliModule } from '../../src/cli.module.js';
+import { AppConfig, loadConfig, type Role } from '../../src/config/app-config.js';
+import { PrismaService } from '../../src/repositories/prisma.service.js';
+import { StorageRepository } from '../../src/repositories/storage.repository.js';
+import { ApiKeyService } from '../../src/services/api-key.service.js';
+import { OperatorService } from '../../src/services/operator.service.js';
+
+/** A hash-tagged queue prefix of this run, unique to the caller, so test files never take each other's jobs. */
+export function uniqueQueuePrefix(): string {
+  return `{${process.env.TEST_RUN_ID}-${randomBytes(4).toString('hex')}}`;
+}
+
+export function uniqueId(label: string): string {
+  return `${label}-${randomBytes(5).toString('hex')}`;
+}
+
+/** The run's configuration (set up by the global setup), with overrides. */
+export function testConfig(overrides: Record<string, string> = {}): AppConfig {
+  return loadConfig({ ...process.env, QUEUE_PREFIX: uniqueQueuePrefix(), ...overrides });
+}
+
+export interface TestApp {
+  app: INestApplication;
+  config: AppConfig;
+  server: Server;
+  http: ReturnType<typeof request>;
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** The real application of a role, listening on a free port, against the run's Postgres, Redis and s3rver. */
+export async function startTestApp(role: Role = 'all', overrides: Record<string, string> = {}): Promise<TestApp> {
+  const config = testConfig(overrides);
+  const app = await createApp(role, config);
+  await app.listen(0, '127.0.0.1');
+  const server = app.getHttpServer() as Server;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    app,
+    config,
+    server,
+    http: request(server),
+    baseUrl: `http://127.0.0.1:${port}`,
+    close: () => app.close(),
+  };
+}
+
+export interface SeededJob {
+  organisationId: string;
+  apiKey: string;
+  keyId: string;
+  workflowId: string;
+  jobId: string;
+  inputsPrefix: string;
+  outputsPrefix: string;
+}
+
+/** Organisations, keys, jobs and S3 assets, written through the service's own repositories. */
+export class Fixtures {
+  private constructor(
+    private readonly context: INestApplicationContext,
+    readonly config: AppConfig,
+  ) {}
+
+  static async create(config: AppConfig = testConfig()): Promise<Fixtures> {
+    const context = await NestFactory.createApplicationContext(CliModule.forConfig(config), { logger: false });
+    return new Fixtures(context, config);
+  }
+
+  get prisma(): PrismaService {
+    return this.context.get(PrismaService);
+  }
+
+  get storage(): StorageRepository {
+    return this.context.get(StorageRepository);
+  }
+
+  get apiKeys(): ApiKeyService {
+    return this.context.get(ApiKeyService);
+  }
+
+  async organisationWithKey(): Promise<{ organisationId: string; apiKey: string; keyId: string }> {
+    const organisation = await this.context.get(OperatorService).createOrganisation(uniqueId('org'));
+    const { id, key } = await this.apiKeys.create(organisation.id, 'test');
+    return { organisationId: organisation.id, apiKey: key, keyId: id };
+  }
+
+  /** A job of a new (or the given) organisation, with the given assets under its inputs/ and outputs/ prefixes. */
+  async job(
+    options: {
+      status?: string;
+      inputs?: Record<string, Buffer | string>;
+      outputs?: Record<string, Buffer | string>;
+      owner?: { organisationId: string; apiKey: string; keyId: string };
+    } = {},
+  ): Promise<SeededJob> {
+    const owner = options.owner ?? (await this.organisationWithKey());
+    const workflowId = uniqueId('wf');
+    const jobId = uniqueId('job');
+    const job = await this.context.get(OperatorService).registerJob({
+      organisationId: owner.organisationId,
+      workflowId,
+      jobId,
+      status: options.status ?? 'completed',
+    });
+    const inputsPrefix = job.inputs.replace(`s3://${this.config.assetsBucket}/`, '');
+    const outputsPrefix = job.outputs.replace(`s3://${this.config.assetsBucket}/`, '');
+    await this.putAll(inputsPrefix, options.inputs ?? {});
+    await this.putAll(outputsPrefix, options.outputs ?? {});
+    return { ...owner, workflowId, jobId, inputsPrefix, outputsPrefix };
+  }
+
+  async putAll(prefix: string, files: Record<string, Buffer | string>): Promise<void> {
+    for (const [name, body] of Object.entries(files)) {
+      await this.storage.putObject(this.config.assetsBucket, `${prefix}${name}`, Buffer.from(body), 'application/octet-stream');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.context.close();
+  }
+}
+
+export function downloadPath(job: Pick<SeededJob, 'workflowId' | 'jobId'>): string {
+  return `/v0/workflows/${job.workflowId}/jobs/${job.jobId}/download`;
+}
