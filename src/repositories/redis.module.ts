@@ -29,8 +29,19 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all(this.connections.map((connection) => connection.quit().catch(() => connection.disconnect())));
+    await Promise.all(this.connections.map((connection) => close(connection)));
   }
+}
+
+/** QUIT lets pending replies arrive; a connection that is not up would wait for ever on it, so it is cut. */
+async function close(connection: Redis): Promise<void> {
+  if (connection.status !== 'ready') {
+    connection.disconnect();
+    return;
+  }
+  const timer = setTimeout(() => connection.disconnect(), 1_000);
+  await connection.quit().catch(() => connection.disconnect());
+  clearTimeout(timer);
 }
 
 @Global()

@@ -1,4 +1,6 @@
 import type { INestApplication, INestApplicationContext } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { NestFactory } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -6,6 +8,7 @@ import request from 'supertest';
 import { createApp } from '../../src/app.factory.js';
 import { CliModule } from '../../src/cli.module.js';
 import { AppConfig, loadConfig, type Role } from '../../src/config/app-config.js';
+import { PACKAGING_QUEUE } from '../../src/repositories/package-queue.repository.js';
 import { PrismaService } from '../../src/repositories/prisma.service.js';
 import { StorageRepository } from '../../src/repositories/storage.repository.js';
 import { ApiKeyService } from '../../src/services/api-key.service.js';
@@ -130,4 +133,16 @@ export class Fixtures {
 
 export function downloadPath(job: Pick<SeededJob, 'workflowId' | 'jobId'>): string {
   return `/v0/workflows/${job.workflowId}/jobs/${job.jobId}/download`;
+}
+
+/** Looks into the packaging queue of a prefix, as an operator would, and closes its connection afterwards. */
+export async function inspectQueue<T>(prefix: string, look: (queue: Queue) => Promise<T>): Promise<T> {
+  const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+  const queue = new Queue(PACKAGING_QUEUE, { connection, prefix });
+  try {
+    return await look(queue);
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
 }

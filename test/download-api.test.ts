@@ -1,0 +1,320 @@
+import request from 'supertest';
+import { downloadPath, Fixtures, inspectQueue, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function envelope(code: string, message: unknown = expect.any(String), details: unknown = []) {
+  return { error: { code, message, details } };
+}
+
+describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () => {
+  let fixtures: Fixtures;
+  let api: TestApp;
+  let job: SeededJob;
+  const queuePrefix = uniqueQueuePrefix();
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+    // The API alone: operations stay pending, so what the endpoint records and queues can be inspected.
+    api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+  });
+
+  beforeEach(async () => {
+    job = await fixtures.job({ inputs: { 'a.tif': 'raster' } });
+  });
+
+  afterAll(async () => {
+    await api.close();
+    await fixtures.close();
+  });
+
+  const put = (target: SeededJob, key = target.apiKey) => api.http.put(downloadPath(target)).set('Authorization', key);
+
+  describe('the 200 answer', () => {
+    it('records a pending operation and answers the four upstream fields, signed_url empty, with Retry-After', async () => {
+      const response = await put(job).expect(200);
+
+      expect(Object.keys(response.body).slice(0, 4)).toEqual(['id', 'status', 'signed_url', 'workflowId']);
+      expect(response.body).toMatchObject({ status: 'pending', signed_url: '', workflowId: job.workflowId, job_id: job.jobId, progress: 0, size_bytes: null, expires_at: null });
+      expect(response.body.id).toMatch(UUID);
+      expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+      const rows = await fixtures.prisma.downloadOperation.findMany({ where: { workflowId: job.workflowId, jobId: job.jobId } });
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ id: response.body.id, status: 'pending', requestedBy: job.keyId });
+    });
+
+    it('accepts "Bearer <key>" as well as the bare key', async () => {
+      const response = await api.http.put(downloadPath(job)).set('Authorization', `Bearer ${job.apiKey}`).expect(200);
+      expect(response.body.status).toBe('pending');
+    });
+
+    it('returns the same operation to repeated PUTs while it is pending', async () => {
+      const first = await put(job).expect(200);
+      const second = await put(job).expect(200);
+      const third = await put(job).expect(200);
+
+      expect(new Set([first.body.id, second.body.id, third.body.id]).size).toBe(1);
+      expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(1);
+    });
+
+    it('ignores a malformed or unknown Prefer header and answers at once', async () => {
+      const response = await put(job).set('Prefer', 'wait=soon, handling=strict').expect(200);
+      expect(response.body.status).toBe('pending');
+    });
+
+    it('queues exactly one packaging job under the operation id', async () => {
+      const { body } = await put(job).expect(200);
+      await put(job).expect(200);
+
+      await inspectQueue(queuePrefix, async (queue) => {
+        const queued = await queue.getJob(body.id);
+        expect(queued?.data).toEqual({ operationId: body.id });
+        const waiting = await queue.getJobs(['waiting', 'delayed', 'active']);
+        expect(waiting.filter((j) => j.data.operationId === body.id)).toHaveLength(1);
+      });
+    });
+  });
+
+  describe('racing requests', () => {
+    it('turns 100 concurrent PUTs on two API processes into one operation and one queued job', async () => {
+      const second = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+      try {
+        const servers = [api.server, second.server];
+        const responses = await Promise.all(
+          Array.from({ length: 100 }, (_, i) => request(servers[i % 2]).put(downloadPath(job)).set('Authorization', job.apiKey)),
+        );
+
+        expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
+        const ids = new Set(responses.map((r) => r.body.id));
+        expect(ids.size).toBe(1);
+        expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId: job.workflowId, jobId: job.jobId } })).toBe(1);
+        await inspectQueue(queuePrefix, async (queue) => {
+          const jobs = await queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
+          expect(jobs.filter((j) => j.data.operationId === [...ids][0])).toHaveLength(1);
+        });
+      } finally {
+        await second.close();
+      }
+    });
+  });
+
+  describe('operations that have ended', () => {
+    it('replaces a failed operation with a new one on the next PUT', async () => {
+      const { body: first } = await put(job).expect(200);
+      await fixtures.prisma.downloadOperation.update({ where: { id: first.id }, data: { status: 'failed', errorCode: 'NO_ASSETS' } });
+
+      const { body: second } = await put(job).expect(200);
+
+      expect(second.id).not.toBe(first.id);
+      expect(second.status).toBe('pending');
+      const statuses = await fixtures.prisma.downloadOperation.findMany({ where: { jobId: job.jobId }, orderBy: { createdAt: 'asc' }, select: { status: true } });
+      expect(statuses.map((s) => s.status)).toEqual(['failed', 'pending']);
+    });
+
+    it('shows a failed operation with its error through GET', async () => {
+      const { body } = await put(job).expect(200);
+      await fixtures.prisma.downloadOperation.update({ where: { id: body.id }, data: { status: 'failed', errorCode: 'SOURCE_MISSING', errorMessage: 'an asset of the job run no longer exists' } });
+
+      const response = await api.http.get(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+      expect(response.body).toMatchObject({ id: body.id, status: 'failed', signed_url: '', error: { code: 'SOURCE_MISSING', message: 'an asset of the job run no longer exists' } });
+    });
+
+    it('replaces a ready package whose retention has run out', async () => {
+      const { body: first } = await put(job).expect(200);
+      await fixtures.prisma.downloadOperation.update({
+        where: { id: first.id },
+        data: { status: 'ready', archiveKey: 'packages/x.zip', sizeBytes: 10n, readyAt: new Date(Date.now() - 7_200_000), expiresAt: new Date(Date.now() - 1_000) },
+      });
+
+      const { body: second } = await put(job).expect(200);
+
+      expect(second.id).not.toBe(first.id);
+      expect(second.status).toBe('pending');
+      const old = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: first.id } });
+      expect(old.status).toBe('expired');
+    });
+
+    it('signs a fresh URL for a ready package on every PUT, capped by the package expiry', async () => {
+      const { body } = await put(job).expect(200);
+      const packageExpiry = new Date(Date.now() + 90_000);
+      await fixtures.prisma.downloadOperation.update({
+        where: { id: body.id },
+        data: { status: 'ready', archiveKey: `packages/${job.workflowId}/${job.jobId}/${body.id}.zip`, sizeBytes: 1234n, readyAt: new Date(), expiresAt: packageExpiry },
+      });
+
+      const first = await put(job).expect(200);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const second = await put(job).expect(200);
+
+      for (const answer of [first, second]) {
+        expect(answer.body).toMatchObject({ id: body.id, status: 'ready', progress: 100, size_bytes: 1234 });
+        expect(answer.headers['retry-after']).toBeUndefined();
+        const url = new URL(answer.body.signed_url);
+        expect(url.pathname).toBe(`/test-packages/packages/${job.workflowId}/${job.jobId}/${body.id}.zip`);
+        expect(url.searchParams.get('response-content-disposition')).toBe(`attachment; filename="${job.workflowId}_${job.jobId}.zip"`);
+        // The TTL (an hour by default) is capped by the package's own expiry, 90 s away.
+        expect(Number(url.searchParams.get('X-Amz-Expires'))).toBeLessThanOrEqual(90);
+        expect(new Date(answer.body.expires_at).getTime()).toBeLessThanOrEqual(packageExpiry.getTime() + 1_000);
+      }
+      expect(second.body.signed_url).not.toBe(first.body.signed_url);
+    });
+  });
+
+  describe('GET', () => {
+    it('answers 404 with the envelope when there is no operation, and creates nothing', async () => {
+      const response = await api.http.get(downloadPath(job)).set('Authorization', job.apiKey).expect(404);
+
+      expect(response.body).toEqual(envelope('NOT_FOUND'));
+      expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(0);
+    });
+
+    it('returns the live operation without creating or queueing anything', async () => {
+      const { body } = await put(job).expect(200);
+      const response = await api.http.get(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+      expect(response.body).toMatchObject({ id: body.id, status: 'pending', signed_url: '', workflowId: job.workflowId });
+      expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(1);
+    });
+  });
+
+  describe('errors: one envelope, checked in the contract order', () => {
+    it('400 names each malformed path parameter, before the key is even looked at', async () => {
+      const response = await api.http.put(`/v0/workflows/bad.id/jobs/${'x'.repeat(65)}/download`).expect(400);
+
+      expect(response.body).toEqual(
+        envelope('INVALID_PARAMETER', expect.any(String), [
+          { field: 'workflow_id', message: 'workflow_id must be 1 to 64 characters of A-Z a-z 0-9 _ -' },
+          { field: 'job_id', message: 'job_id must be 1 to 64 characters of A-Z a-z 0-9 _ -' },
+        ]),
+      );
+    });
+
+    it.each([
+      ['a space', '/v0/workflows/has%20space/jobs/j/download', 'workflow_id'],
+      ['an encoded slash', '/v0/workflows/w/jobs/a%2Fb/download', 'job_id'],
+      ['unicode', '/v0/workflows/%C3%A9t%C3%A9/jobs/j/download', 'workflow_id'],
+    ])('400 for %s', async (_label, path, field) => {
+      const response = await api.http.put(path).set('Authorization', job.apiKey).expect(400);
+      expect(response.body.error.code).toBe('INVALID_PARAMETER');
+      expect(response.body.error.details.map((d: { field: string }) => d.field)).toEqual([field]);
+    });
+
+    it.each([
+      ['no Authorization header', undefined],
+      ['an unknown key', 'jdk_thisKeyDoesNotExistAnywhere00000000000000000'],
+      ['a Basic credential', 'Basic dXNlcjpwYXNz'],
+      ['a bare "Bearer"', 'Bearer'],
+      ['two tokens', 'Bearer a b'],
+    ])('401 UNAUTHENTICATED for %s', async (_label, authorization) => {
+      const call = api.http.put(downloadPath(job));
+      if (authorization !== undefined) call.set('Authorization', authorization);
+      const response = await call.expect(401);
+      expect(response.body).toEqual(envelope('UNAUTHENTICATED'));
+    });
+
+    it('401 for a revoked key', async () => {
+      const owner = await fixtures.organisationWithKey();
+      const revokedJob = await fixtures.job({ owner });
+      await fixtures.apiKeys.revoke(owner.keyId);
+
+      const response = await put(revokedJob).expect(401);
+
+      expect(response.body).toEqual(envelope('UNAUTHENTICATED'));
+    });
+
+    it("403 for a workflow of another organisation, and nothing is recorded", async () => {
+      const stranger = await fixtures.organisationWithKey();
+
+      const response = await put(job, stranger.apiKey).expect(403);
+
+      expect(response.body).toEqual(envelope('FORBIDDEN'));
+      expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(0);
+    });
+
+    it('404 for an unknown workflow and for an unknown job of a known workflow', async () => {
+      const unknownWorkflow = await put({ ...job, workflowId: 'no-such-workflow' }).expect(404);
+      const unknownJob = await put({ ...job, jobId: 'no-such-job' }).expect(404);
+
+      expect(unknownWorkflow.body).toEqual(envelope('NOT_FOUND'));
+      expect(unknownJob.body).toEqual(envelope('NOT_FOUND'));
+    });
+
+    it.each(['queued', 'running'])('409 JOB_NOT_FINISHED for a %s job', async (status) => {
+      const unfinished = await fixtures.job({ status });
+      const response = await put(unfinished).expect(409);
+      expect(response.body).toEqual(envelope('JOB_NOT_FINISHED'));
+    });
+
+    it.each(['failed', 'cancelled'])('accepts a %s job run, which still has assets worth downloading', async (status) => {
+      const ended = await fixtures.job({ status });
+      await put(ended).expect(200);
+    });
+
+    it('404 envelope for unknown routes and for unknown methods on the download path', async () => {
+      const unknownRoute = await api.http.get('/v1/nothing/here').expect(404);
+      const unknownMethod = await api.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(404);
+
+      expect(unknownRoute.body).toEqual(envelope('NOT_FOUND'));
+      expect(unknownMethod.body).toEqual(envelope('NOT_FOUND'));
+    });
+
+    it('429 RATE_LIMITED with Retry-After once the key has spent its budget', async () => {
+      const limited = await startTestApp('api', { RATE_LIMIT_PER_MINUTE: '3' });
+      try {
+        for (let i = 0; i < 3; i++) await limited.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+        const response = await limited.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(429);
+
+        expect(response.body).toEqual(envelope('RATE_LIMITED'));
+        expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+        expect(Number(response.headers['retry-after'])).toBeLessThanOrEqual(60);
+        // Another key has its own budget.
+        const other = await fixtures.job();
+        await limited.http.put(downloadPath(other)).set('Authorization', other.apiKey).expect(200);
+      } finally {
+        await limited.close();
+      }
+    });
+  });
+
+  describe('unreachable dependencies', () => {
+    it('answers 503 SERVICE_UNAVAILABLE within seconds when Redis is unreachable, then a later PUT queues the recorded operation', async () => {
+      const prefix = uniqueQueuePrefix();
+      const noRedis = await startTestApp('api', { REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: prefix });
+      try {
+        const started = Date.now();
+        const response = await noRedis.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(503);
+
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(response.body).toEqual(envelope('SERVICE_UNAVAILABLE'));
+        expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+      } finally {
+        await noRedis.close();
+      }
+      // The operation was recorded before queueing failed; with Redis back, the next PUT queues it.
+      const recorded = await fixtures.prisma.downloadOperation.findFirstOrThrow({ where: { jobId: job.jobId } });
+      const healthy = await startTestApp('api', { QUEUE_PREFIX: prefix });
+      try {
+        expect(await inspectQueue(prefix, (queue) => queue.getJob(recorded.id))).toBeUndefined();
+        const { body } = await healthy.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        expect(body.id).toBe(recorded.id);
+        expect((await inspectQueue(prefix, (queue) => queue.getJob(recorded.id)))?.data).toEqual({ operationId: recorded.id });
+      } finally {
+        await healthy.close();
+      }
+    });
+
+    it('answers 503 within seconds when Postgres is unreachable', async () => {
+      const noPostgres = await startTestApp('api', { DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/none' });
+      try {
+        const started = Date.now();
+        const response = await noPostgres.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(503);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(response.body).toEqual(envelope('SERVICE_UNAVAILABLE'));
+      } finally {
+        await noPostgres.close();
+      }
+    });
+  });
+});
