@@ -32,6 +32,8 @@ export interface BuildRequest {
   /** Timestamp of every entry: a rebuild of the same operation writes the same bytes. */
   entryDate: Date;
   deflateLevel: number;
+  /** manifest.json follows the compression setting: stored when everything is. */
+  storeManifest: boolean;
   stallTimeoutMs: number;
   /** Called with each chunk's size as sources are read. */
   onProgress?: (bytes: number) => void;
@@ -129,7 +131,7 @@ export class PackageBuilder {
         written.push({ path: entry.path, source: `s3://${entry.bucket}/${entry.key}`, size: entry.size, etag: entry.etag, sha256: result.sha256 });
       }
       const manifest = Buffer.from(`${JSON.stringify({ ...request.manifest, entries: written }, null, 2)}\n`);
-      await race(writer.addBuffer('manifest.json', manifest, { store: false, date: request.entryDate }));
+      await race(writer.addBuffer('manifest.json', manifest, { store: request.storeManifest, date: request.entryDate }));
       await race(writer.finalize());
       // finalize() only means the central directory was queued; the upload's completion is the signal.
       await race(uploaded);

@@ -67,6 +67,7 @@ export class PackagingService {
       },
       entryDate: operation.createdAt,
       deflateLevel: DEFLATE_LEVEL,
+      storeManifest: this.config.COMPRESSION === 'store',
       stallTimeoutMs: this.config.BUILD_STALL_TIMEOUT_SECONDS * 1000,
       onProgress: progress.add,
       signal,

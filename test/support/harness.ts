@@ -2,7 +2,9 @@ import type { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { NestFactory } from '@nestjs/core';
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import request from 'supertest';
 import { createApp } from '../../src/app.factory.js';
@@ -145,4 +147,32 @@ export async function inspectQueue<T>(prefix: string, look: (queue: Queue) => Pr
     await queue.close();
     connection.disconnect();
   }
+}
+
+export interface InspectedZip {
+  count: number;
+  entries: Array<{ name: string; method: 'stored' | 'deflated'; size: number; utf8: boolean; sha256?: string }>;
+  testzip: string | null;
+}
+
+/** Opens a ZIP with Python's zipfile (an independent reader) and reads back every entry. */
+export function inspectZip(path: string, { namesOnly = false } = {}): InspectedZip {
+  const script = fileURLToPath(new URL('./zip-inspect.py', import.meta.url));
+  const output = execFileSync('python3', [script, path, ...(namesOnly ? ['--names-only'] : [])], { maxBuffer: 256 * 1024 * 1024 });
+  return JSON.parse(output.toString()) as InspectedZip;
+}
+
+/** Info-ZIP's `unzip -t`: exit 0 and "No errors detected" for a sound archive. */
+export function unzipTest(path: string): string {
+  return execFileSync('unzip', ['-tq', path], { maxBuffer: 64 * 1024 * 1024 }).toString();
+}
+
+export function sha256(content: Buffer | string): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/** Downloads a presigned URL as a browser would. */
+export async function download(url: string): Promise<{ status: number; headers: Headers; body: Buffer }> {
+  const response = await fetch(url);
+  return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
 }
