@@ -19,6 +19,5 @@ export async function createApp(role: Role, config: AppConfig): Promise<INestApp
   });
   app.disable('x-powered-by');
   app.useBodyParser('json', { limit: BODY_LIMIT });
-  app.enableShutdownHooks();
   return app;
 }

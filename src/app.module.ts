@@ -27,6 +27,7 @@ import { DownloadService } from './services/download.service.js';
 import { OperatorService } from './services/operator.service.js';
 import { PackageBuilder } from './services/package-builder.js';
 import { PackagingService } from './services/packaging.service.js';
+import { ShutdownSignal } from './services/shutdown-signal.js';
 
 // Shared provider lists: each process gets the pieces of its role, from the same code.
 export const DATA: Provider[] = [PrismaService, CatalogueRepository, ApiKeyRepository, OperationRepository, StorageRepository];
@@ -41,7 +42,7 @@ const API: Provider[] = [
   { provide: APP_GUARD, useClass: ApiKeyGuard },
   { provide: APP_GUARD, useClass: RateLimitGuard },
 ];
-const WORKER: Provider[] = [OperationEventsRepository, ZipWriterRepository, PackageBuilder, PackagingService, PackagingProcessor];
+const WORKER: Provider[] = [ShutdownSignal, OperationEventsRepository, ZipWriterRepository, PackageBuilder, PackagingService, PackagingProcessor];
 const COMMON: Provider[] = [{ provide: APP_FILTER, useClass: ErrorEnvelopeFilter }];
 /** The local all-in-one seeds the demo on its first start. */
 export const DEMO: Provider[] = [ApiKeyService, OperatorService, DemoService];

@@ -1,11 +1,12 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import { type INestApplication, Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
-import { ConfigError, loadConfig, ROLES, type Role } from './config/app-config.js';
+import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from './config/app-config.js';
 import { ensureDatabase, migrate } from './database/migrator.js';
-import { startEmbeddedS3 } from './embedded-s3.js';
+import { startEmbeddedS3, type EmbeddedS3 } from './embedded-s3.js';
 import { CatalogueRepository } from './repositories/catalogue.repository.js';
 import { DemoService } from './services/demo.service.js';
+import { ShutdownSignal } from './services/shutdown-signal.js';
 
 /**
  * One entry for every role: `node dist/main.js api`, `node dist/main.js worker`, and with no role the local
@@ -23,9 +24,11 @@ async function main(): Promise<void> {
   }
   const logger = new Logger('Main');
 
+  let embeddedS3: EmbeddedS3 | undefined;
   if (role === 'all') {
     if (config.usesEmbeddedS3) {
       const s3 = await startEmbeddedS3(config);
+      embeddedS3 = s3;
       logger.log(`embedded S3 store on ${s3.endpoint}, data in ${config.DATA_DIR}`);
     }
     if (await ensureDatabase(config.DATABASE_URL)) logger.log('created the database');
@@ -34,11 +37,44 @@ async function main(): Promise<void> {
   }
 
   const app = await createApp(role, config);
+  handleShutdownSignals(app, config, logger, embeddedS3);
   const port = role === 'worker' ? config.WORKER_HEALTH_PORT : config.PORT;
   await app.listen(port);
   logger.log(`${role === 'all' ? 'all-in-one' : role} listening on port ${port}`);
 
   if (role === 'all' && config.DEMO_SEED) await seedDemoOnce(app.get(DemoService), app.get(CatalogueRepository), logger);
+}
+
+/**
+ * SIGTERM or SIGINT: stop taking work, let running builds finish for SHUTDOWN_GRACE_SECONDS, then hand the
+ * rest back to the queue; Nest then closes the workers, the queue, Prisma and the HTTP server. (Nest's own
+ * enableShutdownHooks() has no grace deadline, hence this handler.)
+ */
+function handleShutdownSignals(app: INestApplication, config: AppConfig, logger: Logger, embeddedS3?: EmbeddedS3): void {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal} received: finishing running builds for up to ${config.SHUTDOWN_GRACE_SECONDS} s`);
+    const interrupt = setTimeout(() => {
+      logger.warn('grace period over: handing running builds back to the queue');
+      app.get(ShutdownSignal, { strict: false })?.interruptBuilds();
+    }, config.SHUTDOWN_GRACE_SECONDS * 1000);
+    // Whatever hangs, the process ends: an orchestrator would kill it anyway.
+    setTimeout(() => process.exit(1), (config.SHUTDOWN_GRACE_SECONDS + 20) * 1000).unref();
+    try {
+      await app.close();
+      await embeddedS3?.close();
+      clearTimeout(interrupt);
+      logger.log('stopped');
+      process.exit(0);
+    } catch (error) {
+      logger.error(`shutdown failed: ${(error as Error).message}`);
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 /** On the first start against an empty database, seed the demo and print how to try it. */

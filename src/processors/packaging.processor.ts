@@ -1,10 +1,11 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
 import { PACKAGING_QUEUE, type PackageJobData } from '../repositories/package-queue.repository.js';
 import { asPackagingError, PackagingError } from '../services/packaging-error.js';
 import { PackagingService, type PackagingOutcome } from '../services/packaging.service.js';
+import { ShutdownSignal } from '../services/shutdown-signal.js';
 
 /**
  * Takes packaging jobs off the queue. Builds take minutes: the lock is renewed while the build runs, and a
@@ -18,6 +19,7 @@ export class PackagingProcessor extends WorkerHost implements OnApplicationBoots
 
   constructor(
     private readonly packaging: PackagingService,
+    private readonly shutdown: ShutdownSignal,
     private readonly config: AppConfig,
   ) {
     super();
@@ -27,12 +29,18 @@ export class PackagingProcessor extends WorkerHost implements OnApplicationBoots
     this.worker.concurrency = this.config.WORKER_CONCURRENCY;
   }
 
-  async process(job: Job<PackageJobData>): Promise<PackagingOutcome> {
+  async process(job: Job<PackageJobData>, token?: string): Promise<PackagingOutcome> {
     const { operationId } = job.data;
     try {
-      return await this.packaging.package(operationId);
+      return await this.packaging.package(operationId, this.shutdown.signal);
     } catch (error) {
       const failure = asPackagingError(error);
+      if (this.shutdown.signal.aborted && token) {
+        // Shutting down: hand the job back without spending an attempt; another worker picks it up at once.
+        this.logger.warn(`operation ${operationId} handed back to the queue at shutdown`);
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
       const isLastAttempt = !failure.retriable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       await this.packaging.recordFailure(operationId, failure, isLastAttempt);
       // A cause that another attempt cannot fix ends the job now instead of after every retry.

@@ -1,0 +1,56 @@
+import { assignEntryNames, safeSegments } from './entry-names.js';
+
+describe('safeSegments', () => {
+  it.each([
+    ['scene/B04.tif', ['scene', 'B04.tif']],
+    ['..\\..\\evil.txt', ['evil.txt']],
+    ['/abs/path', ['abs', 'path']],
+    ['a//b/./c/..', ['a', 'b', 'c']],
+    ['dir/..', ['dir']],
+    ['bell\u0007and\nnewline', ['bell_and_newline']],
+    ['e\u0301te\u0301.tif', ['été.tif']],
+    ['..', ['unnamed']],
+  ])('%j becomes %j', (key, expected) => {
+    expect(safeSegments(key)).toEqual(expected);
+  });
+
+  it('shortens overlong segments to fit file systems', () => {
+    const [segment] = safeSegments('x'.repeat(400));
+    expect(Buffer.byteLength(segment)).toBeLessThanOrEqual(200);
+  });
+});
+
+describe('assignEntryNames', () => {
+  it('prefixes inputs and outputs and keeps distinct names as they are', () => {
+    expect(assignEntryNames([
+      { folder: 'inputs', relativeKey: 'a/b.tif' },
+      { folder: 'outputs', relativeKey: 'a/b.tif' },
+    ])).toEqual(['inputs/a/b.tif', 'outputs/a/b.tif']);
+  });
+
+  it('gives names that collide, also ignoring case, a stable suffix before the extension', () => {
+    const sut = assignEntryNames([
+      { folder: 'inputs', relativeKey: 'Scene.TIF' },
+      { folder: 'inputs', relativeKey: 'scene.tif' },
+      { folder: 'inputs', relativeKey: 'SCENE.tif' },
+      { folder: 'inputs', relativeKey: '.env' },
+      { folder: 'inputs', relativeKey: '.ENV' },
+    ]);
+    expect(sut).toEqual(['inputs/Scene.TIF', 'inputs/scene~2.tif', 'inputs/SCENE~3.tif', 'inputs/.env', 'inputs/.ENV~2']);
+  });
+
+  it('keeps a file and a folder of the same name from clashing on extraction', () => {
+    const sut = assignEntryNames([
+      { folder: 'outputs', relativeKey: 'tiles' },
+      { folder: 'outputs', relativeKey: 'tiles/0.png' },
+      { folder: 'outputs', relativeKey: 'maps/x.png' },
+      { folder: 'outputs', relativeKey: 'MAPS' },
+    ]);
+    expect(sut).toEqual(['outputs/tiles', 'outputs/0.png', 'outputs/maps/x.png', 'outputs/MAPS~2']);
+  });
+
+  it('names the same sources the same way every time', () => {
+    const sources = [{ folder: 'inputs' as const, relativeKey: 'A' }, { folder: 'inputs' as const, relativeKey: 'a' }];
+    expect(assignEntryNames(sources)).toEqual(assignEntryNames(sources));
+  });
+});
