@@ -1,7 +1,11 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
+import { httpMetrics } from './middleware/http-metrics.middleware.js';
+import { serveOpenApi } from './openapi.js';
+import { MetricsService } from './services/metrics.service.js';
 import type { AppConfig, Role } from './config/app-config.js';
 
 /** Request bodies are not part of the API; anything larger than this is refused with 413. */
@@ -13,11 +17,13 @@ const BODY_LIMIT = '16kb';
  */
 export async function createApp(role: Role, config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(role, config), {
-    bufferLogs: false,
+    bufferLogs: true,
     bodyParser: false,
-    logger: config.LOG_LEVEL === 'silent' ? false : undefined,
   });
+  app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  app.use(httpMetrics(app.get(MetricsService)));
   app.useBodyParser('json', { limit: BODY_LIMIT });
+  if (role !== 'worker') serveOpenApi(app);
   return app;
 }

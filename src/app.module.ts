@@ -6,6 +6,8 @@ import { AppConfig, type Role } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DownloadController } from './controllers/download.controller.js';
 import { HealthController } from './controllers/health.controller.js';
+import { MetricsController } from './controllers/metrics.controller.js';
+import { loggingModule } from './logging.module.js';
 import { ApiKeyGuard } from './middleware/api-key.guard.js';
 import { ErrorEnvelopeFilter } from './middleware/error-envelope.filter.js';
 import { PathParamsGuard } from './middleware/path-params.guard.js';
@@ -24,6 +26,7 @@ import { ZipWriterRepository } from './repositories/zip-writer.repository.js';
 import { ApiKeyService } from './services/api-key.service.js';
 import { DemoService } from './services/demo.service.js';
 import { DownloadService } from './services/download.service.js';
+import { MetricsService } from './services/metrics.service.js';
 import { OperatorService } from './services/operator.service.js';
 import { PackageBuilder } from './services/package-builder.js';
 import { PackagingService } from './services/packaging.service.js';
@@ -32,7 +35,6 @@ import { ShutdownSignal } from './services/shutdown-signal.js';
 // Shared provider lists: each process gets the pieces of its role, from the same code.
 export const DATA: Provider[] = [PrismaService, CatalogueRepository, ApiKeyRepository, OperationRepository, StorageRepository];
 const API: Provider[] = [
-  PackageQueueRepository,
   OperationEventsRepository,
   RateLimitRepository,
   ApiKeyService,
@@ -43,7 +45,7 @@ const API: Provider[] = [
   { provide: APP_GUARD, useClass: RateLimitGuard },
 ];
 const WORKER: Provider[] = [ShutdownSignal, OperationEventsRepository, ZipWriterRepository, PackageBuilder, PackagingService, PackagingProcessor];
-const COMMON: Provider[] = [{ provide: APP_FILTER, useClass: ErrorEnvelopeFilter }];
+const COMMON: Provider[] = [{ provide: APP_FILTER, useClass: ErrorEnvelopeFilter }, PackageQueueRepository, MetricsService];
 /** The local all-in-one seeds the demo on its first start. */
 export const DEMO: Provider[] = [ApiKeyService, OperatorService, DemoService];
 
@@ -69,11 +71,12 @@ function roleModule(role: Role, config: AppConfig): DynamicModule {
     ...(serves.worker ? WORKER : []),
     ...(role === 'all' ? DEMO : []),
   ];
-  const controllers: Type[] = [HealthController, ...(serves.api ? [DownloadController] : [])];
+  const controllers: Type[] = [HealthController, MetricsController, ...(serves.api ? [DownloadController] : [])];
   return {
     module: AppModule,
     imports: [
       ConfigModule.forConfig(config),
+      loggingModule(),
       RedisModule,
       TerminusModule,
       ...(serves.worker ? workerQueueModules() : []),

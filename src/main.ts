@@ -81,8 +81,9 @@ function handleShutdownSignals(app: INestApplication, config: AppConfig, logger:
 async function seedDemoOnce(demo: DemoService, catalogue: CatalogueRepository, logger: Logger): Promise<void> {
   if (await catalogue.hasOrganisations()) return;
   const seed = await demo.seed();
-  logger.log(`demo seeded; API key (shown once): ${seed.apiKey}`);
-  process.stdout.write(`\nTry it:\n  ${seed.curl}\n\n`);
+  logger.log(`demo seeded: workflow ${seed.workflowId}, job ${seed.jobId}`);
+  // The key goes to the terminal only, never into the logs.
+  process.stdout.write(`\nDemo API key (shown once): ${seed.apiKey}\nTry it:\n  ${seed.curl}\n\n`);
 }
 
 main().catch((error: unknown) => {

@@ -96,6 +96,11 @@ describe('the demo', () => {
 
       expect(answer).toMatchObject({ status: 'ready', progress: 100 });
       await expectDemoZip(answer.signed_url, scratch);
+      // JSON log lines; the key appears once, in the banner for the person at the terminal, never in a log.
+      const apiKey = /Bearer (\S+)'/.exec(curl)![1];
+      expect(output.split(apiKey).length - 1).toBe(2); // the banner and the curl line
+      const requestLine = output.split('\n').find((line) => line.startsWith('{') && line.includes('"req"') && line.includes('/download'));
+      expect(JSON.parse(requestLine!).req.headers.authorization).toBe('[redacted]');
       const exited = new Promise<number | null>((resolve) => service!.on('exit', resolve));
       service.kill('SIGTERM');
       expect(await exited).toBe(0);

@@ -6,6 +6,7 @@ import { DownloadResponseDto } from '../dtos/download-response.dto.js';
 import { ErrorEnvelopeDto } from '../dtos/error-envelope.dto.js';
 import { preferredWaitSeconds } from '../dtos/prefer.js';
 import type { AuthenticatedRequest } from '../middleware/api-key.guard.js';
+import { API_KEY_SCHEME } from '../openapi.js';
 import { DownloadService, type DownloadAnswer } from '../services/download.service.js';
 
 const RETRY_AFTER_HEADER = { 'Retry-After': { description: 'seconds to wait before asking again', schema: { type: 'integer' } } };
@@ -32,7 +33,7 @@ const ApiErrorResponses = () =>
   );
 
 @ApiTags('downloads')
-@ApiSecurity('api-key')
+@ApiSecurity(API_KEY_SCHEME)
 @Controller('v0/workflows/:workflow_id/jobs/:job_id/download')
 export class DownloadController {
   constructor(private readonly downloads: DownloadService) {}

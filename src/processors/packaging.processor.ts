@@ -5,7 +5,9 @@ import { AppConfig } from '../config/app-config.js';
 import { PACKAGING_QUEUE, type PackageJobData } from '../repositories/package-queue.repository.js';
 import { asPackagingError, PackagingError } from '../services/packaging-error.js';
 import { PackagingService, type PackagingOutcome } from '../services/packaging.service.js';
+import { MetricsService } from '../services/metrics.service.js';
 import { ShutdownSignal } from '../services/shutdown-signal.js';
+import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 
 /**
  * Takes packaging jobs off the queue. Builds take minutes: the lock is renewed while the build runs, and a
@@ -20,7 +22,9 @@ export class PackagingProcessor extends WorkerHost implements OnApplicationBoots
   constructor(
     private readonly packaging: PackagingService,
     private readonly shutdown: ShutdownSignal,
+    private readonly metrics: MetricsService,
     private readonly config: AppConfig,
+    @InjectPinoLogger(PackagingProcessor.name) private readonly pino: PinoLogger,
   ) {
     super();
   }
@@ -29,20 +33,33 @@ export class PackagingProcessor extends WorkerHost implements OnApplicationBoots
     this.worker.concurrency = this.config.WORKER_CONCURRENCY;
   }
 
-  async process(job: Job<PackageJobData>, token?: string): Promise<PackagingOutcome> {
+  /** Every log line of a build carries its operation id. */
+  process(job: Job<PackageJobData>, token?: string): Promise<PackagingOutcome> {
+    return this.pino.runInContext(() => this.build(job, token), {
+      bindings: { operation_id: job.data.operationId, attempt: job.attemptsMade + 1 },
+    });
+  }
+
+  private async build(job: Job<PackageJobData>, token?: string): Promise<PackagingOutcome> {
     const { operationId } = job.data;
+    const started = Date.now();
+    const seconds = () => (Date.now() - started) / 1000;
     try {
-      return await this.packaging.package(operationId, this.shutdown.signal);
+      const outcome = await this.packaging.package(operationId, this.shutdown.signal);
+      this.metrics.recordBuild(outcome, seconds());
+      return outcome;
     } catch (error) {
       const failure = asPackagingError(error);
       if (this.shutdown.signal.aborted && token) {
         // Shutting down: hand the job back without spending an attempt; another worker picks it up at once.
         this.logger.warn(`operation ${operationId} handed back to the queue at shutdown`);
+        this.metrics.recordBuild('handed_back', seconds());
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
       const isLastAttempt = !failure.retriable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       await this.packaging.recordFailure(operationId, failure, isLastAttempt);
+      this.metrics.recordBuild(isLastAttempt ? 'failed' : 'retried', seconds());
       // A cause that another attempt cannot fix ends the job now instead of after every retry.
       if (!failure.retriable) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
       throw failure;

@@ -9,6 +9,7 @@ import { parseS3Uri } from '../s3-uri.js';
 import { shouldStore } from './compression-policy.js';
 import { assignEntryNames } from './entry-names.js';
 import { PackageBuilder, type PlannedEntry } from './package-builder.js';
+import { MetricsService } from './metrics.service.js';
 import { PackagingError } from './packaging-error.js';
 
 export type PackagingOutcome = 'ready' | 'skipped';
@@ -33,6 +34,7 @@ export class PackagingService {
     private readonly storage: StorageRepository,
     private readonly builder: PackageBuilder,
     private readonly events: OperationEventsRepository,
+    private readonly metrics: MetricsService,
     private readonly config: AppConfig,
   ) {}
 
@@ -88,6 +90,7 @@ export class PackagingService {
       if (now?.status !== 'ready') await this.storage.deleteObject(this.config.S3_BUCKET, archiveKey).catch(() => undefined);
       return 'skipped';
     }
+    this.metrics.packageBytes.inc(built.sizeBytes);
     this.logger.log(`operation ${operation.id} ready: ${entries.length} entries, ${built.sizeBytes} bytes`);
     await this.events.publishSettled(operation.id);
     return 'ready';
@@ -133,6 +136,7 @@ export class PackagingService {
     return {
       add: (bytes: number) => {
         done += BigInt(bytes);
+        this.metrics.packagedBytes.inc(bytes);
         const now = Date.now();
         if (writing || now - lastWrite < PROGRESS_WRITE_INTERVAL_MS) return;
         lastWrite = now;
