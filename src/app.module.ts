@@ -13,6 +13,7 @@ import { ErrorEnvelopeFilter } from './middleware/error-envelope.filter.js';
 import { PathParamsGuard } from './middleware/path-params.guard.js';
 import { RateLimitGuard } from './middleware/rate-limit.guard.js';
 import { PackagingProcessor } from './processors/packaging.processor.js';
+import { MAINTENANCE_QUEUE, RetentionProcessor } from './processors/retention.processor.js';
 import { ApiKeyRepository } from './repositories/api-key.repository.js';
 import { CatalogueRepository } from './repositories/catalogue.repository.js';
 import { OperationEventsRepository } from './repositories/operation-events.repository.js';
@@ -30,6 +31,7 @@ import { MetricsService } from './services/metrics.service.js';
 import { OperatorService } from './services/operator.service.js';
 import { PackageBuilder } from './services/package-builder.js';
 import { PackagingService } from './services/packaging.service.js';
+import { RetentionService } from './services/retention.service.js';
 import { ShutdownSignal } from './services/shutdown-signal.js';
 
 // Shared provider lists: each process gets the pieces of its role, from the same code.
@@ -44,7 +46,16 @@ const API: Provider[] = [
   { provide: APP_GUARD, useClass: ApiKeyGuard },
   { provide: APP_GUARD, useClass: RateLimitGuard },
 ];
-const WORKER: Provider[] = [ShutdownSignal, OperationEventsRepository, ZipWriterRepository, PackageBuilder, PackagingService, PackagingProcessor];
+const WORKER: Provider[] = [
+  ShutdownSignal,
+  OperationEventsRepository,
+  ZipWriterRepository,
+  PackageBuilder,
+  PackagingService,
+  PackagingProcessor,
+  RetentionService,
+  RetentionProcessor,
+];
 const COMMON: Provider[] = [{ provide: APP_FILTER, useClass: ErrorEnvelopeFilter }, PackageQueueRepository, MetricsService];
 /** The local all-in-one seeds the demo on its first start. */
 export const DEMO: Provider[] = [ApiKeyService, OperatorService, DemoService];
@@ -59,7 +70,7 @@ function workerQueueModules(): DynamicModule[] {
     }),
   }),
   // registerQueue brings @nestjs/bullmq's registrar, which starts the @Processor workers.
-  BullModule.registerQueue({ name: PACKAGING_QUEUE })];
+  BullModule.registerQueue({ name: PACKAGING_QUEUE }, { name: MAINTENANCE_QUEUE })];
 }
 
 function roleModule(role: Role, config: AppConfig): DynamicModule {

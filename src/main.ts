@@ -1,10 +1,11 @@
 import 'reflect-metadata';
-import { type INestApplication, Logger } from '@nestjs/common';
+import { type INestApplication, Logger, type Type } from '@nestjs/common';
 import { createApp } from './app.factory.js';
 import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from './config/app-config.js';
 import { ensureDatabase, migrate } from './database/migrator.js';
 import { startEmbeddedS3, type EmbeddedS3 } from './embedded-s3.js';
 import { CatalogueRepository } from './repositories/catalogue.repository.js';
+import { PackagingProcessor } from './processors/packaging.processor.js';
 import { DemoService } from './services/demo.service.js';
 import { ShutdownSignal } from './services/shutdown-signal.js';
 
@@ -51,6 +52,14 @@ async function main(): Promise<void> {
  * enableShutdownHooks() has no grace deadline, hence this handler.)
  */
 function handleShutdownSignals(app: INestApplication, config: AppConfig, logger: Logger, embeddedS3?: EmbeddedS3): void {
+  // The worker's pieces exist only in the worker and all-in-one roles.
+  const find = <T>(type: Type<T>): T | undefined => {
+    try {
+      return app.get(type, { strict: false });
+    } catch {
+      return undefined;
+    }
+  };
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -58,11 +67,12 @@ function handleShutdownSignals(app: INestApplication, config: AppConfig, logger:
     logger.log(`${signal} received: finishing running builds for up to ${config.SHUTDOWN_GRACE_SECONDS} s`);
     const interrupt = setTimeout(() => {
       logger.warn('grace period over: handing running builds back to the queue');
-      app.get(ShutdownSignal, { strict: false })?.interruptBuilds();
+      find(ShutdownSignal)?.interruptBuilds();
     }, config.SHUTDOWN_GRACE_SECONDS * 1000);
     // Whatever hangs, the process ends: an orchestrator would kill it anyway.
     setTimeout(() => process.exit(1), (config.SHUTDOWN_GRACE_SECONDS + 20) * 1000).unref();
     try {
+      await find(PackagingProcessor)?.stopTakingWork();
       await app.close();
       await embeddedS3?.close();
       clearTimeout(interrupt);

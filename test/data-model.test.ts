@@ -120,6 +120,23 @@ describe('the data model against the migrated database', () => {
     expect(await fixtures.prisma.downloadOperation.count({ where: target })).toBe(3);
   });
 
+  it('shows operators stuck and failed operations through their views', async () => {
+    const { job } = await seedJob();
+    const stuck = await fixtures.prisma.downloadOperation.create({
+      data: { workflowId: job.workflowId, jobId: job.id, attempts: 1, updatedAt: new Date(Date.now() - 3_600_000) },
+    });
+    const other = await seedJob();
+    const failed = await fixtures.prisma.downloadOperation.create({
+      data: { workflowId: other.job.workflowId, jobId: other.job.id, status: 'failed', errorCode: 'SOURCE_MISSING', failedAt: new Date() },
+    });
+
+    const stuckRows = await fixtures.prisma.$queryRaw<Array<{ id: string }>>`SELECT id FROM stuck_operations WHERE job_id = ${job.id}`;
+    const failedRows = await fixtures.prisma.$queryRaw<Array<{ id: string; error_code: string }>>`SELECT id, error_code FROM failed_operations WHERE job_id = ${other.job.id}`;
+
+    expect(stuckRows).toEqual([{ id: stuck.id }]);
+    expect(failedRows).toEqual([{ id: failed.id, error_code: 'SOURCE_MISSING' }]);
+  });
+
   it('scopes job ids by workflow', async () => {
     const a = await seedJob();
     const b = await seedJob();

@@ -57,7 +57,7 @@ describe('the migrator', () => {
     }
     const tables = await query<{ table_name: string }>(
       sut,
-      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
       '_prisma_migrations', 'api_keys', 'download_operations', 'jobs', 'organisations', 'workflows',

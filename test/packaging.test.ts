@@ -160,7 +160,7 @@ describe('packaging a job run into one ZIP', () => {
 
     expect(body).toMatchObject({ status: 'failed', signed_url: '', error: { code: 'NO_ASSETS', message: 'the job run has no input or output assets to package' } });
     const operation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: body.id } });
-    expect(operation).toMatchObject({ status: 'failed', errorCode: 'NO_ASSETS', attempts: 0, archiveKey: null });
+    expect(operation).toMatchObject({ status: 'failed', errorCode: 'NO_ASSETS', attempts: 1, archiveKey: null });
   });
 
   it('fails cleanly, without retrying, when a source disappears between listing and reading', async () => {

@@ -101,6 +101,26 @@ export class AppConfig {
   @Min(5, { message: 'BUILD_STALL_TIMEOUT_SECONDS must be an integer of at least 5' })
   BUILD_STALL_TIMEOUT_SECONDS = 120;
 
+  /**
+   * How long a worker's lock on a running build lasts without renewal. The lock is renewed while the build
+   * runs; a worker that dies loses it after this long, and another worker takes the build over.
+   */
+  @IsInt({ message: 'WORKER_LOCK_SECONDS must be an integer from 2 to 600' })
+  @Min(2, { message: 'WORKER_LOCK_SECONDS must be an integer from 2 to 600' })
+  @Max(600, { message: 'WORKER_LOCK_SECONDS must be an integer from 2 to 600' })
+  WORKER_LOCK_SECONDS = 60;
+
+  @IsInt({ message: 'RETENTION_SWEEP_SECONDS must be an integer from 1 to 86400' })
+  @Min(1, { message: 'RETENTION_SWEEP_SECONDS must be an integer from 1 to 86400' })
+  @Max(86400, { message: 'RETENTION_SWEEP_SECONDS must be an integer from 1 to 86400' })
+  RETENTION_SWEEP_SECONDS = 300;
+
+  /** First retry after this many milliseconds; later ones back off exponentially. */
+  @IsInt({ message: 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000' })
+  @Min(0, { message: 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000' })
+  @Max(3_600_000, { message: 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000' })
+  RETRY_BASE_DELAY_MS = 5_000;
+
   @IsIn(COMPRESSION_MODES, { message: `COMPRESSION must be one of ${COMPRESSION_MODES.join(', ')}` })
   COMPRESSION: CompressionMode = 'auto';
 

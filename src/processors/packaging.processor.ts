@@ -11,11 +11,10 @@ import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 
 /**
  * Takes packaging jobs off the queue. Builds take minutes: the lock is renewed while the build runs, and a
- * worker that dies loses its lock after LOCK_DURATION_MS, when another worker takes the job over.
+ * worker that dies loses its lock after WORKER_LOCK_SECONDS, when another worker takes the job over. The
+ * worker starts only once configured (autorun off), because decorator options cannot read the config.
  */
-const LOCK_DURATION_MS = 60_000;
-
-@Processor(PACKAGING_QUEUE, { lockDuration: LOCK_DURATION_MS, stalledInterval: 30_000, maxStalledCount: 2 })
+@Processor(PACKAGING_QUEUE, { autorun: false, maxStalledCount: 2 })
 export class PackagingProcessor extends WorkerHost implements OnApplicationBootstrap {
   private readonly logger = new Logger(PackagingProcessor.name);
 
@@ -30,7 +29,20 @@ export class PackagingProcessor extends WorkerHost implements OnApplicationBoots
   }
 
   onApplicationBootstrap(): void {
+    const lockMs = this.config.WORKER_LOCK_SECONDS * 1000;
+    Object.assign(this.worker.opts, { lockDuration: lockMs, lockRenewTime: lockMs / 2, stalledInterval: lockMs });
+    // The lock manager copies its timings when built; rebuild it with ours (BullMQ's documented extension point).
+    (this.worker as unknown as { createLockManager(): void }).createLockManager();
     this.worker.concurrency = this.config.WORKER_CONCURRENCY;
+    this.worker.run().catch((error: Error) => this.logger.error(`packaging worker stopped: ${error.message}`));
+  }
+
+  /**
+   * Shutdown, first step: stop taking jobs and wait for the running builds (which the grace deadline may
+   * interrupt and hand back). Only then may the connections they use be closed.
+   */
+  async stopTakingWork(): Promise<void> {
+    await this.worker.close();
   }
 
   /** Every log line of a build carries its operation id. */

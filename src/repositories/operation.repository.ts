@@ -95,21 +95,18 @@ export class OperationRepository {
     return count === 1;
   }
 
-  /** A packaging run starts: counts the attempt. Returns null when the operation is no longer pending. */
-  async startAttempt(id: string, bytesTotal: bigint, entryCount: number): Promise<DownloadOperation | null> {
+  /** A packaging run starts: counts the attempt. Returns false when the operation is no longer pending. */
+  async startAttempt(id: string): Promise<boolean> {
     const { count } = await this.prisma.downloadOperation.updateMany({
       where: { id, status: 'pending' },
-      data: {
-        attempts: { increment: 1 },
-        startedAt: new Date(),
-        bytesDone: 0,
-        bytesTotal,
-        entryCount,
-        errorCode: null,
-        errorMessage: null,
-      },
+      data: { attempts: { increment: 1 }, startedAt: new Date(), bytesDone: 0, errorCode: null, errorMessage: null },
     });
-    return count === 1 ? this.findById(id) : null;
+    return count === 1;
+  }
+
+  /** What the run is about to package, so that progress can be read as a share of it. */
+  async recordPlan(id: string, bytesTotal: bigint, entryCount: number): Promise<void> {
+    await this.prisma.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { bytesTotal, entryCount } });
   }
 
   async recordProgress(id: string, bytesDone: bigint): Promise<void> {

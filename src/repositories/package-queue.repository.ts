@@ -11,8 +11,6 @@ export interface PackageJobData {
   operationId: string;
 }
 
-/** Seconds before the first retry of a failed packaging attempt; later retries wait exponentially longer. */
-const RETRY_BASE_DELAY_MS = 5_000;
 const ENQUEUE_TIMEOUT_MS = 3_000;
 
 /**
@@ -48,7 +46,7 @@ export class PackageQueueRepository implements OnModuleDestroy {
       {
         jobId: operationId,
         attempts: this.config.PACKAGE_ATTEMPTS,
-        backoff: { type: 'exponential', delay: RETRY_BASE_DELAY_MS },
+        backoff: { type: 'exponential', delay: this.config.RETRY_BASE_DELAY_MS },
         removeOnComplete: { age: 24 * 3600, count: 10_000 },
         removeOnFail: { age: 7 * 24 * 3600 },
       },

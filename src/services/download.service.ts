@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import type { DownloadResponseDto } from '../dtos/download-response.dto.js';
 import { progressPercent } from '../dtos/operation-record.dto.js';
@@ -23,6 +23,8 @@ const MAX_CREATE_ROUNDS = 5;
 /** The download endpoint's logic: who may ask, which operation answers, and what the caller sees. */
 @Injectable()
 export class DownloadService {
+  private readonly logger = new Logger(DownloadService.name);
+
   constructor(
     private readonly operations: OperationRepository,
     private readonly queue: PackageQueueRepository,
@@ -79,8 +81,7 @@ export class DownloadService {
         candidate = null;
       }
       if (candidate) {
-        // Queueing again is a no-op for a queued operation and rescues one stranded by a crash before queueing.
-        if (candidate.status === 'pending') await this.queue.enqueue(candidate.id);
+        if (candidate.status === 'pending') await this.requeue(candidate.id);
         return candidate;
       }
       const created = await this.operations.createPending(workflowId, jobId, keyId);
@@ -93,6 +94,18 @@ export class DownloadService {
       if (candidate && candidate.status !== 'pending' && candidate.status !== 'ready') candidate = null;
     }
     throw new Error(`could not settle on one live operation for ${workflowId}/${jobId}`);
+  }
+
+  /**
+   * Queueing again is a no-op for a queued operation and rescues one stranded between recording and
+   * queueing. It is only a safety net: when Redis is away the caller still gets the pending operation.
+   */
+  private async requeue(operationId: string): Promise<void> {
+    try {
+      await this.queue.enqueue(operationId);
+    } catch (error) {
+      this.logger.warn(`could not re-queue pending operation ${operationId}: ${(error as Error).message}`);
+    }
   }
 
   private isPastRetention(operation: DownloadOperation): boolean {

@@ -45,6 +45,7 @@ export class PackagingService {
   async package(operationId: string, signal?: AbortSignal): Promise<PackagingOutcome> {
     const operation = await this.operations.findById(operationId);
     if (!operation || operation.status !== 'pending') return 'skipped';
+    if (!(await this.operations.startAttempt(operation.id))) return 'skipped';
     const job = await this.catalogue.findJob(operation.workflowId, operation.jobId);
     if (!job) throw new PackagingError('JOB_MISSING', `job ${operation.workflowId}/${operation.jobId} is gone`, false);
 
@@ -53,8 +54,7 @@ export class PackagingService {
       throw new PackagingError('NO_ASSETS', `nothing under ${job.inputsUri} or ${job.outputsUri}`, false);
     }
     const totalBytes = entries.reduce((sum, entry) => sum + entry.size, 0);
-    const started = await this.operations.startAttempt(operation.id, BigInt(totalBytes), entries.length);
-    if (!started) return 'skipped';
+    await this.operations.recordPlan(operation.id, BigInt(totalBytes), entries.length);
 
     const archiveKey = archiveKeyFor(operation);
     const progress = this.progressRecorder(operation.id);

@@ -137,10 +137,10 @@ export function downloadPath(job: Pick<SeededJob, 'workflowId' | 'jobId'>): stri
   return `/v0/workflows/${job.workflowId}/jobs/${job.jobId}/download`;
 }
 
-/** Looks into the packaging queue of a prefix, as an operator would, and closes its connection afterwards. */
-export async function inspectQueue<T>(prefix: string, look: (queue: Queue) => Promise<T>): Promise<T> {
+/** Looks into a queue of a prefix (packaging by default), as an operator would, and closes its connection afterwards. */
+export async function inspectQueue<T>(prefix: string, look: (queue: Queue) => Promise<T>, name = PACKAGING_QUEUE): Promise<T> {
   const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
-  const queue = new Queue(PACKAGING_QUEUE, { connection, prefix });
+  const queue = new Queue(name, { connection, prefix });
   try {
     return await look(queue);
   } finally {

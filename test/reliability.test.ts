@@ -1,0 +1,196 @@
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { MAINTENANCE_QUEUE } from '../src/processors/retention.processor.js';
+import { StorageRepository } from '../src/repositories/storage.repository.js';
+import { download, downloadPath, Fixtures, inspectQueue, inspectZip, sha256, startTestApp, testConfig, uniqueQueuePrefix, type TestApp } from './support/harness.js';
+import { freePort, spawnService, startPrivateRedis, startS3Process, waitFor } from './support/processes.js';
+
+const MiB = 1024 * 1024;
+const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
+
+describe('reliability under faults', () => {
+  let fixtures: Fixtures;
+  let scratch: string;
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+    scratch = await mkdtemp(path.join(tmpdir(), 'faults-'));
+  });
+
+  afterAll(async () => {
+    await fixtures.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  const operationOf = (id: string) => fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id } });
+
+  it('a worker killed with SIGKILL mid-build leaves the operation pending; another worker completes one sound package', async () => {
+    const inputs = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`band-${i}.tif`, raster(48 * MiB)]));
+    const job = await fixtures.job({ inputs, outputs: { 'result.json': '{"ok":true}' } });
+    const queuePrefix = uniqueQueuePrefix();
+    const workerEnv = { QUEUE_PREFIX: queuePrefix, WORKER_LOCK_SECONDS: '3', WORKER_HEALTH_PORT: String(await freePort()) };
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const doomed = spawnService('worker', workerEnv);
+    let rescuer: TestApp | undefined;
+    try {
+      const { body } = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+
+      await doomed.kill('SIGKILL');
+
+      const interrupted = await operationOf(body.id);
+      expect(interrupted.status).toBe('pending');
+      rescuer = await startTestApp('worker', workerEnv);
+      const ready = await waitFor(async () => {
+        const operation = await operationOf(body.id);
+        return operation.status === 'ready' ? operation : undefined;
+      }, 60_000, 'the rescuing worker to finish');
+
+      expect(ready.attempts).toBeGreaterThanOrEqual(2);
+      expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(1);
+      const { body: answer } = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      expect(answer).toMatchObject({ id: body.id, status: 'ready' });
+      const zipFile = path.join(scratch, 'rescued.zip');
+      const fetched = await download(answer.signed_url);
+      await writeFile(zipFile, fetched.body);
+      expect(sha256(fetched.body)).toBe(ready.sha256);
+      const zip = inspectZip(zipFile);
+      expect(zip.testzip).toBeNull();
+      for (const [name, content] of Object.entries(inputs)) {
+        expect(zip.entries.find((entry) => entry.name === `inputs/${name}`)?.sha256).toBe(sha256(content));
+      }
+    } finally {
+      await doomed.kill('SIGKILL');
+      await rescuer?.close();
+      await api.close();
+    }
+  }, 120_000);
+
+  it('on SIGTERM with no grace left, a worker hands its build back to the queue and exits cleanly', async () => {
+    const job = await fixtures.job({ inputs: Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`b${i}.tif`, raster(48 * MiB)])) });
+    const queuePrefix = uniqueQueuePrefix();
+    const env = { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '0', WORKER_HEALTH_PORT: String(await freePort()), LOG_LEVEL: 'info' };
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const stopping = spawnService('worker', env);
+    let next: TestApp | undefined;
+    try {
+      const { body } = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+
+      expect(await stopping.kill('SIGTERM')).toBe(0);
+
+      expect(stopping.output()).toContain('handed back to the queue at shutdown');
+      expect((await operationOf(body.id)).status).toBe('pending');
+      expect(await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))?.attemptsMade)).toBe(0);
+      next = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix });
+      await waitFor(async () => (await operationOf(body.id)).status === 'ready', 60_000, 'the next worker to finish');
+    } finally {
+      await stopping.kill('SIGKILL');
+      await next?.close();
+      await api.close();
+    }
+  }, 120_000);
+
+  it('Redis stopped and restarted: 503 while it is away (ready packages still served), recovery without a restart', async () => {
+    const port = await freePort();
+    let redis = await startPrivateRedis(port);
+    const api = await startTestApp('api', { REDIS_URL: `redis://127.0.0.1:${port}` });
+    try {
+      const pending = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const fresh = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const ready = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const { body: pendingOperation } = await api.http.put(downloadPath(pending)).set('Authorization', pending.apiKey).expect(200);
+      const { body: readyOperation } = await api.http.put(downloadPath(ready)).set('Authorization', ready.apiKey).expect(200);
+      await fixtures.prisma.downloadOperation.update({
+        where: { id: readyOperation.id },
+        data: { status: 'ready', archiveKey: 'packages/r.zip', sizeBytes: 1n, readyAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000) },
+      });
+
+      await redis.kill('SIGKILL');
+
+      const started = Date.now();
+      const refused = await api.http.put(downloadPath(fresh)).set('Authorization', fresh.apiKey).expect(503);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(refused.body.error.code).toBe('SERVICE_UNAVAILABLE');
+      const readiness = await api.http.get('/readyz').expect(503);
+      expect(readiness.body.error.details).toEqual([{ field: 'redis', message: 'redis does not answer' }]);
+      const stillPending = await api.http.put(downloadPath(pending)).set('Authorization', pending.apiKey).expect(200);
+      expect(stillPending.body).toMatchObject({ id: pendingOperation.id, status: 'pending' });
+      const served = await api.http.put(downloadPath(ready)).set('Authorization', ready.apiKey).expect(200);
+      expect(served.body.status).toBe('ready');
+      expect(served.body.signed_url).toContain('packages/r.zip');
+
+      redis = await startPrivateRedis(port);
+
+      await waitFor(async () => (await api.http.get('/readyz')).status === 200, 15_000, 'readiness after Redis returns');
+      const recovered = await api.http.put(downloadPath(fresh)).set('Authorization', fresh.apiKey).expect(200);
+      expect(recovered.body.status).toBe('pending');
+    } finally {
+      await api.close();
+      await redis.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('S3 stopped during a build: the build fails cleanly after its retries, and a later PUT succeeds', async () => {
+    const port = await freePort();
+    const directory = await mkdtemp(path.join(scratch, 's3-'));
+    const buckets = ['fault-assets', 'fault-packages'];
+    let s3 = await startS3Process(port, directory, buckets);
+    const overrides = { S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_BUCKET: 'fault-packages', S3_ASSETS_BUCKET: 'fault-assets', PACKAGE_ATTEMPTS: '2', RETRY_BASE_DELAY_MS: '200', BUILD_STALL_TIMEOUT_SECONDS: '5' };
+    const local = await Fixtures.create(testConfig(overrides));
+    const service = await startTestApp('all', overrides);
+    try {
+      const job = await local.job({ inputs: Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`b${i}.tif`, raster(32 * MiB)])) });
+      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+
+      await s3.kill('SIGKILL');
+
+      const failed = await waitFor(async () => {
+        const operation = await operationOf(body.id);
+        return operation.status === 'failed' ? operation : undefined;
+      }, 60_000, 'the build to fail');
+      expect(failed.attempts).toBe(2);
+      expect(failed.errorCode).toMatch(/^(SOURCE_READ_FAILED|UPLOAD_FAILED|STALLED|PACKAGING_FAILED)$/);
+      expect(failed.readyAt).toBeNull();
+
+      s3 = await startS3Process(port, directory, buckets);
+      const { body: retried } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=60').expect(200);
+      expect(retried.id).not.toBe(body.id);
+      expect(retried.status).toBe('ready');
+    } finally {
+      await service.close();
+      await local.close();
+      await s3.kill('SIGKILL');
+    }
+  }, 120_000);
+
+  it('the scheduled retention sweep deletes an expired package and marks it expired', async () => {
+    const worker = await startTestApp('worker', { RETENTION_SWEEP_SECONDS: '1' });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const archiveKey = `packages/${job.workflowId}/${job.jobId}/old.zip`;
+      await fixtures.storage.putObject('test-packages', archiveKey, Buffer.from('PK'), 'application/zip');
+      const operation = await fixtures.prisma.downloadOperation.create({
+        data: { workflowId: job.workflowId, jobId: job.jobId, status: 'ready', archiveKey, sizeBytes: 2n, readyAt: new Date(Date.now() - 7_200_000), expiresAt: new Date(Date.now() - 1_000) },
+      });
+
+      const expired = await waitFor(async () => {
+        const current = await operationOf(operation.id);
+        return current.status === 'expired' ? current : undefined;
+      }, 20_000, 'the sweep');
+
+      expect(expired.archiveKey).toBe(archiveKey);
+      const storage = worker.app.get(StorageRepository);
+      await expect(storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: archiveKey }))).rejects.toMatchObject({ name: 'NotFound' });
+      // One schedule in Redis, whatever the number of workers: BullMQ hands each run to one of them.
+      const schedulers = await inspectQueue(worker.config.QUEUE_PREFIX, (queue) => queue.getJobSchedulers(), MAINTENANCE_QUEUE);
+      expect(schedulers).toEqual([expect.objectContaining({ key: 'retention-sweep', every: 1000 })]);
+    } finally {
+      await worker.close();
+    }
+  }, 60_000);
+});

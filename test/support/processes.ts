@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Polls until `check` returns a value (not undefined/false), or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false | null>, timeoutMs: number, what: string, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false && value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export interface Child {
+  process: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+function track(child: ChildProcess): Child {
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    process: child,
+    output: () => output,
+    exited,
+    kill: async (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** A Redis of the test's own, on its own port, that the test may stop and start again. */
+export async function startPrivateRedis(port: number): Promise<Child> {
+  const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  await waitFor(async () => child.output().includes('Ready to accept connections'), 10_000, 'private redis');
+  return child;
+}
+
+const S3_SCRIPT = `
+import S3rver from 's3rver';
+const [port, directory, ...buckets] = process.argv.slice(1);
+await new S3rver({ address: '127.0.0.1', port: Number(port), directory, silent: true, configureBuckets: buckets.map((name) => ({ name })) }).run();
+console.log('s3 ready');
+`;
+
+/** An s3rver in a child process, so that a test can kill it mid-transfer (closing it in-process lets streams finish). */
+export async function startS3Process(port: number, directory: string, buckets: string[]): Promise<Child> {
+  const child = track(
+    spawn(process.execPath, ['--input-type=module', '-e', S3_SCRIPT, String(port), directory, ...buckets], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    }),
+  );
+  await waitFor(async () => child.output().includes('s3 ready'), 10_000, 's3rver process');
+  return child;
+}
+
+const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+/** A service process of a role (`node dist/main.js worker`), as production runs it. */
+export function spawnService(role: 'api' | 'worker', env: NodeJS.ProcessEnv): Child {
+  return track(spawn(process.execPath, [MAIN, role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
