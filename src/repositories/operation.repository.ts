@@ -24,6 +24,7 @@ export interface ReadyPackage {
   sizeBytes: bigint;
   sha256: string;
   entryCount: number;
+  readyAt: Date;
   expiresAt: Date;
 }
 
@@ -117,7 +118,7 @@ export class OperationRepository {
   async markReady(id: string, result: ReadyPackage): Promise<boolean> {
     const { count } = await this.prisma.downloadOperation.updateMany({
       where: { id, status: 'pending' },
-      data: { status: 'ready', readyAt: new Date(), bytesDone: result.sizeBytes, ...result },
+      data: { status: 'ready', bytesDone: result.sizeBytes, ...result },
     });
     return count === 1;
   }

@@ -81,6 +81,7 @@ export class PackagingService {
       sizeBytes: BigInt(built.sizeBytes),
       sha256: built.sha256,
       entryCount: entries.length,
+      readyAt,
       expiresAt: new Date(readyAt.getTime() + this.config.PACKAGE_RETENTION_HOURS * 3600 * 1000),
     });
     if (!marked) {
