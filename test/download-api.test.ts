@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { waitFor } from './support/processes.js';
 import { downloadPath, Fixtures, inspectQueue, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -41,6 +42,20 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       const rows = await fixtures.prisma.downloadOperation.findMany({ where: { workflowId: job.workflowId, jobId: job.jobId } });
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ id: response.body.id, status: 'pending', requestedBy: job.keyId });
+    });
+
+    it('records when a key was last used, writing at most once a minute', async () => {
+      const owner = await fixtures.organisationWithKey();
+      const ownJob = await fixtures.job({ owner });
+      await put(ownJob).expect(200);
+      const first = await waitFor(async () => (await fixtures.prisma.apiKey.findUniqueOrThrow({ where: { id: owner.keyId } })).lastUsedAt, 5_000, 'last_used_at');
+
+      await put(ownJob).expect(200);
+      await put(ownJob).expect(200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+
+      const after = await fixtures.prisma.apiKey.findUniqueOrThrow({ where: { id: owner.keyId } });
+      expect(after.lastUsedAt).toEqual(first);
     });
 
     it('accepts "Bearer <key>" as well as the bare key', async () => {

@@ -78,6 +78,12 @@ export class PackagingProcessor extends WorkerHost implements OnApplicationBoots
     }
   }
 
+  @OnWorkerEvent('error')
+  onError(error: Error): void {
+    // Connection errors repeat while Redis is away; the worker reconnects by itself.
+    this.logger.warn(`packaging worker: ${error.message}`);
+  }
+
   /**
    * Backstop for failures that never reached process(): a job that stalled more often than allowed is
    * failed by BullMQ directly, and its operation must not stay pending for ever.

@@ -1,4 +1,4 @@
-import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
@@ -24,6 +24,8 @@ export class RetentionProcessor extends WorkerHost implements OnApplicationBoots
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // Connection errors repeat while Redis is away; BullMQ reconnects by itself. Logged, not printed raw.
+    this.queue.on('error', (error: Error) => this.logger.warn(`maintenance queue: ${error.message}`));
     // Upserting is idempotent: every worker declares the same schedule, Redis keeps one.
     await this.queue
       .upsertJobScheduler(
@@ -36,5 +38,10 @@ export class RetentionProcessor extends WorkerHost implements OnApplicationBoots
 
   async process(): Promise<{ expired: number }> {
     return this.retention.sweep();
+  }
+
+  @OnWorkerEvent('error')
+  onError(error: Error): void {
+    this.logger.warn(`maintenance worker: ${error.message}`);
   }
 }

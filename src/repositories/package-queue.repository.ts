@@ -27,6 +27,7 @@ export class PackageQueueRepository implements OnModuleDestroy {
     connections: RedisConnections,
   ) {
     this.queue = new Queue<PackageJobData>(PACKAGING_QUEUE, { connection: connections.fast('queue'), prefix: config.QUEUE_PREFIX });
+    // Enqueue failures reach the caller as 503; the connection's own error events need no second report.
     this.queue.on('error', () => undefined);
   }
 
