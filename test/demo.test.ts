@@ -1,11 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort } from './support/processes.js';
 import { download, downloadPath, inspectZip, startTestApp, uniqueQueuePrefix, unzipTest } from './support/harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -21,16 +21,6 @@ const DEMO_FILES = [
   'outputs/ndvi.tif',
   'outputs/statistics.csv',
 ];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** Runs the `curl` line the service printed, exactly as a newcomer would paste it. */
 async function paste(curl: string): Promise<any> {

@@ -9,14 +9,21 @@ export type CompressionMode = (typeof COMPRESSION_MODES)[number];
 
 export const DEFAULT_DATABASE_URL = 'postgresql://postgres:postgres@127.0.0.1:5432/job_downloads';
 
+/** An integer setting within bounds, refused with one message that says what it expects. */
+function IntegerSetting(min: number, max: number | undefined, message: string): PropertyDecorator {
+  return (target, key) => {
+    IsInt({ message })(target, key as string);
+    Min(min, { message })(target, key as string);
+    if (max !== undefined) Max(max, { message })(target, key as string);
+  };
+}
+
 /**
  * Every setting of the service. Read from the environment once, at boot, by loadConfig(); nothing else reads
  * process.env. A default here is what `npm start` needs on a machine with Postgres and Redis on localhost.
  */
 export class AppConfig {
-  @IsInt({ message: 'PORT must be an integer between 1 and 65535' })
-  @Min(1, { message: 'PORT must be an integer between 1 and 65535' })
-  @Max(65535, { message: 'PORT must be an integer between 1 and 65535' })
+  @IntegerSetting(1, 65535, 'PORT must be an integer between 1 and 65535')
   PORT = 3000;
 
   @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgresql:// URL' })
@@ -52,86 +59,61 @@ export class AppConfig {
   @IsBoolean({ message: 'S3_FORCE_PATH_STYLE must be true or false' })
   S3_FORCE_PATH_STYLE = false;
 
-  @IsInt({ message: 'SIGNED_URL_TTL_SECONDS must be an integer from 1 to 604800 (7 days)' })
-  @Min(1, { message: 'SIGNED_URL_TTL_SECONDS must be an integer from 1 to 604800 (7 days)' })
-  @Max(604800, { message: 'SIGNED_URL_TTL_SECONDS must be an integer from 1 to 604800 (7 days)' })
+  @IntegerSetting(1, 604800, 'SIGNED_URL_TTL_SECONDS must be an integer from 1 to 604800 (7 days)')
   SIGNED_URL_TTL_SECONDS = 3600;
 
-  @IsInt({ message: 'PACKAGE_RETENTION_HOURS must be a positive integer' })
-  @Min(1, { message: 'PACKAGE_RETENTION_HOURS must be a positive integer' })
+  @IntegerSetting(1, undefined, 'PACKAGE_RETENTION_HOURS must be a positive integer')
   PACKAGE_RETENTION_HOURS = 168;
 
-  @IsInt({ message: 'WORKER_CONCURRENCY must be an integer from 1 to 64' })
-  @Min(1, { message: 'WORKER_CONCURRENCY must be an integer from 1 to 64' })
-  @Max(64, { message: 'WORKER_CONCURRENCY must be an integer from 1 to 64' })
+  @IntegerSetting(1, 64, 'WORKER_CONCURRENCY must be an integer from 1 to 64')
   WORKER_CONCURRENCY = 2;
 
   @IsString({ message: 'DATA_DIR must be a folder path' })
   @MinLength(1, { message: 'DATA_DIR must be a folder path' })
   DATA_DIR = './data';
 
-  @IsInt({ message: 'EMBEDDED_S3_PORT must be an integer between 1 and 65535' })
-  @Min(1, { message: 'EMBEDDED_S3_PORT must be an integer between 1 and 65535' })
-  @Max(65535, { message: 'EMBEDDED_S3_PORT must be an integer between 1 and 65535' })
+  @IntegerSetting(1, 65535, 'EMBEDDED_S3_PORT must be an integer between 1 and 65535')
   EMBEDDED_S3_PORT = 4568;
 
   @IsBoolean({ message: 'DEMO_SEED must be true or false' })
   DEMO_SEED = true;
 
-  @IsInt({ message: 'PREFER_WAIT_MAX_SECONDS must be an integer from 0 to 300' })
-  @Min(0, { message: 'PREFER_WAIT_MAX_SECONDS must be an integer from 0 to 300' })
-  @Max(300, { message: 'PREFER_WAIT_MAX_SECONDS must be an integer from 0 to 300' })
+  @IntegerSetting(0, 300, 'PREFER_WAIT_MAX_SECONDS must be an integer from 0 to 300')
   PREFER_WAIT_MAX_SECONDS = 60;
 
-  @IsInt({ message: 'RATE_LIMIT_PER_MINUTE must be a positive integer' })
-  @Min(1, { message: 'RATE_LIMIT_PER_MINUTE must be a positive integer' })
+  @IntegerSetting(1, undefined, 'RATE_LIMIT_PER_MINUTE must be a positive integer')
   RATE_LIMIT_PER_MINUTE = 600;
 
-  @IsInt({ message: 'API_KEY_CACHE_SECONDS must be an integer from 0 to 300' })
-  @Min(0, { message: 'API_KEY_CACHE_SECONDS must be an integer from 0 to 300' })
-  @Max(300, { message: 'API_KEY_CACHE_SECONDS must be an integer from 0 to 300' })
+  @IntegerSetting(0, 300, 'API_KEY_CACHE_SECONDS must be an integer from 0 to 300')
   API_KEY_CACHE_SECONDS = 30;
 
-  @IsInt({ message: 'PACKAGE_ATTEMPTS must be an integer from 1 to 20' })
-  @Min(1, { message: 'PACKAGE_ATTEMPTS must be an integer from 1 to 20' })
-  @Max(20, { message: 'PACKAGE_ATTEMPTS must be an integer from 1 to 20' })
+  @IntegerSetting(1, 20, 'PACKAGE_ATTEMPTS must be an integer from 1 to 20')
   PACKAGE_ATTEMPTS = 3;
 
-  @IsInt({ message: 'BUILD_STALL_TIMEOUT_SECONDS must be an integer of at least 5' })
-  @Min(5, { message: 'BUILD_STALL_TIMEOUT_SECONDS must be an integer of at least 5' })
+  @IntegerSetting(5, undefined, 'BUILD_STALL_TIMEOUT_SECONDS must be an integer of at least 5')
   BUILD_STALL_TIMEOUT_SECONDS = 120;
 
   /**
    * How long a worker's lock on a running build lasts without renewal. The lock is renewed while the build
    * runs; a worker that dies loses it after this long, and another worker takes the build over.
    */
-  @IsInt({ message: 'WORKER_LOCK_SECONDS must be an integer from 2 to 600' })
-  @Min(2, { message: 'WORKER_LOCK_SECONDS must be an integer from 2 to 600' })
-  @Max(600, { message: 'WORKER_LOCK_SECONDS must be an integer from 2 to 600' })
+  @IntegerSetting(2, 600, 'WORKER_LOCK_SECONDS must be an integer from 2 to 600')
   WORKER_LOCK_SECONDS = 60;
 
-  @IsInt({ message: 'RETENTION_SWEEP_SECONDS must be an integer from 1 to 86400' })
-  @Min(1, { message: 'RETENTION_SWEEP_SECONDS must be an integer from 1 to 86400' })
-  @Max(86400, { message: 'RETENTION_SWEEP_SECONDS must be an integer from 1 to 86400' })
+  @IntegerSetting(1, 86400, 'RETENTION_SWEEP_SECONDS must be an integer from 1 to 86400')
   RETENTION_SWEEP_SECONDS = 300;
 
   /** First retry after this many milliseconds; later ones back off exponentially. */
-  @IsInt({ message: 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000' })
-  @Min(0, { message: 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000' })
-  @Max(3_600_000, { message: 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000' })
+  @IntegerSetting(0, 3_600_000, 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000')
   RETRY_BASE_DELAY_MS = 5_000;
 
   @IsIn(COMPRESSION_MODES, { message: `COMPRESSION must be one of ${COMPRESSION_MODES.join(', ')}` })
   COMPRESSION: CompressionMode = 'auto';
 
-  @IsInt({ message: 'SHUTDOWN_GRACE_SECONDS must be an integer from 0 to 3600' })
-  @Min(0, { message: 'SHUTDOWN_GRACE_SECONDS must be an integer from 0 to 3600' })
-  @Max(3600, { message: 'SHUTDOWN_GRACE_SECONDS must be an integer from 0 to 3600' })
+  @IntegerSetting(0, 3600, 'SHUTDOWN_GRACE_SECONDS must be an integer from 0 to 3600')
   SHUTDOWN_GRACE_SECONDS = 30;
 
-  @IsInt({ message: 'WORKER_HEALTH_PORT must be an integer between 1 and 65535' })
-  @Min(1, { message: 'WORKER_HEALTH_PORT must be an integer between 1 and 65535' })
-  @Max(65535, { message: 'WORKER_HEALTH_PORT must be an integer between 1 and 65535' })
+  @IntegerSetting(1, 65535, 'WORKER_HEALTH_PORT must be an integer between 1 and 65535')
   WORKER_HEALTH_PORT = 3001;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
