@@ -46,6 +46,10 @@ async function run(app: INestApplicationContext, { words, flags }: ParsedCommand
   }
 }
 
+// stderr is reserved for the one-line JSON error that scripts parse: keep the AWS SDK's notice about
+// future Node versions (engines says what we support) out of it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 let app: INestApplicationContext | undefined;
 try {
   const command = parseCommand(process.argv.slice(2));

@@ -20,6 +20,8 @@ interface TargetRow extends Omit<DownloadOperation, 'id'> {
 }
 
 export interface ReadyPackage {
+  /** Source bytes packaged: the whole of bytes_total. */
+  bytesDone: bigint;
   archiveKey: string;
   sizeBytes: bigint;
   sha256: string;
@@ -118,7 +120,7 @@ export class OperationRepository {
   async markReady(id: string, result: ReadyPackage): Promise<boolean> {
     const { count } = await this.prisma.downloadOperation.updateMany({
       where: { id, status: 'pending' },
-      data: { status: 'ready', bytesDone: result.sizeBytes, ...result },
+      data: { status: 'ready', ...result },
     });
     return count === 1;
   }

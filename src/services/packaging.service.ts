@@ -77,6 +77,7 @@ export class PackagingService {
 
     const readyAt = new Date();
     const marked = await this.operations.markReady(operation.id, {
+      bytesDone: BigInt(totalBytes),
       archiveKey,
       sizeBytes: BigInt(built.sizeBytes),
       sha256: built.sha256,
