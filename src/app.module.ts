@@ -35,7 +35,7 @@ import { RetentionService } from './services/retention.service.js';
 import { ShutdownSignal } from './services/shutdown-signal.js';
 
 // Shared provider lists: each process gets the pieces of its role, from the same code.
-export const DATA: Provider[] = [PrismaService, CatalogueRepository, ApiKeyRepository, OperationRepository, StorageRepository];
+const DATA: Provider[] = [PrismaService, CatalogueRepository, ApiKeyRepository, OperationRepository, StorageRepository];
 const API: Provider[] = [
   OperationEventsRepository,
   RateLimitRepository,
@@ -58,7 +58,7 @@ const WORKER: Provider[] = [
 ];
 const COMMON: Provider[] = [{ provide: APP_FILTER, useClass: ErrorEnvelopeFilter }, PackageQueueRepository, MetricsService];
 /** The local all-in-one seeds the demo on its first start. */
-export const DEMO: Provider[] = [ApiKeyService, OperatorService, DemoService];
+const DEMO: Provider[] = [ApiKeyService, OperatorService, DemoService];
 
 function workerQueueModules(): DynamicModule[] {
   return [BullModule.forRootAsync({

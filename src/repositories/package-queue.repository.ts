@@ -75,9 +75,4 @@ export class PackageQueueRepository implements OnModuleDestroy {
       completed: counts.completed ?? 0,
     };
   }
-
-  /** How many jobs exist for an operation id (tests and operators check deduplication with it). */
-  async findJob(operationId: string) {
-    return this.queue.getJob(operationId);
-  }
 }
