@@ -1,0 +1,50 @@
+import { ZipArchive } from 'archiver';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { finished, pipeline } from 'node:stream/promises';
+import type { StorageRepository } from '../repositories/storage.repository.js';
+import { UPLOAD_QUEUE_SIZE, type PlannedEntry } from '../services/package-builder.js';
+import { partSizeFor } from '../services/part-size.js';
+
+/**
+ * The pipeline the service was designed not to be, for contrast: download every object to a temp folder, zip
+ * the files into a temp file, upload the file, delete the temps. Same S3 client, part size and queue depth.
+ */
+export async function naivePackage(
+  storage: StorageRepository,
+  entries: PlannedEntry[],
+  destination: { bucket: string; key: string },
+  tmpDir: string,
+): Promise<number> {
+  const folder = await mkdtemp(path.join(tmpDir, 'jd-bench-naive-'));
+  try {
+    await mkdir(path.join(folder, 'sources'));
+    const files: string[] = [];
+    for (const [index, entry] of entries.entries()) {
+      const file = path.join(folder, 'sources', String(index));
+      await pipeline(await storage.openObject(entry.bucket, entry.key), createWriteStream(file));
+      files.push(file);
+    }
+
+    const zipFile = path.join(folder, 'package.zip');
+    const archive = new ZipArchive({ zlib: { level: 1 } });
+    const written = createWriteStream(zipFile);
+    archive.pipe(written);
+    const date = new Date();
+    entries.forEach((entry, index) => archive.append(createReadStream(files[index]), { name: entry.path, store: entry.store, date }));
+    await archive.finalize();
+    await finished(written);
+
+    const { size } = await stat(zipFile);
+    const upload = storage.createUpload(destination.bucket, destination.key, createReadStream(zipFile), {
+      partSize: partSizeFor(size),
+      queueSize: UPLOAD_QUEUE_SIZE,
+      contentType: 'application/zip',
+    });
+    await upload.done();
+    return size;
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}

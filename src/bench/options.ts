@@ -1,0 +1,86 @@
+import { tmpdir } from 'node:os';
+
+/**
+ * What one bench run measures, from environment variables (or `--name=value` arguments, which win).
+ * Everything has a default, so `npm run bench` needs nothing but Postgres and Redis.
+ */
+
+export const PIPELINES = ['raw', 'packaging', 'naive'] as const;
+export type Pipeline = (typeof PIPELINES)[number];
+
+export interface BenchOptions {
+  /** Package sizes to measure, in bytes (BENCH_SIZES=256M,1G,4G). */
+  sizes: number[];
+  /** Size of each generated object (BENCH_OBJECT_SIZE, default 32M). */
+  objectBytes: number;
+  /** Runs of each pipeline per size; the median is reported (BENCH_REPEAT, default 3). */
+  repeat: number;
+  pipelines: Pipeline[];
+  /** BENCH_WARMUP=0 skips the uncounted first copy (e.g. against an s3rver that is already warm). */
+  warmUp: boolean;
+  /** BENCH_API=0 skips the HTTP part. */
+  api: boolean;
+  apiSeconds: number;
+  apiWarmupSeconds: number;
+  apiConnections: number;
+  /** An S3 endpoint to use instead of starting s3rver (BENCH_S3_ENDPOINT). */
+  s3Endpoint: string | undefined;
+  /** Where the naive pipeline's temp files go, as a worker's would: the real disk (BENCH_TMPDIR). */
+  tmpDir: string;
+  /** Where s3rver keeps its objects (BENCH_S3_DIR); by default RAM (/dev/shm) when it has room. */
+  s3Dir: string | undefined;
+  postgresUrl: string;
+  redisUrl: string;
+  /** Writes every measurement as JSON here too (BENCH_JSON), for comparing runs. */
+  jsonPath: string | undefined;
+}
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** "256M", "1G", "1.5G", "1048576" → bytes. */
+export function parseBytes(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(text);
+  if (!match) throw new Error(`not a size: "${text}" (use e.g. 256M, 1G)`);
+  return Math.round(Number(match[1]) * UNITS[match[2].toUpperCase()]);
+}
+
+function positiveInteger(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not "${text}"`);
+  return value;
+}
+
+export function parseOptions(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): BenchOptions {
+  const settings: Record<string, string | undefined> = { ...env };
+  for (const argument of argv) {
+    const match = /^--([a-z0-9-]+)=(.*)$/i.exec(argument);
+    if (!match) throw new Error(`unknown argument "${argument}" (use --sizes=256M,1G and the like)`);
+    settings[`BENCH_${match[1].toUpperCase().replaceAll('-', '_')}`] = match[2];
+  }
+  const get = (name: string, fallback: string) => (settings[name] === undefined || settings[name] === '' ? fallback : settings[name]!);
+
+  // "none" measures the API only.
+  const pipelineList = get('BENCH_PIPELINES', PIPELINES.join(','));
+  const pipelines = pipelineList === 'none' ? [] : pipelineList.split(',').map((p) => p.trim());
+  for (const pipeline of pipelines) {
+    if (!(PIPELINES as readonly string[]).includes(pipeline)) throw new Error(`BENCH_PIPELINES: unknown pipeline "${pipeline}"`);
+  }
+  const sizes = get('BENCH_SIZES', '256M,1G').split(',').map(parseBytes).sort((a, b) => a - b);
+  return {
+    sizes: [...new Set(sizes)],
+    objectBytes: parseBytes(get('BENCH_OBJECT_SIZE', '32M')),
+    repeat: positiveInteger('BENCH_REPEAT', get('BENCH_REPEAT', '3')),
+    pipelines: pipelines as Pipeline[],
+    warmUp: !/^(0|false|no)$/i.test(get('BENCH_WARMUP', '1')),
+    api: !/^(0|false|no)$/i.test(get('BENCH_API', '1')),
+    apiSeconds: positiveInteger('BENCH_API_SECONDS', get('BENCH_API_SECONDS', '10')),
+    apiWarmupSeconds: positiveInteger('BENCH_API_WARMUP_SECONDS', get('BENCH_API_WARMUP_SECONDS', '3')),
+    apiConnections: positiveInteger('BENCH_API_CONNECTIONS', get('BENCH_API_CONNECTIONS', '50')),
+    s3Endpoint: settings.BENCH_S3_ENDPOINT || undefined,
+    tmpDir: get('BENCH_TMPDIR', tmpdir()),
+    s3Dir: settings.BENCH_S3_DIR || undefined,
+    postgresUrl: get('BENCH_POSTGRES_URL', 'postgresql://postgres:postgres@127.0.0.1:5432'),
+    redisUrl: get('BENCH_REDIS_URL', 'redis://127.0.0.1:6379'),
+    jsonPath: settings.BENCH_JSON || undefined,
+  };
+}

@@ -1,0 +1,116 @@
+import type { ApiResults } from './api-bench.js';
+import type { Measurement } from './measure-process.js';
+import type { Pipeline } from './options.js';
+
+/** The targets of issue 5, in one place. */
+export const TARGETS = {
+  throughputVsRaw: 0.9,
+  cpuVsRaw: 1.5,
+  peakRssMiB: 200,
+  /** "Not growing with size": the largest size's peak RSS over the smallest's. */
+  peakRssGrowth: 1.1,
+  fasterThanNaive: 1.5,
+  readyVsBare: 0.6,
+};
+
+const MiB = 1024 * 1024;
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** The repeated runs of one pipeline at one size, reduced: median wall and CPU, worst peak RSS. */
+export interface Summary {
+  bytes: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  peakRssBytes: number;
+  /** RSS of the process when the run started (modules loaded), median. */
+  baselineRssBytes: number;
+  s3CpuSeconds?: number;
+  mibPerSecond: number;
+}
+
+export function summarise(runs: Measurement[]): Summary {
+  const wallSeconds = median(runs.map((run) => run.wallSeconds));
+  const s3 = runs.map((run) => run.s3CpuSeconds).filter((value): value is number => value !== undefined);
+  return {
+    bytes: runs[0].bytes,
+    wallSeconds,
+    cpuSeconds: median(runs.map((run) => run.cpuSeconds)),
+    peakRssBytes: Math.max(...runs.map((run) => run.peakRssBytes)),
+    baselineRssBytes: median(runs.map((run) => run.baselineRssBytes)),
+    s3CpuSeconds: s3.length ? median(s3) : undefined,
+    mibPerSecond: runs[0].bytes / MiB / wallSeconds,
+  };
+}
+
+const fixed = (value: number, digits = 2) => value.toFixed(digits);
+const mark = (met: boolean, target: string) => `[target ${target}: ${met ? 'met' : 'MISSED'}]`;
+
+/** One line per figure, each a ratio against a baseline measured in the same run, each marked against its target. */
+export function figureLines(
+  sizes: Array<{ label: string; results: Partial<Record<Pipeline, Summary>> }>,
+  api: ApiResults | undefined,
+): string[] {
+  const lines: string[] = [];
+  for (const { label, results } of sizes) {
+    const { raw, packaging } = results;
+    if (!raw || !packaging) continue;
+    const ratio = packaging.mibPerSecond / raw.mibPerSecond;
+    lines.push(
+      `packaging ${label}: ${fixed(packaging.mibPerSecond, 0)} MiB/s = ${fixed(ratio)} x raw copy (${fixed(raw.mibPerSecond, 0)} MiB/s) ${mark(ratio >= TARGETS.throughputVsRaw, `>= ${TARGETS.throughputVsRaw} x`)}`,
+    );
+  }
+  for (const { label, results } of sizes) {
+    const { raw, packaging } = results;
+    if (!raw || !packaging) continue;
+    const ratio = packaging.cpuSeconds / raw.cpuSeconds;
+    lines.push(
+      `packaging CPU ${label}: ${fixed(packaging.cpuSeconds)} s = ${fixed(ratio)} x raw copy CPU (${fixed(raw.cpuSeconds)} s) ${mark(ratio <= TARGETS.cpuVsRaw, `<= ${TARGETS.cpuVsRaw} x`)}`,
+    );
+  }
+  const rss = sizes.filter((size) => size.results.packaging);
+  if (rss.length) {
+    const peaks = rss.map((size) => size.results.packaging!.peakRssBytes / MiB);
+    const growth = peaks[peaks.length - 1] / peaks[0];
+    const rawPeaks = rss.map((size) => size.results.raw?.peakRssBytes).filter((value): value is number => value !== undefined);
+    const baseline = rawPeaks.length ? `; raw copy ${fixed(Math.max(...rawPeaks) / MiB, 0)} MiB` : '';
+    const added = rss.map((size) => fixed((size.results.packaging!.peakRssBytes - size.results.packaging!.baselineRssBytes) / MiB, 0));
+    const start = fixed(median(rss.map((size) => size.results.packaging!.baselineRssBytes)) / MiB, 0);
+    const met = Math.max(...peaks) <= TARGETS.peakRssMiB && growth <= TARGETS.peakRssGrowth;
+    lines.push(
+      `packaging peak RSS: ${rss.map((size, i) => `${size.label} ${fixed(peaks[i], 0)} MiB`).join(', ')} (ratio ${fixed(growth)}; the pipeline adds ${added.join('/')} MiB to a ${start} MiB process${baseline}) ${mark(met, `<= ${TARGETS.peakRssMiB} MiB, ratio <= ${TARGETS.peakRssGrowth}`)}`,
+    );
+  }
+  for (const { label, results } of sizes) {
+    const { naive, packaging } = results;
+    if (!naive || !packaging) continue;
+    const ratio = naive.wallSeconds / packaging.wallSeconds;
+    lines.push(
+      `packaging vs naive ${label}: ${fixed(ratio)} x faster (naive ${fixed(naive.mibPerSecond, 0)} MiB/s, ${fixed(naive.cpuSeconds)} s CPU, ${fixed(naive.peakRssBytes / MiB, 0)} MiB RSS) ${mark(ratio >= TARGETS.fasterThanNaive, `>= ${TARGETS.fasterThanNaive} x`)}`,
+    );
+  }
+  if (api) {
+    const latency = (figure: ApiResults['bare']) => `p50 ${figure.p50Ms} ms p99 ${figure.p99Ms} ms`;
+    const cpu = (figure: ApiResults['bare']) => (figure.cpuMsPerRequest === undefined ? '' : `, ${fixed(figure.cpuMsPerRequest, 3)} ms CPU/req`);
+    lines.push(`bare route: ${fixed(api.bare.requestsPerSecond, 0)} req/s; ${latency(api.bare)}${cpu(api.bare)} (baseline)`);
+    const ready = api.ready.requestsPerSecond / api.bare.requestsPerSecond;
+    lines.push(
+      `PUT ready: ${fixed(api.ready.requestsPerSecond, 0)} req/s = ${fixed(ready)} x bare route; ${latency(api.ready)}${cpu(api.ready)} ${mark(ready >= TARGETS.readyVsBare, `>= ${TARGETS.readyVsBare} x`)}`,
+    );
+    const pending = api.pending.requestsPerSecond / api.bare.requestsPerSecond;
+    lines.push(
+      `PUT pending: ${fixed(api.pending.requestsPerSecond, 0)} req/s = ${fixed(pending)} x bare route; ${latency(api.pending)}${cpu(api.pending)} [no target]`,
+    );
+  }
+  return lines;
+}
+
+/** A measurement as one progress line (stderr), with what the figures leave out: s3rver's CPU. */
+export function describe(run: Measurement, label: string): string {
+  const s3 = run.s3CpuSeconds === undefined ? '' : `, s3rver ${fixed(run.s3CpuSeconds)} s CPU`;
+  return `${run.pipeline} ${label}: ${fixed(run.wallSeconds)} s (${fixed(run.bytes / MiB / run.wallSeconds, 0)} MiB/s), ${fixed(run.cpuSeconds)} s CPU (${fixed(run.systemCpuSeconds)} sys), peak RSS ${fixed(run.peakRssBytes / MiB, 0)} MiB (sampled ${fixed(run.sampledPeakRssBytes / MiB, 0)}, at start ${fixed(run.baselineRssBytes / MiB, 0)}), complete ${fixed(run.completeSeconds)} s${s3}`;
+}
