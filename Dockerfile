@@ -13,7 +13,9 @@ WORKDIR /app
 # Manifests first so that the dependency layer is reused until package*.json change.
 # --ignore-scripts: the project relies on no install script (npm 11 skips them anyway), and it keeps npm 10
 # (Node 22) from running third-party postinstalls such as Prisma's engine download.
+# vendor/ holds crc-32-native, a local package the lock file points at (see package.json "overrides").
 COPY package.json package-lock.json ./
+COPY vendor ./vendor
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
 # `npm run build` = scripts/prisma-generate.mjs (prisma generate into src/generated/prisma, offline: it
@@ -33,6 +35,7 @@ WORKDIR /app
 # Production dependencies only. The generated Prisma client is compiled into dist/generated, so neither the
 # prisma CLI nor any engine binary is needed at run time (driver adapter @prisma/adapter-pg).
 COPY package.json package-lock.json ./
+COPY vendor ./vendor
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 

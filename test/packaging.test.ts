@@ -85,6 +85,19 @@ describe('packaging a job run into one ZIP', () => {
     expect(operation.expiresAt!.getTime() - operation.readyAt!.getTime()).toBe(168 * 3600 * 1000);
   });
 
+  it('packages a job of more than 1,000 assets, listed page by page', async () => {
+    const inputs = Object.fromEntries(Array.from({ length: 1_050 }, (_, i) => [`tiles/${String(i).padStart(4, '0')}.json`, `{"tile":${i}}`]));
+    const job = await fixtures.job({ inputs, outputs: { 'mosaic.tif': tiff(1_000) } });
+
+    const { body } = await requestPackage(job, 60);
+
+    expect(body.status).toBe('ready');
+    const { file } = await fetchZip(body.signed_url, 'many.zip');
+    const zip = inspectZip(file);
+    expect(zip.count).toBe(1_052);
+    expect(zip.entries.find((e) => e.name === 'inputs/tiles/1049.json')?.sha256).toBe(sha256('{"tile":1049}'));
+  }, 120_000);
+
   it('stores already-compressed formats and deflates text-like ones', async () => {
     const job = await fixtures.job({
       inputs: { 'a.tif': tiff(50_000), 'b.jp2': randomBytes(20_000), 'c.png': randomBytes(20_000), 'd.nc': randomBytes(20_000), 'e.zip': randomBytes(1_000), 'f.bin': randomBytes(10_000) },
