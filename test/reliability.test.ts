@@ -6,7 +6,7 @@ import path from 'node:path';
 import { MAINTENANCE_QUEUE } from '../src/processors/retention.processor.js';
 import { StorageRepository } from '../src/repositories/storage.repository.js';
 import { download, downloadPath, Fixtures, inspectQueue, inspectZip, sha256, startTestApp, testConfig, uniqueQueuePrefix, type TestApp } from './support/harness.js';
-import { freePort, spawnService, startPrivateRedis, startS3Process, waitFor } from './support/processes.js';
+import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, waitFor } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
@@ -93,6 +93,55 @@ describe('reliability under faults', () => {
       await api.close();
     }
   }, 120_000);
+
+  it('on SIGTERM with grace left, a worker finishes its running build before it exits', async () => {
+    const job = await fixtures.job({ inputs: Object.fromEntries(Array.from({ length: 3 }, (_, i) => [`b${i}.tif`, raster(32 * MiB)])) });
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const stopping = spawnService('worker', { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '60', WORKER_HEALTH_PORT: String(await freePort()) });
+    try {
+      const { body } = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+
+      expect(await stopping.kill('SIGTERM')).toBe(0);
+
+      const operation = await operationOf(body.id);
+      expect(operation.status).toBe('ready');
+      expect(operation.attempts).toBe(1);
+    } finally {
+      await stopping.kill('SIGKILL');
+      await api.close();
+    }
+  }, 90_000);
+
+  it('Postgres cut off and back: 503 within seconds while it is away, recovery without a restart', async () => {
+    const relay = await startRelay(5432);
+    const databaseUrl = new URL(process.env.DATABASE_URL!);
+    databaseUrl.port = String(relay.port);
+    const api = await startTestApp('api', { DATABASE_URL: databaseUrl.toString() });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+      await relay.cut();
+
+      const started = Date.now();
+      const refused = await api.http.get(downloadPath(job)).set('Authorization', `Bearer ${job.apiKey}`).expect(503);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(refused.body.error.code).toBe('SERVICE_UNAVAILABLE');
+      const readiness = await api.http.get('/readyz').expect(503);
+      expect(readiness.body.error.details).toEqual([{ field: 'postgres', message: 'postgres does not answer' }]);
+
+      await relay.restore();
+
+      await waitFor(async () => (await api.http.get('/readyz')).status === 200, 15_000, 'readiness after Postgres returns');
+      const answer = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      expect(answer.body.status).toBe('pending');
+    } finally {
+      await api.close();
+      await relay.cut().catch(() => undefined);
+    }
+  }, 60_000);
 
   it('Redis stopped and restarted: 503 while it is away (ready packages still served), recovery without a restart', async () => {
     const port = await freePort();

@@ -78,3 +78,42 @@ const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 export function spawnService(role: 'api' | 'worker', env: NodeJS.ProcessEnv): Child {
   return track(spawn(process.execPath, [MAIN, role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
+
+/**
+ * A TCP relay in front of a real server (Postgres here), that a test can cut and restore: the service sees
+ * exactly what it would see if the server went away and came back on the same address.
+ */
+export async function startRelay(targetPort: number, listenPort = 0): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
+  const { createServer: createTcpServer, connect: connectTcp } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  let server: import('node:net').Server | undefined;
+  let port = listenPort;
+  const open = () =>
+    new Promise<void>((resolve, reject) => {
+      server = createTcpServer((client) => {
+        const upstream = connectTcp(targetPort, '127.0.0.1');
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+          socket.on('error', () => undefined);
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as { port: number }).port;
+        resolve();
+      });
+    });
+  await open();
+  return {
+    get port() {
+      return port;
+    },
+    cut: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+    },
+    restore: open,
+  };
+}
