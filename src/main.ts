@@ -28,9 +28,8 @@ async function main(): Promise<void> {
   let embeddedS3: EmbeddedS3 | undefined;
   if (role === 'all') {
     if (config.usesEmbeddedS3) {
-      const s3 = await startEmbeddedS3(config);
-      embeddedS3 = s3;
-      logger.log(`embedded S3 store on ${s3.endpoint}, data in ${config.DATA_DIR}`);
+      embeddedS3 = await startEmbeddedS3(config);
+      logger.log(`embedded S3 store on ${embeddedS3.endpoint}, data in ${config.DATA_DIR}`);
     }
     if (await ensureDatabase(config.DATABASE_URL)) logger.log('created the database');
     const { applied } = await migrate(config.DATABASE_URL);
