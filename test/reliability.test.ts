@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MAINTENANCE_QUEUE } from '../src/processors/retention.processor.js';
 import { StorageRepository } from '../src/repositories/storage.repository.js';
-import { download, downloadPath, Fixtures, inspectQueue, inspectZip, sha256, startTestApp, testConfig, uniqueQueuePrefix, type TestApp } from './support/harness.js';
+import { download, downloadPath, Fixtures, inspectQueue, inspectZip, sha256, startTestApp, testConfig, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, waitFor } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
+/** Enough bands that a build takes a few seconds on loopback, long enough to interrupt. */
+const bands = (count: number, bytes: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`b${i}.tif`, raster(bytes)]));
 
 describe('reliability under faults', () => {
   let fixtures: Fixtures;
@@ -27,8 +29,15 @@ describe('reliability under faults', () => {
 
   const operationOf = (id: string) => fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id } });
 
+  /** PUTs the job and waits until a worker has started streaming it; returns the operation id. */
+  async function requestAndAwaitBuild(app: TestApp, job: SeededJob): Promise<string> {
+    const { body } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+    await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+    return body.id;
+  }
+
   it('a worker killed with SIGKILL mid-build leaves the operation pending; another worker completes one sound package', async () => {
-    const inputs = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`band-${i}.tif`, raster(48 * MiB)]));
+    const inputs = bands(6, 48 * MiB);
     const job = await fixtures.job({ inputs, outputs: { 'result.json': '{"ok":true}' } });
     const queuePrefix = uniqueQueuePrefix();
     const workerEnv = { QUEUE_PREFIX: queuePrefix, WORKER_LOCK_SECONDS: '3', WORKER_HEALTH_PORT: String(await freePort()) };
@@ -36,23 +45,22 @@ describe('reliability under faults', () => {
     const doomed = spawnService('worker', workerEnv);
     let rescuer: TestApp | undefined;
     try {
-      const { body } = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+      const operationId = await requestAndAwaitBuild(api, job);
 
       await doomed.kill('SIGKILL');
 
-      const interrupted = await operationOf(body.id);
+      const interrupted = await operationOf(operationId);
       expect(interrupted.status).toBe('pending');
       rescuer = await startTestApp('worker', workerEnv);
       const ready = await waitFor(async () => {
-        const operation = await operationOf(body.id);
+        const operation = await operationOf(operationId);
         return operation.status === 'ready' ? operation : undefined;
       }, 60_000, 'the rescuing worker to finish');
 
       expect(ready.attempts).toBeGreaterThanOrEqual(2);
       expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(1);
       const { body: answer } = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-      expect(answer).toMatchObject({ id: body.id, status: 'ready' });
+      expect(answer).toMatchObject({ id: operationId, status: 'ready' });
       const zipFile = path.join(scratch, 'rescued.zip');
       const fetched = await download(answer.signed_url);
       await writeFile(zipFile, fetched.body);
@@ -70,23 +78,22 @@ describe('reliability under faults', () => {
   }, 120_000);
 
   it('on SIGTERM with no grace left, a worker hands its build back to the queue and exits cleanly', async () => {
-    const job = await fixtures.job({ inputs: Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`b${i}.tif`, raster(48 * MiB)])) });
+    const job = await fixtures.job({ inputs: bands(4, 48 * MiB) });
     const queuePrefix = uniqueQueuePrefix();
     const env = { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '0', WORKER_HEALTH_PORT: String(await freePort()), LOG_LEVEL: 'info' };
     const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
     const stopping = spawnService('worker', env);
     let next: TestApp | undefined;
     try {
-      const { body } = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+      const operationId = await requestAndAwaitBuild(api, job);
 
       expect(await stopping.kill('SIGTERM')).toBe(0);
 
       expect(stopping.output()).toContain('handed back to the queue at shutdown');
-      expect((await operationOf(body.id)).status).toBe('pending');
-      expect(await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))?.attemptsMade)).toBe(0);
+      expect((await operationOf(operationId)).status).toBe('pending');
+      expect(await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(operationId))?.attemptsMade)).toBe(0);
       next = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix });
-      await waitFor(async () => (await operationOf(body.id)).status === 'ready', 60_000, 'the next worker to finish');
+      await waitFor(async () => (await operationOf(operationId)).status === 'ready', 60_000, 'the next worker to finish');
     } finally {
       await stopping.kill('SIGKILL');
       await next?.close();
@@ -95,17 +102,16 @@ describe('reliability under faults', () => {
   }, 120_000);
 
   it('on SIGTERM with grace left, a worker finishes its running build before it exits', async () => {
-    const job = await fixtures.job({ inputs: Object.fromEntries(Array.from({ length: 3 }, (_, i) => [`b${i}.tif`, raster(32 * MiB)])) });
+    const job = await fixtures.job({ inputs: bands(3, 32 * MiB) });
     const queuePrefix = uniqueQueuePrefix();
     const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
     const stopping = spawnService('worker', { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '60', WORKER_HEALTH_PORT: String(await freePort()) });
     try {
-      const { body } = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+      const operationId = await requestAndAwaitBuild(api, job);
 
       expect(await stopping.kill('SIGTERM')).toBe(0);
 
-      const operation = await operationOf(body.id);
+      const operation = await operationOf(operationId);
       expect(operation.status).toBe('ready');
       expect(operation.attempts).toBe(1);
     } finally {
@@ -197,16 +203,15 @@ describe('reliability under faults', () => {
     const local = await Fixtures.create(testConfig(overrides));
     const service = await startTestApp('all', overrides);
     try {
-      const job = await local.job({ inputs: Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`b${i}.tif`, raster(32 * MiB)])) });
-      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the build to be under way');
+      const job = await local.job({ inputs: bands(6, 32 * MiB) });
+      const operationId = await requestAndAwaitBuild(service, job);
 
       await s3.kill('SIGKILL');
 
       const readiness = await service.http.get('/readyz').expect(503);
       expect(readiness.body.error.details).toEqual([{ field: 's3', message: 's3 does not answer' }]);
       const failed = await waitFor(async () => {
-        const operation = await operationOf(body.id);
+        const operation = await operationOf(operationId);
         return operation.status === 'failed' ? operation : undefined;
       }, 60_000, 'the build to fail');
       expect(failed.attempts).toBe(2);
@@ -215,7 +220,7 @@ describe('reliability under faults', () => {
 
       s3 = await startS3Process(port, directory, buckets);
       const { body: retried } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=60').expect(200);
-      expect(retried.id).not.toBe(body.id);
+      expect(retried.id).not.toBe(operationId);
       expect(retried.status).toBe('ready');
     } finally {
       await service.close();
