@@ -27,6 +27,7 @@ import { ZipWriterRepository } from './repositories/zip-writer.repository.js';
 import { ApiKeyService } from './services/api-key.service.js';
 import { DemoService } from './services/demo.service.js';
 import { DownloadService } from './services/download.service.js';
+import { RateLimiter } from './services/rate-limiter.service.js';
 import { MetricsService } from './services/metrics.service.js';
 import { OperatorService } from './services/operator.service.js';
 import { PackageBuilder } from './services/package-builder.js';
@@ -39,6 +40,7 @@ const DATA: Provider[] = [PrismaService, CatalogueRepository, ApiKeyRepository, 
 const API: Provider[] = [
   OperationEventsRepository,
   RateLimitRepository,
+  RateLimiter,
   ApiKeyService,
   DownloadService,
   // Guards run in this order, as the contract checks: path parameters, key, rate limit.

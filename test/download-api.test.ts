@@ -176,6 +176,53 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
     });
   });
 
+  describe('a ready package asked for again', () => {
+    const makeReady = async (target: SeededJob, expiresAt: Date): Promise<string> => {
+      const { body } = await put(target).expect(200);
+      await fixtures.prisma.downloadOperation.update({
+        where: { id: body.id },
+        data: { status: 'ready', archiveKey: `packages/${target.workflowId}/${target.jobId}/${body.id}.zip`, sizeBytes: 10n, readyAt: new Date(), expiresAt },
+      });
+      return body.id;
+    };
+    const jobKey = (target: SeededJob) => ({ workflowId_id: { workflowId: target.workflowId, id: target.jobId } });
+
+    it('answers from the last lookup for READY_CACHE_SECONDS (1 s by default), then reads Postgres again', async () => {
+      const id = await makeReady(job, new Date(Date.now() + 3_600_000));
+      await put(job).expect(200);
+      // A change made beside the service: the job is re-registered as running.
+      await fixtures.prisma.job.update({ where: jobKey(job), data: { status: 'running' } });
+
+      const cached = await put(job).expect(200);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const fresh = await put(job).expect(409);
+
+      expect(cached.body).toMatchObject({ id, status: 'ready' });
+      expect(fresh.body).toEqual(envelope('JOB_NOT_FINISHED'));
+    });
+
+    it('still checks the caller and the package expiry on every answer while the lookup is reused', async () => {
+      const longCache = await startTestApp('api', { QUEUE_PREFIX: queuePrefix, READY_CACHE_SECONDS: '60' });
+      try {
+        const id = await makeReady(job, new Date(Date.now() + 1_500));
+        const first = await longCache.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        const stranger = await fixtures.organisationWithKey();
+
+        const forbidden = await longCache.http.put(downloadPath(job)).set('Authorization', stranger.apiKey).expect(403);
+        await new Promise((resolve) => setTimeout(resolve, 1_600));
+        const afterExpiry = await longCache.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+        expect(first.body).toMatchObject({ id, status: 'ready' });
+        expect(forbidden.body).toEqual(envelope('FORBIDDEN'));
+        expect(afterExpiry.body.id).not.toBe(id);
+        expect(afterExpiry.body.status).toBe('pending');
+        expect(await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'expired' });
+      } finally {
+        await longCache.close();
+      }
+    });
+  });
+
   describe('GET', () => {
     it('answers 404 with the envelope when there is no operation, and creates nothing', async () => {
       const response = await api.http.get(downloadPath(job)).set('Authorization', job.apiKey).expect(404);

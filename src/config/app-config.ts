@@ -87,6 +87,15 @@ export class AppConfig {
   @IntegerSetting(0, 300, 'API_KEY_CACHE_SECONDS must be an integer from 0 to 300')
   API_KEY_CACHE_SECONDS = 30;
 
+  /**
+   * A PUT that answered with a ready package reuses that lookup (owner, job status, operation) for this long
+   * in the same API process, so a client polling a ready package costs no database read. A ready operation
+   * only ever turns into an expired one, and its expiry is checked on every answer; what the cache can delay
+   * is only a change made beside the service (a job re-registered, a row edited by hand).
+   */
+  @IntegerSetting(0, 60, 'READY_CACHE_SECONDS must be an integer from 0 to 60')
+  READY_CACHE_SECONDS = 1;
+
   @IntegerSetting(1, 20, 'PACKAGE_ATTEMPTS must be an integer from 1 to 20')
   PACKAGE_ATTEMPTS = 3;
 

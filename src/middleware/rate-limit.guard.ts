@@ -3,24 +3,22 @@ import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config.js';
 import { AppError } from '../errors.js';
-import { RateLimitRepository } from '../repositories/rate-limit.repository.js';
+import { RateLimiter } from '../services/rate-limiter.service.js';
 import type { AuthenticatedRequest } from './api-key.guard.js';
 import { IS_PUBLIC } from './public.decorator.js';
 
-const WINDOW_MS = 60_000;
-
 /**
- * RATE_LIMIT_PER_MINUTE requests per API key, counted in Redis so that all API processes share one budget.
- * When Redis cannot be reached the request goes through (and the outage is logged): a limiter must not take
- * the API down. (@nestjs/throttler would do the counting, but it is CommonJS requiring NestJS 12's ESM-only
- * packages, which Jest cannot load on Node 20; the guard is small enough to own.)
+ * RATE_LIMIT_PER_MINUTE requests per API key, shared by all API processes (see RateLimiter). When Redis
+ * cannot be reached the request goes through (and the outage is logged): a limiter must not take the API
+ * down. (@nestjs/throttler would do the counting, but it is CommonJS requiring NestJS 12's ESM-only packages,
+ * which Jest cannot load on Node 20; the guard is small enough to own.)
  */
 @Injectable()
 export class RateLimitGuard implements CanActivate {
   private readonly logger = new Logger(RateLimitGuard.name);
 
   constructor(
-    private readonly counters: RateLimitRepository,
+    private readonly limiter: RateLimiter,
     private readonly reflector: Reflector,
     private readonly config: AppConfig,
   ) {}
@@ -29,21 +27,20 @@ export class RateLimitGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     if (!request.caller) return true;
-    let count;
+    let decision;
     try {
-      count = await this.counters.hit(request.caller.keyId, WINDOW_MS);
+      decision = await this.limiter.consume(request.caller.keyId);
     } catch (error) {
       this.logger.warn(`rate limiter unavailable, letting the request through: ${(error as Error).message}`);
       return true;
     }
     const limit = this.config.RATE_LIMIT_PER_MINUTE;
     const response = context.switchToHttp().getResponse<Response>();
-    const resetSeconds = Math.max(1, Math.ceil(count.resetsInMs / 1000));
     response.setHeader('RateLimit-Limit', String(limit));
-    response.setHeader('RateLimit-Remaining', String(Math.max(0, limit - count.hits)));
-    response.setHeader('RateLimit-Reset', String(resetSeconds));
-    if (count.hits > limit) {
-      throw new AppError('RATE_LIMITED', `rate limit of ${limit} requests a minute exceeded`, undefined, resetSeconds);
+    response.setHeader('RateLimit-Remaining', String(decision.remaining));
+    response.setHeader('RateLimit-Reset', String(decision.resetSeconds));
+    if (!decision.allowed) {
+      throw new AppError('RATE_LIMITED', `rate limit of ${limit} requests a minute exceeded`, undefined, decision.resetSeconds);
     }
     return true;
   }

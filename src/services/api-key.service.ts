@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config.js';
 import { UUID_PATTERN } from '../dtos/ids.js';
 import { AppError } from '../errors.js';
 import { ApiKeyRepository, StoredApiKey } from '../repositories/api-key.repository.js';
+import { TtlCache } from './ttl-cache.js';
 
 export interface Caller {
   keyId: string;
@@ -20,22 +21,20 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
-interface CacheEntry {
-  key: StoredApiKey | null;
-  until: number;
-}
-
 /** Issues, revokes and recognises API keys. Keys are 32 random bytes, shown once and stored as SHA-256. */
 @Injectable()
 export class ApiKeyService {
   private readonly logger = new Logger(ApiKeyService.name);
-  private readonly cache = new Map<string, CacheEntry>();
+  // Unknown keys are cached too (as null), so a flood of bad keys cannot turn into a flood of queries.
+  private readonly cache: TtlCache<string, StoredApiKey | null>;
   private readonly lastUsedWrites = new Map<string, number>();
 
   constructor(
     private readonly keys: ApiKeyRepository,
-    private readonly config: AppConfig,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.cache = new TtlCache(config.API_KEY_CACHE_SECONDS * 1000);
+  }
 
   async create(organisationId: string, name: string): Promise<{ id: string; key: string; prefix: string }> {
     const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
@@ -65,16 +64,10 @@ export class ApiKeyService {
   }
 
   private async lookup(hash: string): Promise<StoredApiKey | null> {
-    const now = Date.now();
     const cached = this.cache.get(hash);
-    if (cached && cached.until > now) return cached.key;
+    if (cached !== undefined) return cached;
     const key = await this.keys.findByHash(hash);
-    const ttlMs = this.config.API_KEY_CACHE_SECONDS * 1000;
-    if (ttlMs > 0) {
-      // Unknown keys are cached too (briefly), so a flood of bad keys cannot turn into a flood of queries.
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(hash, { key, until: now + ttlMs });
-    }
+    this.cache.set(hash, key);
     return key;
   }
 

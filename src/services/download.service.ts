@@ -9,6 +9,7 @@ import { OperationRepository, type DownloadOperation, type DownloadTarget } from
 import { PackageQueueRepository } from '../repositories/package-queue.repository.js';
 import { StorageRepository } from '../repositories/storage.repository.js';
 import type { Caller } from './api-key.service.js';
+import { TtlCache } from './ttl-cache.js';
 
 export interface DownloadAnswer {
   body: DownloadResponseDto;
@@ -24,6 +25,8 @@ const MAX_CREATE_ROUNDS = 5;
 @Injectable()
 export class DownloadService {
   private readonly logger = new Logger(DownloadService.name);
+  /** Lookups that found a ready package, by `workflow/job`: see READY_CACHE_SECONDS. */
+  private readonly readyTargets: TtlCache<string, DownloadTarget>;
 
   constructor(
     private readonly operations: OperationRepository,
@@ -31,14 +34,20 @@ export class DownloadService {
     private readonly events: OperationEventsRepository,
     private readonly storage: StorageRepository,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.readyTargets = new TtlCache(config.READY_CACHE_SECONDS * 1000);
+  }
 
   /** PUT: returns the live operation, or records and queues a new one; optionally waits for it to settle. */
   async request(caller: Caller, workflowId: string, jobId: string, waitSeconds: number): Promise<DownloadAnswer> {
-    const target = await this.operations.findDownloadTarget(workflowId, jobId);
+    const cacheKey = `${workflowId}/${jobId}`;
+    const target = this.readyTargets.get(cacheKey) ?? (await this.operations.findDownloadTarget(workflowId, jobId));
+    // Every check runs on every request, cached lookup or not: another organisation's key still gets 403.
     this.authorise(caller, target, workflowId, jobId);
     let operation = await this.liveOrNew(target!.live, workflowId, jobId, caller.keyId);
     if (operation.status === 'pending' && waitSeconds > 0) operation = await this.waitUntilSettled(operation, waitSeconds);
+    if (operation.status === 'ready') this.readyTargets.set(cacheKey, { ...target!, live: operation });
+    else this.readyTargets.delete(cacheKey);
     return this.present(operation);
   }
 
