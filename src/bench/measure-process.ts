@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { WORKER_NODE_OPTIONS } from '../worker-node-options.js';
 import type { Pipeline } from './options.js';
 import type { DataSet } from './dataset.js';
 import { cpuSecondsOf } from './proc-stats.js';
@@ -42,10 +43,11 @@ export interface Measurement {
  * pipeline alone and nothing (heap, sockets, JIT state) carries over from another measurement.
  */
 export async function measureInChild(task: MeasureTask, s3Pid: number | undefined): Promise<Measurement> {
-  // BENCH_CHILD_EXEC_ARGV adds Node flags to the measured process only (e.g. "--cpu-prof --cpu-prof-dir=prof").
+  // Every pipeline runs as a worker process would (WORKER_NODE_OPTIONS). BENCH_CHILD_EXEC_ARGV adds Node flags
+  // to the measured process only (e.g. "--cpu-prof --cpu-prof-dir=prof"); later flags win.
   const extraFlags = (process.env.BENCH_CHILD_EXEC_ARGV ?? '').split(' ').filter(Boolean);
   const child = fork(fileURLToPath(new URL('./measure.js', import.meta.url)), [], {
-    execArgv: [...process.execArgv, ...extraFlags],
+    execArgv: [...process.execArgv, ...WORKER_NODE_OPTIONS, ...extraFlags],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const where = `${task.pipeline} ${task.dataSet.label}`;

@@ -1,5 +1,5 @@
-import type { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
+import type { PooledMultipartUpload } from '../repositories/multipart-upload.js';
 import { StorageRepository, type UploadOptions } from '../repositories/storage.repository.js';
 
 /**
@@ -10,9 +10,13 @@ import { StorageRepository, type UploadOptions } from '../repositories/storage.r
 export class TimedStorage extends StorageRepository {
   lastPartAt: bigint | undefined;
 
-  override createUpload(bucket: string, key: string, body: Readable, options: UploadOptions): Upload {
-    const upload = super.createUpload(bucket, key, body, options);
-    upload.on('httpUploadProgress', () => (this.lastPartAt = process.hrtime.bigint()));
-    return upload;
+  override createUpload(bucket: string, key: string, body: Readable, options: UploadOptions): PooledMultipartUpload {
+    return super.createUpload(bucket, key, body, {
+      ...options,
+      onPartUploaded: () => {
+        this.lastPartAt = process.hrtime.bigint();
+        options.onPartUploaded?.();
+      },
+    });
   }
 }

@@ -8,12 +8,12 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config.js';
 import type { S3Location } from '../s3-uri.js';
+import { PooledMultipartUpload } from './multipart-upload.js';
 
 /** The embedded store (local all-in-one only) accepts any request signed with these. */
 export const EMBEDDED_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -46,6 +46,7 @@ export interface UploadOptions {
   partSize: number;
   queueSize: number;
   contentType: string;
+  onPartUploaded?: () => void;
 }
 
 export function s3ClientConfig(config: AppConfig, endpoint = config.S3_ENDPOINT): S3ClientConfig {
@@ -112,15 +113,9 @@ export class StorageRepository implements OnModuleDestroy {
     await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
   }
 
-  /** A multipart upload of a stream of unknown length; `done()` is the only signal that the object exists. */
-  createUpload(bucket: string, key: string, body: Readable, options: UploadOptions): Upload {
-    return new Upload({
-      client: this.client,
-      params: { Bucket: bucket, Key: key, Body: body, ContentType: options.contentType },
-      partSize: options.partSize,
-      queueSize: options.queueSize,
-      leavePartsOnError: false,
-    });
+  /** An upload of a stream of unknown length; `done()` is the only signal that the object exists. */
+  createUpload(bucket: string, key: string, body: Readable, options: UploadOptions): PooledMultipartUpload {
+    return new PooledMultipartUpload(this.client, body, { bucket, key, ...options });
   }
 
   async deleteObject(bucket: string, key: string): Promise<void> {

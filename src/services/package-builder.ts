@@ -142,8 +142,8 @@ export class PackageBuilder {
       writer.destroy(cause);
       archive.destroy(cause);
       opening?.then((stream) => stream.destroy(), () => undefined);
-      // s3rver answers AbortMultipartUpload with 405 and lib-storage then reports that instead of the cause:
-      // the cause is kept above, the abort is best effort and bounded.
+      // The cause is kept above; the abort is best effort and bounded (s3rver answers AbortMultipartUpload
+      // with 405, and an unreachable S3 would hold it for the SDK's retries).
       await Promise.race([upload.abort().catch(() => undefined), delay(5_000)]);
       throw cause;
     } finally {

@@ -1,0 +1,131 @@
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { StorageRepository } from '../src/repositories/storage.repository.js';
+import { testConfig, uniqueId } from './support/harness.js';
+
+const MiB = 1024 * 1024;
+const BUCKET = 'test-packages';
+
+/** The bytes as a stream of uneven chunks, as sockets and archiver deliver them. */
+function unevenStream(bytes: Buffer): Readable {
+  const sizes = [1, 65_536, 7, 1 * MiB + 3, 300_000, 5 * MiB - 1];
+  const chunks: Buffer[] = [];
+  for (let offset = 0, i = 0; offset < bytes.length; i++) {
+    const size = sizes[i % sizes.length];
+    chunks.push(bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+  return Readable.from(chunks, { objectMode: false });
+}
+
+/** The upload through the real S3 client (s3rver), as packaging uses it. */
+describe('PooledMultipartUpload', () => {
+  let storage: StorageRepository;
+
+  beforeAll(() => {
+    storage = new StorageRepository(testConfig());
+  });
+
+  afterAll(() => {
+    storage.onModuleDestroy();
+  });
+
+  async function stored(key: string): Promise<{ sha256: string; etag: string; contentType?: string }> {
+    const head = await storage.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    const object = await storage.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const body = Buffer.from(await object.Body!.transformToByteArray());
+    return { sha256: createHash('sha256').update(body).digest('hex'), etag: head.ETag!, contentType: head.ContentType };
+  }
+
+  async function exists(key: string): Promise<boolean> {
+    return storage.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  it('writes a stream of any chunking as parts of exactly partSize, reusing at most queueSize + 1 buffers', async () => {
+    const bytes = randomBytes(23 * MiB + 12_345);
+    const key = `${uniqueId('multipart')}.bin`;
+    let acknowledged = 0;
+    const upload = storage.createUpload(BUCKET, key, unevenStream(bytes), {
+      partSize: 5 * MiB,
+      queueSize: 2,
+      contentType: 'application/zip',
+      onPartUploaded: () => acknowledged++,
+    });
+
+    await upload.done();
+
+    const object = await stored(key);
+    expect(object.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(object.contentType).toBe('application/zip');
+    // 4 full parts of 5 MiB and the rest.
+    expect(acknowledged).toBe(5);
+    expect(upload.buffersAllocated).toBe(3);
+  });
+
+  it('writes what fits in one part with a single PutObject, including nothing at all', async () => {
+    const small = randomBytes(100_000);
+    const [smallKey, emptyKey] = [`${uniqueId('single')}.bin`, `${uniqueId('empty')}.bin`];
+
+    const upload = storage.createUpload(BUCKET, smallKey, unevenStream(small), { partSize: 5 * MiB, queueSize: 4, contentType: 'application/zip' });
+    await upload.done();
+    await storage.createUpload(BUCKET, emptyKey, Readable.from([]), { partSize: 5 * MiB, queueSize: 4, contentType: 'application/zip' }).done();
+
+    const [smallObject, emptyObject] = [await stored(smallKey), await stored(emptyKey)];
+    expect(smallObject.sha256).toBe(createHash('sha256').update(small).digest('hex'));
+    expect(upload.buffersAllocated).toBe(1);
+    expect(emptyObject.sha256).toBe(createHash('sha256').update(Buffer.alloc(0)).digest('hex'));
+  });
+
+  it('rejects with the stream failure and leaves no object when the source breaks after some parts', async () => {
+    const key = `${uniqueId('broken')}.bin`;
+    async function* breaking() {
+      yield randomBytes(6 * MiB);
+      yield randomBytes(6 * MiB);
+      throw new Error('source connection reset');
+    }
+
+    const done = storage.createUpload(BUCKET, key, Readable.from(breaking(), { objectMode: false }), { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' }).done();
+
+    await expect(done).rejects.toThrow('source connection reset');
+    expect(await exists(key)).toBe(false);
+  });
+
+  it('rejects with S3\'s answer when a part cannot be written, and stops reading', async () => {
+    let produced = 0;
+    const endless = new Readable({
+      read() {
+        produced += MiB;
+        this.push(randomBytes(MiB));
+      },
+    });
+
+    const done = storage.createUpload('no-such-bucket', 'x.bin', endless, { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' }).done();
+
+    await expect(done).rejects.toMatchObject({ name: 'NoSuchBucket' });
+    // Reading stopped with the failure: at most the pool's buffers and the stream's own buffer were read.
+    expect(produced).toBeLessThan(40 * MiB);
+    endless.destroy();
+  });
+
+  it('abort() stops an upload in progress: done() rejects and no object appears', async () => {
+    const key = `${uniqueId('aborted')}.bin`;
+    const endless = new Readable({
+      read() {
+        setTimeout(() => this.push(randomBytes(MiB)), 5);
+      },
+    });
+    const upload = storage.createUpload(BUCKET, key, endless, { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
+    const done = upload.done();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    await upload.abort().catch(() => undefined);
+
+    await expect(done).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await exists(key)).toBe(false);
+    endless.destroy();
+  });
+});
