@@ -36,6 +36,8 @@ export interface Measurement {
   completeSeconds: number;
   /** CPU used meanwhile by the s3rver child (not counted above), when the bench runs it. */
   s3CpuSeconds?: number;
+  /** Wall time of each stage, for pipelines that run in stages (naive: download, zip, upload). */
+  stageSeconds?: Record<string, number>;
 }
 
 /**

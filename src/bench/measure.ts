@@ -23,9 +23,10 @@ async function measure(task: MeasureTask): Promise<Measurement> {
 
   const entries = await planDataSet(storage, config, task.dataSet);
   let outputBytes: number;
+  const stageSeconds: Record<string, number> = {};
   if (task.pipeline === 'raw') outputBytes = await rawCopy(storage, entries, task.destination);
   else if (task.pipeline === 'packaging') outputBytes = await packageEntries(storage, config, entries, task.destination);
-  else outputBytes = await naivePackage(storage, entries, task.destination, task.tmpDir);
+  else outputBytes = await naivePackage(storage, entries, task.destination, task.tmpDir, stageSeconds);
 
   const ended = process.hrtime.bigint();
   const wallSeconds = Number(ended - started) / 1e9;
@@ -43,6 +44,7 @@ async function measure(task: MeasureTask): Promise<Measurement> {
     sampledPeakRssBytes,
     baselineRssBytes,
     completeSeconds: storage.lastPartAt === undefined ? 0 : Number(ended - storage.lastPartAt) / 1e9,
+    stageSeconds: Object.keys(stageSeconds).length ? stageSeconds : undefined,
   };
 }
 

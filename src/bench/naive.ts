@@ -16,8 +16,16 @@ export async function naivePackage(
   entries: PlannedEntry[],
   destination: { bucket: string; key: string },
   tmpDir: string,
+  stageSeconds: Record<string, number> = {},
 ): Promise<number> {
   const folder = await mkdtemp(path.join(tmpDir, 'jd-bench-naive-'));
+  let stageStarted = process.hrtime.bigint();
+  // Each stage's wall time, so that the report can say which one the naive pipeline waits on.
+  const endStage = (name: string) => {
+    const now = process.hrtime.bigint();
+    stageSeconds[name] = Number(now - stageStarted) / 1e9;
+    stageStarted = now;
+  };
   try {
     await mkdir(path.join(folder, 'sources'));
     const files: string[] = [];
@@ -26,6 +34,7 @@ export async function naivePackage(
       await pipeline(await storage.openObject(entry.bucket, entry.key), createWriteStream(file));
       files.push(file);
     }
+    endStage('download');
 
     const zipFile = path.join(folder, 'package.zip');
     const archive = new ZipArchive({ zlib: { level: 1 } });
@@ -35,6 +44,7 @@ export async function naivePackage(
     entries.forEach((entry, index) => archive.append(createReadStream(files[index]), { name: entry.path, store: entry.store, date }));
     await archive.finalize();
     await finished(written);
+    endStage('zip');
 
     const { size } = await stat(zipFile);
     const upload = storage.createUpload(destination.bucket, destination.key, createReadStream(zipFile), {
@@ -43,6 +53,7 @@ export async function naivePackage(
       contentType: 'application/zip',
     });
     await upload.done();
+    endStage('upload');
     return size;
   } finally {
     await rm(folder, { recursive: true, force: true });

@@ -3,7 +3,10 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import type { Request } from 'express';
 import { DownloadPathDto } from '../dtos/download-path.dto.js';
+import { EXTERNAL_ID_PATTERN } from '../dtos/ids.js';
 import { AppError } from '../errors.js';
+
+const isExternalId = (value: unknown) => typeof value === 'string' && EXTERNAL_ID_PATTERN.test(value);
 
 /**
  * Validates path parameters before anything else. It is a guard, not a pipe, because the contract checks
@@ -14,6 +17,9 @@ export class PathParamsGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const params = context.switchToHttp().getRequest<Request>().params ?? {};
     if (!('workflow_id' in params) && !('job_id' in params)) return true;
+    // The common case, valid ids, costs two regex tests; class-validator (about 4 % of a ready PUT) only
+    // runs to say what is wrong.
+    if (isExternalId(params.workflow_id) && isExternalId(params.job_id)) return true;
     const errors = validateSync(plainToInstance(DownloadPathDto, { ...params }));
     if (errors.length === 0) return true;
     const details = errors.map((error) => ({
