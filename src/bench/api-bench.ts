@@ -6,11 +6,32 @@ import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
 import { runLoad, type LoadResult } from './load.js';
 import type { BenchOptions } from './options.js';
 import { cpuSecondsOf } from './proc-stats.js';
+import { median } from './report.js';
 import { onInterrupt } from './teardown.js';
 
 export interface ApiFigure extends LoadResult {
   /** CPU of the API process per request, in ms: what the figure costs, whatever the load generator does. */
   cpuMsPerRequest?: number;
+  /** Requests per second of each round, in order (the figure itself is their median). */
+  roundRequestsPerSecond?: number[];
+}
+
+/** One figure from a route's rounds: medians of rates and latencies, CPU per request over all of them. */
+function combineRounds(rounds: ApiFigure[]): ApiFigure {
+  const total = rounds.reduce((sum, round) => sum + round.total, 0);
+  const cpu = rounds.every((round) => round.cpuMsPerRequest !== undefined)
+    ? rounds.reduce((sum, round) => sum + round.cpuMsPerRequest! * round.total, 0) / Math.max(1, total)
+    : undefined;
+  return {
+    requestsPerSecond: median(rounds.map((round) => round.requestsPerSecond)),
+    p50Ms: median(rounds.map((round) => round.p50Ms)),
+    p99Ms: median(rounds.map((round) => round.p99Ms)),
+    total,
+    non2xx: 0,
+    errors: 0,
+    cpuMsPerRequest: cpu,
+    roundRequestsPerSecond: rounds.map((round) => round.requestsPerSecond),
+  };
 }
 
 export interface ApiResults {
@@ -70,26 +91,42 @@ export async function benchApi(options: BenchOptions, s3Endpoint: string, log: (
         throw new Error(`the PUT on the ready job answered ${ready.status} ${JSON.stringify(readyBody)}`);
       }
 
-      const drive = async (name: string, path: string, headers: Record<string, string>): Promise<ApiFigure> => {
-        const load = { url: `${base}${path}`, method: 'PUT' as const, headers, connections: options.apiConnections };
-        log(`api: ${name}, warm-up ${options.apiWarmupSeconds} s`);
-        await runLoad({ ...load, seconds: options.apiWarmupSeconds });
-        log(`api: ${name}, ${options.apiSeconds} s at ${options.apiConnections} connections`);
-        const cpuBefore = cpuSecondsOf(server.pid);
-        const result = await runLoad({ ...load, seconds: options.apiSeconds });
-        const cpuAfter = cpuSecondsOf(server.pid);
-        if (result.non2xx > 0 || result.errors > 0) {
-          throw new Error(`${name}: ${result.non2xx} non-2xx answers and ${result.errors} errors out of ${result.total}`);
+      const routes = [
+        { name: 'bare route', path: '/bench/bare', headers: {} },
+        { name: 'PUT ready', path: seed.readyPath, headers: auth },
+        { name: 'PUT pending', path: seed.pendingPath, headers: auth },
+      ];
+      const loadOf = (route: (typeof routes)[number], seconds: number) => ({
+        url: `${base}${route.path}`,
+        method: 'PUT' as const,
+        headers: route.headers,
+        connections: options.apiConnections,
+        seconds,
+      });
+      for (const route of routes) {
+        log(`api: ${route.name}, warm-up ${options.apiWarmupSeconds} s`);
+        await runLoad(loadOf(route, options.apiWarmupSeconds));
+      }
+      // The routes take turns in short rounds, so that a slow spell of a shared machine hits all of them
+      // rather than one; each ratio is then taken round by round, between neighbouring windows.
+      const roundSeconds = Math.max(1, Math.round(options.apiSeconds / options.apiRounds));
+      const rounds: ApiFigure[][] = routes.map(() => []);
+      for (let round = 1; round <= options.apiRounds; round++) {
+        log(`api: round ${round} of ${options.apiRounds}, ${roundSeconds} s per route at ${options.apiConnections} connections`);
+        for (const [index, route] of routes.entries()) {
+          const cpuBefore = cpuSecondsOf(server.pid);
+          const result = await runLoad(loadOf(route, roundSeconds));
+          const cpuAfter = cpuSecondsOf(server.pid);
+          if (result.non2xx > 0 || result.errors > 0) {
+            throw new Error(`${route.name}: ${result.non2xx} non-2xx answers and ${result.errors} errors out of ${result.total}`);
+          }
+          const cpuMsPerRequest =
+            cpuBefore !== undefined && cpuAfter !== undefined && result.total > 0 ? ((cpuAfter - cpuBefore) * 1000) / result.total : undefined;
+          rounds[index].push({ ...result, cpuMsPerRequest });
         }
-        const cpuMsPerRequest =
-          cpuBefore !== undefined && cpuAfter !== undefined && result.total > 0 ? ((cpuAfter - cpuBefore) * 1000) / result.total : undefined;
-        return { ...result, cpuMsPerRequest };
-      };
-      return {
-        bare: await drive('bare route', '/bench/bare', {}),
-        ready: await drive('PUT ready', seed.readyPath, auth),
-        pending: await drive('PUT pending', seed.pendingPath, auth),
-      };
+      }
+      const [bareFigure, readyFigure, pendingFigure] = rounds.map(combineRounds);
+      return { bare: bareFigure, ready: readyFigure, pending: pendingFigure };
     } finally {
       if (server.connected) server.disconnect();
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 12_000))]);

@@ -23,6 +23,8 @@ export interface BenchOptions {
   apiSeconds: number;
   apiWarmupSeconds: number;
   apiConnections: number;
+  /** The API's measured seconds are split into this many rounds of bare, ready and pending, taken in turn. */
+  apiRounds: number;
   /** An S3 endpoint to use instead of starting s3rver (BENCH_S3_ENDPOINT). */
   s3Endpoint: string | undefined;
   /** Where the naive pipeline's temp files go, as a worker's would: the real disk (BENCH_TMPDIR). */
@@ -76,6 +78,7 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env, argv: string[
     apiSeconds: positiveInteger('BENCH_API_SECONDS', get('BENCH_API_SECONDS', '10')),
     apiWarmupSeconds: positiveInteger('BENCH_API_WARMUP_SECONDS', get('BENCH_API_WARMUP_SECONDS', '3')),
     apiConnections: positiveInteger('BENCH_API_CONNECTIONS', get('BENCH_API_CONNECTIONS', '50')),
+    apiRounds: positiveInteger('BENCH_API_ROUNDS', get('BENCH_API_ROUNDS', '5')),
     s3Endpoint: settings.BENCH_S3_ENDPOINT || undefined,
     tmpDir: get('BENCH_TMPDIR', tmpdir()),
     s3Dir: settings.BENCH_S3_DIR || undefined,
