@@ -64,6 +64,7 @@ const UNAVAILABLE_MESSAGES = [
   /Reached the max retries per request/i,
   /Connection terminated/i,
   /timeout exceeded when trying to connect/i,
+  /Query read timeout/i,
   /Can't reach database server/i,
   /connect ECONNREFUSED/i,
   /the database system is (starting up|shutting down)/i,

@@ -1,3 +1,4 @@
+import { OperationRepository } from '../src/repositories/operation.repository.js';
 import { Fixtures, uniqueId } from './support/harness.js';
 
 /** Every model written and read back through the generated client: proof that the SQL and the schema agree. */
@@ -102,6 +103,20 @@ describe('the data model against the migrated database', () => {
     });
     expect(read.apiKey?.id).toBe(key.id);
     expect(read.job.id).toBe(job.id);
+
+    // The API's hot lookup reads it with pg directly: it must see exactly what Prisma sees, bigints included.
+    const target = await new OperationRepository(fixtures.prisma).findDownloadTarget(job.workflowId, job.id);
+    const { apiKey: _apiKey, job: _job, ...operation } = read;
+    expect(target).toEqual({ organisationId: organisation.id, jobStatus: 'completed', live: operation });
+  });
+
+  it('finds the owner and job status of a download target without a live operation, and nothing for an unknown workflow', async () => {
+    const { organisation, workflow, job } = await seedJob();
+    const operations = new OperationRepository(fixtures.prisma);
+
+    expect(await operations.findDownloadTarget(workflow.id, job.id)).toEqual({ organisationId: organisation.id, jobStatus: 'completed', live: null });
+    expect(await operations.findDownloadTarget(workflow.id, 'no-such-job')).toEqual({ organisationId: organisation.id, jobStatus: null, live: null });
+    expect(await operations.findDownloadTarget(uniqueId('wf'), job.id)).toBeNull();
   });
 
   it('refuses a second live operation for one job, and allows a new one once the first has failed', async () => {
