@@ -1,6 +1,6 @@
-import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
 import { PACKAGING_QUEUE, type PackageJobData } from '../repositories/package-queue.repository.js';
 import { asPackagingError, PackagingError } from '../services/packaging-error.js';
@@ -24,11 +24,15 @@ export class PackagingProcessor extends WorkerHost implements OnApplicationBoots
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
     @InjectPinoLogger(PackagingProcessor.name) private readonly pino: PinoLogger,
+    @InjectQueue(PACKAGING_QUEUE) private readonly queue: Queue,
   ) {
     super();
   }
 
   onApplicationBootstrap(): void {
+    // The queue @nestjs/bullmq registers beside the worker repeats connection errors while Redis is away;
+    // without a listener BullMQ prints each one raw. BullMQ reconnects by itself.
+    this.queue.on('error', (error: Error) => this.logger.warn(`packaging queue: ${error.message}`));
     const lockMs = this.config.WORKER_LOCK_SECONDS * 1000;
     Object.assign(this.worker.opts, { lockDuration: lockMs, lockRenewTime: lockMs / 2, stalledInterval: lockMs });
     // The lock manager copies its timings when built; rebuild it with ours (BullMQ's documented extension point).
