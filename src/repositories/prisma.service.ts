@@ -36,8 +36,11 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.$disconnect();
-    // The adapter leaves a pool it was given open; this service owns it.
-    if (!this.pool.ended) await this.pool.end();
+    try {
+      await this.$disconnect();
+    } finally {
+      // The adapter leaves a pool it was given open; this service owns it.
+      if (!this.pool.ended) await this.pool.end();
+    }
   }
 }
