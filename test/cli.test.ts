@@ -135,8 +135,10 @@ describe('the operator CLI', () => {
     const workflowId = uniqueId('wf');
     await ok('job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'a');
     await ok('job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'b');
-    const older = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'a', status: 'failed', errorCode: 'NO_ASSETS', createdAt: new Date(Date.now() + 1_000) } });
-    const newer = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'b', status: 'failed', createdAt: new Date(Date.now() + 2_000) } });
+    // A day ahead: other suites record failed operations in the same database while this one runs.
+    const tomorrow = Date.now() + 86_400_000;
+    const older = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'a', status: 'failed', errorCode: 'NO_ASSETS', createdAt: new Date(tomorrow) } });
+    const newer = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'b', status: 'failed', createdAt: new Date(tomorrow + 1_000) } });
 
     const listed = await ok('operations', 'list', '--status', 'failed', '--limit', '2');
 
