@@ -8,7 +8,8 @@ import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
 import { ensureDataSet, type DataSet } from './dataset.js';
 import { measureInChild, type Measurement } from './measure-process.js';
 import { parseOptions, type Pipeline } from './options.js';
-import { describe, figureLines, summarise, type Summary } from './report.js';
+import { describe, describeWorker, figureLines, summarise, type Summary } from './report.js';
+import { benchWorker, type WorkerFigure } from './worker-bench.js';
 import { startBenchS3, type BenchS3 } from './s3-process.js';
 import { onInterrupt } from './teardown.js';
 
@@ -68,6 +69,13 @@ async function main(): Promise<void> {
       runs.push({ label: dataSet.label, measurements });
     }
 
+    let worker: WorkerFigure | undefined;
+    const workerDataSet = dataSets.find((dataSet) => dataSet.bytes === 1024 ** 3) ?? dataSets[dataSets.length - 1];
+    if (options.worker && workerDataSet) {
+      worker = await benchWorker(options, s3.endpoint, workerDataSet, log);
+      log(describeWorker(worker));
+    }
+
     let api: ApiResults | undefined;
     if (options.api) api = await benchApi(options, s3.endpoint, log);
 
@@ -76,9 +84,9 @@ async function main(): Promise<void> {
       for (const pipeline of options.pipelines) results[pipeline] = summarise(measurements.filter((m) => m.pipeline === pipeline));
       return { label, results };
     });
-    for (const line of figureLines(sizes, api)) process.stdout.write(`${line}\n`);
+    for (const line of figureLines(sizes, api, worker)) process.stdout.write(`${line}\n`);
     if (options.jsonPath) {
-      await writeFile(options.jsonPath, `${JSON.stringify({ options, runs, sizes, api }, null, 2)}\n`);
+      await writeFile(options.jsonPath, `${JSON.stringify({ options, runs, sizes, worker, api }, null, 2)}\n`);
       log(`measurements written to ${options.jsonPath}`);
     }
   } finally {

@@ -20,6 +20,8 @@ export interface BenchOptions {
   warmUp: boolean;
   /** BENCH_API=0 skips the HTTP part. */
   api: boolean;
+  /** Also measure a whole worker process packaging the 1 GiB data set (or the largest). */
+  worker: boolean;
   apiSeconds: number;
   apiWarmupSeconds: number;
   apiConnections: number;
@@ -75,6 +77,7 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env, argv: string[
     pipelines: pipelines as Pipeline[],
     warmUp: !/^(0|false|no)$/i.test(get('BENCH_WARMUP', '1')),
     api: !/^(0|false|no)$/i.test(get('BENCH_API', '1')),
+    worker: !/^(0|false|no)$/i.test(get('BENCH_WORKER', '1')),
     apiSeconds: positiveInteger('BENCH_API_SECONDS', get('BENCH_API_SECONDS', '10')),
     apiWarmupSeconds: positiveInteger('BENCH_API_WARMUP_SECONDS', get('BENCH_API_WARMUP_SECONDS', '3')),
     apiConnections: positiveInteger('BENCH_API_CONNECTIONS', get('BENCH_API_CONNECTIONS', '50')),

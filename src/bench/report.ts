@@ -1,6 +1,7 @@
 import type { ApiResults } from './api-bench.js';
 import type { Measurement } from './measure-process.js';
 import type { Pipeline } from './options.js';
+import type { WorkerFigure } from './worker-bench.js';
 
 /** The targets of issue 5, in one place. */
 export const TARGETS = {
@@ -90,6 +91,7 @@ function roundsText(figure: ApiResults['bare'], bare: ApiResults['bare']): strin
 export function figureLines(
   sizes: Array<{ label: string; results: Partial<Record<Pipeline, Summary>> }>,
   api: ApiResults | undefined,
+  worker?: WorkerFigure,
 ): string[] {
   const lines: string[] = [];
   for (const { label, results } of sizes) {
@@ -129,6 +131,12 @@ export function figureLines(
       `packaging vs naive ${label}: ${fixed(ratio)} x faster (naive ${fixed(naive.mibPerSecond, 0)} MiB/s = ${stagesText(naive.stageSeconds)}, ${fixed(naive.cpuSeconds)} s CPU, ${fixed(naive.peakRssBytes / MiB, 0)} MiB RSS${s3Busy(naive)}; packaging ${fixed(packaging.wallSeconds)} s${s3Busy(packaging)}) ${mark(ratio >= TARGETS.fasterThanNaive, `>= ${TARGETS.fasterThanNaive} x`)}`,
     );
   }
+  if (worker) {
+    const peakMiB = worker.peakRssBytes / MiB;
+    lines.push(
+      `whole worker ${worker.label}: peak RSS ${fixed(peakMiB, 0)} MiB (idle ${fixed(worker.idleRssBytes / MiB, 0)} MiB), ${fixed(worker.wallSeconds)} s (${fixed(worker.bytes / MiB / worker.wallSeconds, 0)} MiB/s), ${fixed(worker.cpuSeconds)} s CPU ${mark(peakMiB <= TARGETS.peakRssMiB, `<= ${TARGETS.peakRssMiB} MiB`)}`,
+    );
+  }
   if (api) {
     const latency = (figure: ApiResults['bare']) => `p50 ${figure.p50Ms} ms p99 ${figure.p99Ms} ms`;
     const cpu = (figure: ApiResults['bare']) => (figure.cpuMsPerRequest === undefined ? '' : `, ${fixed(figure.cpuMsPerRequest, 3)} ms CPU/req`);
@@ -143,6 +151,10 @@ export function figureLines(
     );
   }
   return lines;
+}
+
+export function describeWorker(worker: WorkerFigure): string {
+  return `worker ${worker.label}: ${fixed(worker.wallSeconds)} s, ${fixed(worker.cpuSeconds)} s CPU, RSS ${fixed(worker.idleRssBytes / MiB, 0)} MiB idle, ${fixed(worker.peakRssBytes / MiB, 0)} MiB peak`;
 }
 
 /** A measurement as one progress line (stderr), with what the figures leave out: s3rver's CPU. */
