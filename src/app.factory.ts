@@ -7,7 +7,6 @@ import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { envelope } from './middleware/error-envelope.filter.js';
 import { httpMetrics } from './middleware/http-metrics.middleware.js';
-import { serveOpenApi } from './openapi.js';
 import { MetricsService } from './services/metrics.service.js';
 import type { AppConfig, Role } from './config/app-config.js';
 
@@ -37,7 +36,7 @@ const BODY_LIMIT = '16kb';
  * listen: the caller picks the port.
  */
 export async function createApp(role: Role, config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(role, config), {
+  const app = await NestFactory.create<NestExpressApplication>(await AppModule.forRole(role, config), {
     bufferLogs: true,
     bodyParser: false,
   });
@@ -45,7 +44,8 @@ export async function createApp(role: Role, config: AppConfig): Promise<INestApp
   app.disable('x-powered-by');
   app.use(httpMetrics(app.get(MetricsService)));
   app.useBodyParser('json', { limit: BODY_LIMIT });
-  if (role !== 'worker') serveOpenApi(app);
+  // Only the API publishes the document; a worker does not load Swagger at all.
+  if (role !== 'worker') (await import('./openapi.js')).serveOpenApi(app);
   answerParserErrorsWithEnvelope(app.getHttpServer() as Server);
   return app;
 }

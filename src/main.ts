@@ -3,7 +3,7 @@ import { type INestApplication, Logger, type Type } from '@nestjs/common';
 import { createApp } from './app.factory.js';
 import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from './config/app-config.js';
 import { ensureDatabase, migrate } from './database/migrator.js';
-import { startEmbeddedS3, type EmbeddedS3 } from './embedded-s3.js';
+import type { EmbeddedS3 } from './embedded-s3.js';
 import { CatalogueRepository } from './repositories/catalogue.repository.js';
 import { PackagingProcessor } from './processors/packaging.processor.js';
 import { DemoService } from './services/demo.service.js';
@@ -28,6 +28,8 @@ async function main(): Promise<void> {
   let embeddedS3: EmbeddedS3 | undefined;
   if (role === 'all') {
     if (config.usesEmbeddedS3) {
+      // Loaded here only: the embedded store (s3rver) would add about 10 MiB to every api and worker process.
+      const { startEmbeddedS3 } = await import('./embedded-s3.js');
       embeddedS3 = await startEmbeddedS3(config);
       logger.log(`embedded S3 store on ${embeddedS3.endpoint}, data in ${config.DATA_DIR}`);
     }

@@ -1,9 +1,41 @@
-import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import type { INestApplication, Type } from '@nestjs/common';
+import { ApiExcludeController, ApiOkResponse, ApiOperation, ApiResponse, ApiTags, DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { HealthController } from './controllers/health.controller.js';
+import { MetricsController } from './controllers/metrics.controller.js';
+import { ErrorEnvelopeDto } from './dtos/error-envelope.dto.js';
 
 export const API_KEY_SCHEME = 'api-key';
 
+/** Applies method decorators to a controller's route, as writing them above the method would. */
+function describeRoute<T>(controller: Type<T>, method: keyof T & string, ...decorators: MethodDecorator[]): void {
+  const descriptor = Object.getOwnPropertyDescriptor(controller.prototype, method)!;
+  for (const decorate of decorators) decorate(controller.prototype as object, method, descriptor);
+}
+
+let operationsRoutesDescribed = false;
+
+/**
+ * The health and metrics routes are served by workers too. Workers publish no document, so these routes carry
+ * no Swagger decorators (which would make every worker load Swagger); the API describes them here, once,
+ * before it builds its document.
+ */
+function describeOperationsRoutes(): void {
+  if (operationsRoutesDescribed) return;
+  operationsRoutesDescribed = true;
+  ApiTags('operations')(HealthController);
+  describeRoute(HealthController, 'healthz', ApiOperation({ summary: 'Liveness: the process is up' }), ApiOkResponse({ schema: { example: { status: 'ok' } } }));
+  describeRoute(
+    HealthController,
+    'readyz',
+    ApiOperation({ summary: 'Readiness: Postgres, Redis and the packages bucket answer' }),
+    ApiOkResponse({ schema: { example: { status: 'ok', info: { postgres: { status: 'up' }, redis: { status: 'up' }, s3: { status: 'up' } } } } }),
+    ApiResponse({ status: 503, type: ErrorEnvelopeDto, description: 'details name each dependency that is down' }),
+  );
+  ApiExcludeController()(MetricsController);
+}
+
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
+  describeOperationsRoutes();
   const config = new DocumentBuilder()
     .setTitle('Job download service')
     .setDescription(

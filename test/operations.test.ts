@@ -62,6 +62,17 @@ describe('operational endpoints', () => {
       expect(prefer).toBeDefined();
     });
 
+    it('describes /healthz and /readyz under "operations", with the envelope on 503, and leaves /metrics out', () => {
+      expect(document.paths['/healthz'].get).toMatchObject({ tags: ['operations'], summary: expect.stringContaining('Liveness') });
+      const readyz = document.paths['/readyz'].get;
+      expect(readyz).toMatchObject({ tags: ['operations'], summary: expect.stringContaining('Readiness') });
+      expect(readyz.responses['200'].content['application/json'].schema.example).toMatchObject({ status: 'ok' });
+      expect(readyz.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/ErrorEnvelopeDto');
+      expect(document.paths['/metrics']).toBeUndefined();
+      // No other tag slipped in, and no route is described twice (the API may build its document more than once).
+      expect(readyz.tags).toHaveLength(1);
+    });
+
     it('serves Swagger UI at /docs', async () => {
       const response = await api.http.get('/docs').redirects(1).expect(200);
       expect(response.text).toContain('swagger-ui');

@@ -29,8 +29,8 @@ class BareController {
 // createApp builds AppModule.forRole(role, config); the bench adds its controller to that module here, so the
 // application itself is the production one. (A static method of a class is writable, unlike an ES import.)
 const forRole = AppModule.forRole.bind(AppModule);
-AppModule.forRole = (role, config) => {
-  const module = forRole(role, config);
+AppModule.forRole = async (role, config) => {
+  const module = await forRole(role, config);
   return { ...module, controllers: [...(module.controllers ?? []), BareController] };
 };
 

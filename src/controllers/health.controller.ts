@@ -1,9 +1,7 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
-import { ErrorEnvelopeDto } from '../dtos/error-envelope.dto.js';
 import { AppError } from '../errors.js';
 import { Public } from '../middleware/public.decorator.js';
 import { PrismaService } from '../repositories/prisma.service.js';
@@ -12,8 +10,11 @@ import { StorageRepository } from '../repositories/storage.repository.js';
 
 const CHECK_TIMEOUT_MS = 2_500;
 
-/** Liveness and readiness for load balancers and orchestrators; both roles serve them. */
-@ApiTags('operations')
+/**
+ * Liveness and readiness for load balancers and orchestrators; both roles serve them. Their OpenAPI
+ * description lives in openapi.ts, so that a worker, which serves them but publishes no document, never loads
+ * Swagger.
+ */
 @Public()
 @Controller()
 export class HealthController {
@@ -27,17 +28,12 @@ export class HealthController {
   ) {}
 
   @Get('healthz')
-  @ApiOperation({ summary: 'Liveness: the process is up' })
-  @ApiOkResponse({ schema: { example: { status: 'ok' } } })
   healthz(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   @Get('readyz')
   @HealthCheck({ swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Readiness: Postgres, Redis and the packages bucket answer' })
-  @ApiOkResponse({ schema: { example: { status: 'ok', info: { postgres: { status: 'up' }, redis: { status: 'up' }, s3: { status: 'up' } } } } })
-  @ApiResponse({ status: 503, type: ErrorEnvelopeDto, description: 'details name each dependency that is down' })
   async readyz(): Promise<HealthCheckResult> {
     try {
       return await this.health.check([

@@ -1,11 +1,9 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Public } from '../middleware/public.decorator.js';
 import { MetricsService } from '../services/metrics.service.js';
 
-/** Prometheus scrape endpoint; both roles serve it. */
-@ApiExcludeController()
+/** Prometheus scrape endpoint; both roles serve it. openapi.ts leaves it out of the document. */
 @Public()
 @Controller('metrics')
 export class MetricsController {
