@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { WORKER_NODE_OPTIONS } from '../worker-node-options.js';
+import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../worker-process-settings.js';
 import type { Pipeline } from './options.js';
 import type { DataSet } from './dataset.js';
 import { cpuSecondsOf } from './proc-stats.js';
@@ -45,10 +45,13 @@ export interface Measurement {
  * pipeline alone and nothing (heap, sockets, JIT state) carries over from another measurement.
  */
 export async function measureInChild(task: MeasureTask, s3Pid: number | undefined): Promise<Measurement> {
-  // Every pipeline runs as a worker process would (WORKER_NODE_OPTIONS). BENCH_CHILD_EXEC_ARGV adds Node flags
-  // to the measured process only (e.g. "--cpu-prof --cpu-prof-dir=prof"); later flags win.
+  // Every pipeline runs as a worker process would (WORKER_NODE_OPTIONS and WORKER_ENVIRONMENT, which the
+  // bench's own environment overrides, e.g. MALLOC_ARENA_MAX=16 for glibc's default on 2 cores).
+  // BENCH_CHILD_EXEC_ARGV adds Node flags to the measured process only (e.g. "--cpu-prof --cpu-prof-dir=prof");
+  // later flags win.
   const extraFlags = (process.env.BENCH_CHILD_EXEC_ARGV ?? '').split(' ').filter(Boolean);
   const child = fork(fileURLToPath(new URL('./measure.js', import.meta.url)), [], {
+    env: { ...WORKER_ENVIRONMENT, ...process.env },
     execArgv: [...process.execArgv, ...WORKER_NODE_OPTIONS, ...extraFlags],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -8,7 +8,7 @@ import { PrismaService } from '../repositories/prisma.service.js';
 import { StorageRepository } from '../repositories/storage.repository.js';
 import { ApiKeyService } from '../services/api-key.service.js';
 import { OperatorService } from '../services/operator.service.js';
-import { WORKER_NODE_OPTIONS } from '../worker-node-options.js';
+import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../worker-process-settings.js';
 import { createApiResources } from './api-resources.js';
 import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
 import type { DataSet } from './dataset.js';
@@ -33,9 +33,10 @@ export interface WorkerFigure {
 const PREFER_WAIT_SECONDS = 300;
 
 /**
- * A whole worker process packaging one data set, as production runs it: `node <WORKER_NODE_OPTIONS>
- * dist/main.js worker` beside the real API (api-server.js), a throw-away database and Redis prefix, a job
- * registered through the operator's services, and one PUT with `Prefer: wait`. The packaging pipeline figure
+ * A whole worker process packaging one data set, as production runs it (`npm run start:worker`: the
+ * WORKER_ENVIRONMENT, `node <WORKER_NODE_OPTIONS> dist/main.js worker`) beside the real API (api-server.js), a
+ * throw-away database and Redis prefix, a job registered through the operator's services, and one PUT with
+ * `Prefer: wait`. The packaging pipeline figure
  * measures the pipeline in a lean process; this one adds what a worker also carries (the Nest application,
  * BullMQ, ioredis, the health server, Prisma's query compiler), which is what the RSS target is about.
  */
@@ -68,7 +69,8 @@ export async function benchWorker(options: BenchOptions, s3Endpoint: string, dat
       const childEnv = { ...process.env, ...env };
       const extraFlags = (process.env.BENCH_CHILD_EXEC_ARGV ?? '').split(' ').filter(Boolean);
       const worker = fork(fileURLToPath(new URL('../main.js', import.meta.url)), ['worker'], {
-        env: childEnv,
+        // As `npm run start:worker` starts it; the bench's own environment may override (see measure-process.ts).
+        env: { ...WORKER_ENVIRONMENT, ...childEnv },
         execArgv: [...WORKER_NODE_OPTIONS, ...extraFlags],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
