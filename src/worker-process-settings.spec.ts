@@ -12,7 +12,7 @@ describe('worker process settings', () => {
   it('are what `npm run start:worker` starts node with', () => {
     const scripts = JSON.parse(read('package.json')).scripts as Record<string, string>;
 
-    expect(workerEnvironmentAssignments()).toBe('MALLOC_ARENA_MAX=2');
+    expect(workerEnvironmentAssignments()).toBe('MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072');
     expect(scripts['start:worker']).toBe(`exec env ${workerEnvironmentAssignments()} node ${WORKER_NODE_OPTIONS.join(' ')} dist/main.js worker`);
   });
 
