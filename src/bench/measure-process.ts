@@ -41,17 +41,24 @@ export interface Measurement {
 }
 
 /**
+ * The environment of a measured process: the bench's own, over the worker's glibc settings
+ * (WORKER_ENVIRONMENT) unless BENCH_WORKER_ENV=0, which measures a process without them.
+ */
+export function measuredEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return /^(0|false|no)$/i.test(env.BENCH_WORKER_ENV ?? '') ? { ...env } : { ...WORKER_ENVIRONMENT, ...env };
+}
+
+/**
  * Runs one pipeline in a fresh child process (measure.js), so that wall time, CPU and peak RSS belong to that
  * pipeline alone and nothing (heap, sockets, JIT state) carries over from another measurement.
  */
 export async function measureInChild(task: MeasureTask, s3Pid: number | undefined): Promise<Measurement> {
-  // Every pipeline runs as a worker process would (WORKER_NODE_OPTIONS and WORKER_ENVIRONMENT, which the
-  // bench's own environment overrides, e.g. MALLOC_ARENA_MAX=16 for glibc's default on 2 cores).
+  // Every pipeline runs as a worker process would (WORKER_NODE_OPTIONS, and measuredEnvironment()).
   // BENCH_CHILD_EXEC_ARGV adds Node flags to the measured process only (e.g. "--cpu-prof --cpu-prof-dir=prof");
   // later flags win.
   const extraFlags = (process.env.BENCH_CHILD_EXEC_ARGV ?? '').split(' ').filter(Boolean);
   const child = fork(fileURLToPath(new URL('./measure.js', import.meta.url)), [], {
-    env: { ...WORKER_ENVIRONMENT, ...process.env },
+    env: measuredEnvironment(),
     execArgv: [...process.execArgv, ...WORKER_NODE_OPTIONS, ...extraFlags],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

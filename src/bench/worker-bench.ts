@@ -8,10 +8,11 @@ import { PrismaService } from '../repositories/prisma.service.js';
 import { StorageRepository } from '../repositories/storage.repository.js';
 import { ApiKeyService } from '../services/api-key.service.js';
 import { OperatorService } from '../services/operator.service.js';
-import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../worker-process-settings.js';
+import { WORKER_NODE_OPTIONS } from '../worker-process-settings.js';
 import { createApiResources } from './api-resources.js';
 import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
 import type { DataSet } from './dataset.js';
+import { measuredEnvironment } from './measure-process.js';
 import type { BenchOptions } from './options.js';
 import { cpuSecondsOf } from './proc-stats.js';
 import { onInterrupt } from './teardown.js';
@@ -69,8 +70,8 @@ export async function benchWorker(options: BenchOptions, s3Endpoint: string, dat
       const childEnv = { ...process.env, ...env };
       const extraFlags = (process.env.BENCH_CHILD_EXEC_ARGV ?? '').split(' ').filter(Boolean);
       const worker = fork(fileURLToPath(new URL('../main.js', import.meta.url)), ['worker'], {
-        // As `npm run start:worker` starts it; the bench's own environment may override (see measure-process.ts).
-        env: { ...WORKER_ENVIRONMENT, ...childEnv },
+        // As `npm run start:worker` starts it (see measuredEnvironment).
+        env: measuredEnvironment(childEnv),
         execArgv: [...WORKER_NODE_OPTIONS, ...extraFlags],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
