@@ -1,6 +1,6 @@
-import { loadConfig } from './config/app-config.js';
-import { ensureDatabase, migrate } from './database/migrator.js';
-import { printErrorAndExit } from './cli/output.js';
+import { loadConfig } from './platform/config/app-config.js';
+import { ensureDatabase, migrate } from './operations/migrator.js';
+import { printErrorAndExit } from './operations/cli/output.js';
 
 // `npm run db:migrate`: creates the database when missing and applies pending migrations.
 try {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { hashApiKey } from '../src/services/api-key.service.js';
+import { hashApiKey } from '../src/catalogue/api-key.service.js';
 import { Fixtures, uniqueId } from './support/harness.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));

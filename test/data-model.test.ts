@@ -1,4 +1,4 @@
-import { OperationRepository } from '../src/repositories/operation.repository.js';
+import { OperationRepository } from '../src/downloads/operation.repository.js';
 import { Fixtures, uniqueId } from './support/harness.js';
 
 /** Every model written and read back through the generated client: proof that the SQL and the schema agree. */

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { ensureDatabase, migrate, MigrationError, MIGRATIONS_DIR, readMigrations } from '../src/database/migrator.js';
+import { ensureDatabase, migrate, MigrationError, MIGRATIONS_DIR, readMigrations } from '../src/operations/migrator.js';
 import { uniqueId } from './support/harness.js';
 
 const base = new URL(process.env.DATABASE_URL!);

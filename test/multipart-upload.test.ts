@@ -1,7 +1,8 @@
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { StorageRepository } from '../src/repositories/storage.repository.js';
+import { PooledMultipartUpload, type MultipartUploadOptions } from '../src/packaging/multipart-upload.js';
+import { StorageRepository } from '../src/storage/storage.repository.js';
 import { testConfig, uniqueId } from './support/harness.js';
 
 const MiB = 1024 * 1024;
@@ -31,6 +32,9 @@ describe('PooledMultipartUpload', () => {
     storage.onModuleDestroy();
   });
 
+  const startUpload = (bucket: string, key: string, body: Readable, options: Omit<MultipartUploadOptions, 'bucket' | 'key'>) =>
+    new PooledMultipartUpload(storage.client, body, { bucket, key, ...options });
+
   async function stored(key: string): Promise<{ sha256: string; etag: string; contentType?: string }> {
     const head = await storage.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
     const object = await storage.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
@@ -49,7 +53,7 @@ describe('PooledMultipartUpload', () => {
     const bytes = randomBytes(23 * MiB + 12_345);
     const key = `${uniqueId('multipart')}.bin`;
     let acknowledged = 0;
-    const upload = storage.createUpload(BUCKET, key, unevenStream(bytes), {
+    const upload = startUpload(BUCKET, key, unevenStream(bytes), {
       partSize: 5 * MiB,
       queueSize: 2,
       contentType: 'application/zip',
@@ -70,9 +74,9 @@ describe('PooledMultipartUpload', () => {
     const small = randomBytes(100_000);
     const [smallKey, emptyKey] = [`${uniqueId('single')}.bin`, `${uniqueId('empty')}.bin`];
 
-    const upload = storage.createUpload(BUCKET, smallKey, unevenStream(small), { partSize: 5 * MiB, queueSize: 4, contentType: 'application/zip' });
+    const upload = startUpload(BUCKET, smallKey, unevenStream(small), { partSize: 5 * MiB, queueSize: 4, contentType: 'application/zip' });
     await upload.done();
-    await storage.createUpload(BUCKET, emptyKey, Readable.from([]), { partSize: 5 * MiB, queueSize: 4, contentType: 'application/zip' }).done();
+    await startUpload(BUCKET, emptyKey, Readable.from([]), { partSize: 5 * MiB, queueSize: 4, contentType: 'application/zip' }).done();
 
     const [smallObject, emptyObject] = [await stored(smallKey), await stored(emptyKey)];
     expect(smallObject.sha256).toBe(createHash('sha256').update(small).digest('hex'));
@@ -88,7 +92,7 @@ describe('PooledMultipartUpload', () => {
       throw new Error('source connection reset');
     }
 
-    const done = storage.createUpload(BUCKET, key, Readable.from(breaking(), { objectMode: false }), { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' }).done();
+    const done = startUpload(BUCKET, key, Readable.from(breaking(), { objectMode: false }), { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' }).done();
 
     await expect(done).rejects.toThrow('source connection reset');
     expect(await exists(key)).toBe(false);
@@ -103,7 +107,7 @@ describe('PooledMultipartUpload', () => {
       },
     });
 
-    const done = storage.createUpload('no-such-bucket', 'x.bin', endless, { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' }).done();
+    const done = startUpload('no-such-bucket', 'x.bin', endless, { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' }).done();
 
     await expect(done).rejects.toMatchObject({ name: 'NoSuchBucket' });
     // Reading stopped with the failure: at most the pool's buffers and the stream's own buffer were read.
@@ -118,7 +122,7 @@ describe('PooledMultipartUpload', () => {
         setTimeout(() => this.push(randomBytes(MiB)), 5);
       },
     });
-    const upload = storage.createUpload(BUCKET, key, endless, { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
+    const upload = startUpload(BUCKET, key, endless, { partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
     const done = upload.done();
     await new Promise((resolve) => setTimeout(resolve, 300));
 

@@ -1,10 +1,10 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { StorageRepository } from '../src/repositories/storage.repository.js';
-import { ZipWriterRepository } from '../src/repositories/zip-writer.repository.js';
-import { PackageBuilder, type BuildRequest, type PlannedEntry } from '../src/services/package-builder.js';
-import { PackagingError } from '../src/services/packaging-error.js';
+import { StorageRepository } from '../src/storage/storage.repository.js';
+import { PackageUploads } from '../src/packaging/package-uploads.js';
+import { PackageBuilder, type BuildRequest, type PlannedEntry } from '../src/packaging/package-builder.js';
+import { PackagingError } from '../src/packaging/packaging-error.js';
 import { Fixtures, uniqueId } from './support/harness.js';
 
 /**
@@ -19,7 +19,7 @@ describe('PackageBuilder when a build goes wrong', () => {
   beforeAll(async () => {
     fixtures = await Fixtures.create();
     storage = fixtures.storage;
-    sut = new PackageBuilder(storage, new ZipWriterRepository());
+    sut = new PackageBuilder(storage, new PackageUploads(storage));
   });
 
   afterAll(async () => {

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { StorageRepository } from '../src/repositories/storage.repository.js';
-import { PackagingService } from '../src/services/packaging.service.js';
+import { StorageRepository } from '../src/storage/storage.repository.js';
+import { PackagingService } from '../src/packaging/packaging.service.js';
 import { download, downloadPath, Fixtures, inspectZip, sha256, startTestApp, unzipTest, type SeededJob, type TestApp } from './support/harness.js';
 
 const tiff = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { RateLimitRepository } from '../src/repositories/rate-limit.repository.js';
-import { leaseSize, RateLimiter } from '../src/services/rate-limiter.service.js';
+import { RateLimitRepository } from '../src/downloads/api/rate-limit/rate-limit.repository.js';
+import { leaseSize, RateLimiter } from '../src/downloads/api/rate-limit/rate-limiter.js';
 import { testConfig, uniqueId } from './support/harness.js';
 
 describe('RateLimiter: one budget per key across API processes, counted in Redis by leases', () => {

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MAINTENANCE_QUEUE } from '../src/processors/retention.processor.js';
-import { StorageRepository } from '../src/repositories/storage.repository.js';
+import { MAINTENANCE_QUEUE } from '../src/platform/queues/queue-names.js';
+import { StorageRepository } from '../src/storage/storage.repository.js';
 import { download, downloadPath, Fixtures, inspectQueue, inspectZip, sha256, startTestApp, testConfig, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, waitFor } from './support/processes.js';
 

@@ -39,7 +39,7 @@ const fromPackage = (name: string) => (url: string) => url.includes(`/node_modul
 const ourFile = (file: string) => (url: string) => url.endsWith(`/dist/${file}`);
 
 // A worker carries only what packaging needs: Swagger, the download route and the embedded S3 store would add
-// about 20 MiB to each worker process (BENCHMARKS.md, the whole worker), against a 200 MiB target.
+// about 20 MiB to each worker process (BENCHMARKS.md, the whole worker).
 describe('what each role loads', () => {
   let scratch: string;
 
@@ -54,20 +54,20 @@ describe('what each role loads', () => {
   it('a ready worker has loaded the packaging code, and neither Swagger, the API nor the embedded S3 store', async () => {
     const loaded = await modulesLoadedBy('worker', scratch);
 
-    expect(loaded.some(ourFile('services/packaging.service.js'))).toBe(true);
+    expect(loaded.some(ourFile('packaging/packaging.service.js'))).toBe(true);
     expect(loaded.some(fromPackage('archiver'))).toBe(true);
     expect(loaded.filter(fromPackage('@nestjs/swagger'))).toEqual([]);
     expect(loaded.filter(fromPackage('s3rver'))).toEqual([]);
-    expect(loaded.filter(ourFile('api-role.js'))).toEqual([]);
-    expect(loaded.filter(ourFile('controllers/download.controller.js'))).toEqual([]);
-    expect(loaded.filter(ourFile('openapi.js'))).toEqual([]);
+    expect(loaded.filter(ourFile('downloads/api/downloads-api.module.js'))).toEqual([]);
+    expect(loaded.filter(ourFile('downloads/api/download.controller.js'))).toEqual([]);
+    expect(loaded.filter(ourFile('app/openapi.js'))).toEqual([]);
   });
 
   it('a ready API has loaded the download route and Swagger, which the worker leaves out', async () => {
     const loaded = await modulesLoadedBy('api', scratch);
 
-    expect(loaded.some(ourFile('controllers/download.controller.js'))).toBe(true);
-    expect(loaded.some(ourFile('openapi.js'))).toBe(true);
+    expect(loaded.some(ourFile('downloads/api/download.controller.js'))).toBe(true);
+    expect(loaded.some(ourFile('app/openapi.js'))).toBe(true);
     expect(loaded.some(fromPackage('@nestjs/swagger'))).toBe(true);
     expect(loaded.filter(fromPackage('s3rver'))).toEqual([]);
   });

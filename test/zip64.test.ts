@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ZipArchiveWriter } from '../src/repositories/zip-writer.repository.js';
+import { ZipArchiveWriter } from '../src/packaging/zip-writer.js';
 import { inspectZip, unzipTest } from './support/harness.js';
 
 const GiB = 1024 ** 3;

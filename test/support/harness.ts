@@ -7,14 +7,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import request from 'supertest';
-import { createApp } from '../../src/app.factory.js';
-import { CliModule } from '../../src/cli.module.js';
-import { AppConfig, loadConfig, type Role } from '../../src/config/app-config.js';
-import { PACKAGING_QUEUE } from '../../src/repositories/package-queue.repository.js';
-import { PrismaService } from '../../src/repositories/prisma.service.js';
-import { StorageRepository } from '../../src/repositories/storage.repository.js';
-import { ApiKeyService } from '../../src/services/api-key.service.js';
-import { OperatorService } from '../../src/services/operator.service.js';
+import { createApp } from '../../src/app/app.factory.js';
+import { CliModule } from '../../src/operations/cli/cli.module.js';
+import { AppConfig, loadConfig, type Role } from '../../src/platform/config/app-config.js';
+import { PACKAGING_QUEUE } from '../../src/platform/queues/queue-names.js';
+import { PrismaService } from '../../src/platform/prisma/prisma.service.js';
+import { StorageRepository } from '../../src/storage/storage.repository.js';
+import { ApiKeyService } from '../../src/catalogue/api-key.service.js';
+import { OperatorService } from '../../src/operations/operator.service.js';
 
 /** A hash-tagged queue prefix of this run, unique to the caller, so test files never take each other's jobs. */
 export function uniqueQueuePrefix(): string {

@@ -1,0 +1,23 @@
+import { loadConfig, type AppConfig } from '../src/platform/config/app-config.js';
+
+/** The two buckets of the bench: generated sources, and the packages (and copies) written by the pipelines. */
+export const BENCH_BUCKETS = { assets: 'bench-assets', packages: 'bench-packages' };
+
+/** s3rver accepts any request signed with these; a real endpoint takes the SDK's default chain instead. */
+export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+
+/**
+ * The service's own configuration (loadConfig, so validation and defaults are the production ones) pointed at
+ * the bench's S3. Every process of the bench builds it the same way, so they all use the same client settings.
+ */
+export function benchConfig(s3Endpoint: string, overrides: Record<string, string> = {}): AppConfig {
+  return loadConfig({
+    S3_ENDPOINT: s3Endpoint,
+    S3_FORCE_PATH_STYLE: process.env.BENCH_S3_FORCE_PATH_STYLE ?? 'true',
+    S3_REGION: process.env.S3_REGION ?? 'us-east-1',
+    S3_BUCKET: BENCH_BUCKETS.packages,
+    S3_ASSETS_BUCKET: BENCH_BUCKETS.assets,
+    LOG_LEVEL: 'silent',
+    ...overrides,
+  });
+}

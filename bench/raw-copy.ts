@@ -1,0 +1,37 @@
+import { Readable } from 'node:stream';
+import type { PackageUploads } from '../src/packaging/package-uploads.js';
+import type { StorageRepository } from '../src/storage/storage.repository.js';
+import { STREAM_CHUNK_BYTES } from '../src/packaging/zip-writer.js';
+import { UPLOAD_QUEUE_SIZE, type PlannedEntry } from '../src/packaging/package-builder.js';
+import { partSizeFor } from '../src/packaging/part-size.js';
+
+/**
+ * The ceiling for packaging: the same objects read one after the other (GetObject, no read-ahead) and written
+ * back as one multipart object, with the service's own S3 client, part size and queue depth, but no ZIP,
+ * no hashing. What packaging cannot beat on this machine and this S3.
+ */
+export async function rawCopy(
+  storage: StorageRepository,
+  uploads: PackageUploads,
+  entries: PlannedEntry[],
+  destination: { bucket: string; key: string },
+): Promise<number> {
+  const total = entries.reduce((sum, entry) => sum + entry.size, 0);
+  async function* concatenated(): AsyncGenerator<Buffer> {
+    for (const entry of entries) {
+      const body = await storage.openObject(entry.bucket, entry.key);
+      for await (const chunk of body) yield chunk as Buffer;
+    }
+  }
+  // Same buffering between source and upload as the packaging pipeline (one chunk size of highWaterMark).
+  const body = Readable.from(concatenated(), { objectMode: false, highWaterMark: STREAM_CHUNK_BYTES });
+  const upload = uploads.create(body, {
+    bucket: destination.bucket,
+    key: destination.key,
+    partSize: partSizeFor(total),
+    queueSize: UPLOAD_QUEUE_SIZE,
+    contentType: 'application/octet-stream',
+  });
+  await upload.done();
+  return total;
+}

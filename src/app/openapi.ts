@@ -1,0 +1,57 @@
+import type { INestApplication, Type } from '@nestjs/common';
+import { ApiExcludeController, ApiOkResponse, ApiOperation, ApiResponse, ApiTags, DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { HealthController } from '../platform/health/health.controller.js';
+import { MetricsController } from '../platform/metrics/metrics.controller.js';
+import { ErrorEnvelopeDto } from '../platform/http/error-envelope.dto.js';
+import { API_KEY_SCHEME } from '../downloads/api/guards/api-key.guard.js';
+
+
+/** Applies method decorators to a controller's route, as writing them above the method would. */
+function describeRoute<T>(controller: Type<T>, method: keyof T & string, ...decorators: MethodDecorator[]): void {
+  const descriptor = Object.getOwnPropertyDescriptor(controller.prototype, method)!;
+  for (const decorate of decorators) decorate(controller.prototype as object, method, descriptor);
+}
+
+let operationsRoutesDescribed = false;
+
+/**
+ * The health and metrics routes are served by workers too. Workers publish no document, so these routes carry
+ * no Swagger decorators (which would make every worker load Swagger); the API describes them here, once,
+ * before it builds its document.
+ */
+function describeOperationsRoutes(): void {
+  if (operationsRoutesDescribed) return;
+  operationsRoutesDescribed = true;
+  ApiTags('operations')(HealthController);
+  describeRoute(HealthController, 'healthz', ApiOperation({ summary: 'Liveness: the process is up' }), ApiOkResponse({ schema: { example: { status: 'ok' } } }));
+  describeRoute(
+    HealthController,
+    'readyz',
+    ApiOperation({ summary: 'Readiness: Postgres, Redis and the packages bucket answer' }),
+    ApiOkResponse({ schema: { example: { status: 'ok', info: { postgres: { status: 'up' }, redis: { status: 'up' }, s3: { status: 'up' } } } } }),
+    ApiResponse({ status: 503, type: ErrorEnvelopeDto, description: 'details name each dependency that is down' }),
+  );
+  ApiExcludeController()(MetricsController);
+}
+
+export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
+  describeOperationsRoutes();
+  const config = new DocumentBuilder()
+    .setTitle('Job download service')
+    .setDescription(
+      'Packages every input and output asset of a workflow job run into one ZIP in S3 and answers with a presigned URL. ' +
+        'Every non-2xx answer is the error envelope {"error": {"code", "message", "details"}}.',
+    )
+    .setVersion('0')
+    .addApiKey(
+      { type: 'apiKey', in: 'header', name: 'Authorization', description: 'An API key, as `<key>` or `Bearer <key>`' },
+      API_KEY_SCHEME,
+    )
+    .build();
+  return SwaggerModule.createDocument(app, config);
+}
+
+/** The OpenAPI document at /openapi.json and Swagger UI at /docs. */
+export function serveOpenApi(app: INestApplication): void {
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
+}

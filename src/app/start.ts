@@ -1,0 +1,90 @@
+import 'reflect-metadata';
+import { type INestApplication, Logger } from '@nestjs/common';
+import { CatalogueRepository } from '../catalogue/catalogue.repository.js';
+import { DemoService } from '../operations/demo.service.js';
+import { ensureDatabase, migrate } from '../operations/migrator.js';
+import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from '../platform/config/app-config.js';
+import type { EmbeddedS3 } from '../storage/embedded-s3.js';
+import { createApp } from './app.factory.js';
+
+/** Starts the process of a role and keeps it running until SIGTERM or SIGINT. */
+export async function start(roleArgument: string): Promise<void> {
+  try {
+    await run(roleArgument);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+    } else {
+      process.stderr.write(`startup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    }
+    process.exit(1);
+  }
+}
+
+async function run(roleArgument: string): Promise<void> {
+  if (!(ROLES as readonly string[]).includes(roleArgument)) {
+    throw new ConfigError([`the role must be one of api, worker (or none for the local all-in-one), not "${roleArgument}"`]);
+  }
+  const role = roleArgument as Role;
+  const config = loadConfig();
+  if (role !== 'all' && config.usesEmbeddedS3) {
+    throw new ConfigError(['S3_ENDPOINT must be set for the api and worker roles (only the local all-in-one embeds S3)']);
+  }
+  const logger = new Logger('Main');
+
+  let embeddedS3: EmbeddedS3 | undefined;
+  if (role === 'all') {
+    if (config.usesEmbeddedS3) {
+      // Loaded here only: the api and worker roles never carry the embedded store (s3rver).
+      const { startEmbeddedS3 } = await import('../storage/embedded-s3.js');
+      embeddedS3 = await startEmbeddedS3(config);
+      logger.log(`embedded S3 store on ${embeddedS3.endpoint}, data in ${config.DATA_DIR}`);
+    }
+    if (await ensureDatabase(config.DATABASE_URL)) logger.log('created the database');
+    const { applied } = await migrate(config.DATABASE_URL);
+    logger.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
+  }
+
+  const app = await createApp(role, config);
+  stopOnSignals(app, config, logger, embeddedS3);
+  const port = role === 'worker' ? config.WORKER_HEALTH_PORT : config.PORT;
+  await app.listen(port);
+  logger.log(`${role === 'all' ? 'all-in-one' : role} listening on port ${port}`);
+
+  if (role === 'all' && config.DEMO_SEED) await seedDemoOnce(app.get(DemoService), app.get(CatalogueRepository), logger);
+}
+
+/**
+ * SIGTERM or SIGINT: close the application. Workers stop taking jobs and give running builds
+ * SHUTDOWN_GRACE_SECONDS before handing them back (PackagingWorker); then the queues, Redis, Prisma and the
+ * HTTP server close. Whatever hangs, the process ends: an orchestrator would kill it anyway.
+ */
+function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger, embeddedS3?: EmbeddedS3): void {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal} received: finishing running builds for up to ${config.SHUTDOWN_GRACE_SECONDS} s`);
+    setTimeout(() => process.exit(1), (config.SHUTDOWN_GRACE_SECONDS + 20) * 1000).unref();
+    try {
+      await app.close();
+      await embeddedS3?.close();
+      logger.log('stopped');
+      process.exit(0);
+    } catch (error) {
+      logger.error(`shutdown failed: ${(error as Error).message}`);
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+/** On the first start against an empty database, seed the demo and print how to try it. */
+async function seedDemoOnce(demo: DemoService, catalogue: CatalogueRepository, logger: Logger): Promise<void> {
+  if (await catalogue.hasOrganisations()) return;
+  const seed = await demo.seed();
+  logger.log(`demo seeded: workflow ${seed.workflowId}, job ${seed.jobId}`);
+  // The key goes to the terminal only, never into the logs.
+  process.stdout.write(`\nDemo API key (shown once): ${seed.apiKey}\nTry it:\n  ${seed.curl}\n\n`);
+}

@@ -1,0 +1,77 @@
+import { applyDecorators, Controller, Get, Headers, HttpCode, Param, Put, Req, Res } from '@nestjs/common';
+import { ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { DownloadPathDto } from './dto/download-path.dto.js';
+import { DownloadResponseDto } from './dto/download-response.dto.js';
+import { ErrorEnvelopeDto } from '../../platform/http/error-envelope.dto.js';
+import { preferredWaitSeconds } from './prefer.js';
+import { API_KEY_SCHEME, type AuthenticatedRequest } from './guards/api-key.guard.js';
+import { DownloadService, type DownloadAnswer } from './download.service.js';
+
+const RETRY_AFTER_HEADER = { 'Retry-After': { description: 'seconds to wait before asking again', schema: { type: 'integer' } } };
+const ERROR_RESPONSES: Array<[number, string]> = [
+  [400, 'a path parameter is malformed (INVALID_PARAMETER; details name it)'],
+  [401, 'no key, an unknown key or a revoked key (UNAUTHENTICATED)'],
+  [403, "the key's organisation does not own the workflow (FORBIDDEN)"],
+  [404, 'no such workflow, job or operation (NOT_FOUND)'],
+  [409, 'the job run has not finished (JOB_NOT_FINISHED)'],
+  [429, "the key's rate limit is spent (RATE_LIMITED)"],
+  [500, 'anything unexpected (INTERNAL)'],
+  [503, 'Postgres, Redis or S3 is unreachable (SERVICE_UNAVAILABLE)'],
+];
+const ApiErrorResponses = () =>
+  applyDecorators(
+    ...ERROR_RESPONSES.map(([status, description]) =>
+      ApiResponse({
+        status,
+        description,
+        type: ErrorEnvelopeDto,
+        headers: status === 429 || status === 503 ? RETRY_AFTER_HEADER : undefined,
+      }),
+    ),
+  );
+
+@ApiTags('downloads')
+@ApiSecurity(API_KEY_SCHEME)
+@Controller('v0/workflows/:workflow_id/jobs/:job_id/download')
+export class DownloadController {
+  constructor(private readonly downloads: DownloadService) {}
+
+  @Put()
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Package every input and output asset of a job run into one ZIP and get a presigned URL for it',
+    description:
+      'Idempotent: while an operation is pending every PUT returns it; a ready package gets a freshly signed URL on every call; failed and expired operations are replaced by a new one.',
+  })
+  @ApiHeader({ name: 'Prefer', required: false, description: 'RFC 7240 `wait=N`: hold the answer up to N seconds (capped by configuration) until the package is ready' })
+  @ApiOkResponse({ type: DownloadResponseDto, headers: RETRY_AFTER_HEADER, description: 'the operation; Retry-After is set while pending' })
+  @ApiErrorResponses()
+  async request(
+    @Param() params: DownloadPathDto,
+    @Req() request: AuthenticatedRequest,
+    @Res({ passthrough: true }) response: Response,
+    @Headers('prefer') prefer?: string,
+  ): Promise<DownloadResponseDto> {
+    const answer = await this.downloads.request(request.caller!, params.workflow_id, params.job_id, preferredWaitSeconds(prefer));
+    return this.send(answer, response);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'The current operation of a job, without side effects (404 when there is none)' })
+  @ApiOkResponse({ type: DownloadResponseDto, headers: RETRY_AFTER_HEADER })
+  @ApiErrorResponses()
+  async current(
+    @Param() params: DownloadPathDto,
+    @Req() request: AuthenticatedRequest,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<DownloadResponseDto> {
+    return this.send(await this.downloads.current(request.caller!, params.workflow_id, params.job_id), response);
+  }
+
+  private send(answer: DownloadAnswer, response: Response): DownloadResponseDto {
+    response.setHeader('Cache-Control', 'no-store');
+    if (answer.retryAfterSeconds !== undefined) response.setHeader('Retry-After', String(answer.retryAfterSeconds));
+    return answer.body;
+  }
+}

@@ -1,0 +1,201 @@
+// Stands in for lib-storage's Upload: parts are copied into a fixed pool of reused buffers rather than a fresh
+// buffer per part, which halves the pipeline's CPU (garbage collection) and keeps a build's memory fixed.
+import {
+  AbortMultipartUploadCommand,
+  ChecksumAlgorithm,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+
+export interface MultipartUploadOptions {
+  bucket: string;
+  key: string;
+  contentType: string;
+  /** Every part but the last has exactly this size (S3: 5 MiB to 5 GiB). */
+  partSize: number;
+  /** Parts in flight at once. */
+  queueSize: number;
+  /** Called when S3 has acknowledged a part (or the single PutObject). */
+  onPartUploaded?: () => void;
+}
+
+/** S3's limit on parts per upload. */
+const MAX_PARTS = 10_000;
+
+/**
+ * Uploads a stream of unknown length to S3, as one PutObject when it fits in a part and as a multipart upload
+ * otherwise. Bytes are copied into a fixed pool of part buffers (queueSize in flight plus one filling) that
+ * are reused from part to part, so a package of any size costs `partSize x (queueSize + 1)` of memory and
+ * allocates nothing per part. (lib-storage's Upload concatenates every part into a fresh buffer: for a 1 GiB
+ * package that is 1 GiB of short-lived 8 MiB buffers, which kept about 64 MiB of dead memory around and cost
+ * the garbage collector a full collection every few parts; see BENCHMARKS.md.)
+ *
+ * `done()` resolves once S3 has the whole object and is the only signal that it exists. When anything fails,
+ * `done()` rejects with that first failure and the multipart upload is aborted, so no partial object appears.
+ */
+export class PooledMultipartUpload {
+  private readonly free: Buffer[] = [];
+  private allocated = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly parts: CompletedPart[] = [];
+  private readonly abortController = new AbortController();
+  private uploadId: Promise<string> | undefined;
+  private failure: unknown;
+  private finished: Promise<void> | undefined;
+  private aborted: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly body: Readable,
+    private readonly options: MultipartUploadOptions,
+  ) {}
+
+  /** Part buffers allocated so far: never more than queueSize + 1. */
+  get buffersAllocated(): number {
+    return this.allocated;
+  }
+
+  done(): Promise<void> {
+    this.finished ??= this.run().catch(async (error: unknown) => {
+      await this.abort().catch(() => undefined);
+      throw error;
+    });
+    return this.finished;
+  }
+
+  /** Stops sending parts and discards the ones S3 already has. Safe to call more than once. */
+  abort(): Promise<void> {
+    this.aborted ??= (async () => {
+      this.abortController.abort();
+      await Promise.allSettled(this.inFlight);
+      const uploadId = await this.uploadId?.catch(() => undefined);
+      if (uploadId) {
+        const { bucket, key } = this.options;
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+      }
+    })();
+    return this.aborted;
+  }
+
+  private async run(): Promise<void> {
+    const { partSize } = this.options;
+    let current = await this.nextBuffer();
+    let filled = 0;
+    let partNumber = 0;
+    for await (const chunk of this.body as AsyncIterable<Buffer>) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const copied = chunk.copy(current, filled, offset);
+        filled += copied;
+        offset += copied;
+        if (filled === partSize) {
+          this.send(++partNumber, current, filled);
+          current = await this.nextBuffer();
+          filled = 0;
+        }
+      }
+      this.throwIfFailed();
+    }
+    if (partNumber === 0) {
+      await this.putWhole(current.subarray(0, filled));
+      return;
+    }
+    if (filled > 0) this.send(++partNumber, current, filled);
+    await Promise.all(this.inFlight);
+    this.throwIfFailed();
+    await this.complete();
+  }
+
+  /** A free part buffer: a reused one, a new one while the pool is not full, else the next one S3 releases. */
+  private async nextBuffer(): Promise<Buffer> {
+    for (;;) {
+      this.throwIfFailed();
+      const reused = this.free.pop();
+      if (reused) return reused;
+      if (this.allocated < this.options.queueSize + 1) {
+        this.allocated++;
+        return Buffer.allocUnsafeSlow(this.options.partSize);
+      }
+      await Promise.race(this.inFlight);
+    }
+  }
+
+  private send(partNumber: number, buffer: Buffer, length: number): void {
+    if (partNumber > MAX_PARTS) throw new Error(`more than ${MAX_PARTS} parts of ${this.options.partSize} bytes`);
+    const sending = this.uploadPart(partNumber, buffer.subarray(0, length)).then(
+      // The SDK is done with the bytes once the part is acknowledged: the buffer goes back to the pool.
+      () => void this.free.push(buffer),
+      (error: unknown) => void (this.failure ??= error),
+    );
+    this.inFlight.add(sending);
+    void sending.finally(() => this.inFlight.delete(sending));
+  }
+
+  private async uploadPart(partNumber: number, body: Buffer): Promise<void> {
+    const { bucket, key } = this.options;
+    const uploadId = await this.multipartUploadId();
+    const result = await this.client.send(
+      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
+      { abortSignal: this.abortController.signal },
+    );
+    if (!result.ETag) throw new Error(`S3 acknowledged part ${partNumber} without an ETag`);
+    this.parts.push({
+      PartNumber: partNumber,
+      ETag: result.ETag,
+      ChecksumCRC32: result.ChecksumCRC32,
+      ChecksumCRC32C: result.ChecksumCRC32C,
+      ChecksumCRC64NVME: result.ChecksumCRC64NVME,
+      ChecksumSHA1: result.ChecksumSHA1,
+      ChecksumSHA256: result.ChecksumSHA256,
+    });
+    this.options.onPartUploaded?.();
+  }
+
+  private multipartUploadId(): Promise<string> {
+    this.uploadId ??= (async () => {
+      const { bucket, key, contentType } = this.options;
+      // As lib-storage does: when the client adds CRC32 checksums to parts, the upload declares them.
+      const checksums = await this.client.config.requestChecksumCalculation();
+      const created = await this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          ContentType: contentType,
+          ChecksumAlgorithm: checksums === 'WHEN_SUPPORTED' ? ChecksumAlgorithm.CRC32 : undefined,
+        }),
+        { abortSignal: this.abortController.signal },
+      );
+      if (!created.UploadId) throw new Error('S3 started a multipart upload without an UploadId');
+      return created.UploadId;
+    })();
+    return this.uploadId;
+  }
+
+  private async complete(): Promise<void> {
+    const { bucket, key } = this.options;
+    const parts = [...this.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
+    await this.client.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: await this.multipartUploadId(), MultipartUpload: { Parts: parts } }),
+      { abortSignal: this.abortController.signal },
+    );
+  }
+
+  private async putWhole(body: Buffer): Promise<void> {
+    const { bucket, key, contentType } = this.options;
+    await this.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }),
+      { abortSignal: this.abortController.signal },
+    );
+    this.options.onPartUploaded?.();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.abortController.signal.aborted) throw Object.assign(new Error('the upload was aborted'), { name: 'AbortError' });
+  }
+}

@@ -1,0 +1,193 @@
+import { Injectable } from '@nestjs/common';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { StorageRepository } from '../storage/storage.repository.js';
+import { BuildSupervisor } from './build-supervisor.js';
+import type { PooledMultipartUpload } from './multipart-upload.js';
+import { PackageUploads } from './package-uploads.js';
+import { asPackagingError, isMissingObject, PackagingError } from './packaging-error.js';
+import { partSizeFor } from './part-size.js';
+import { DigestStream, ZipArchiveWriter } from './zip-writer.js';
+
+export interface PlannedEntry {
+  /** The entry's name in the ZIP. */
+  path: string;
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string;
+  store: boolean;
+}
+
+export interface ManifestEntry {
+  path: string;
+  source: string;
+  size: number;
+  etag: string;
+  sha256: string;
+}
+
+export interface BuildRequest {
+  destination: { bucket: string; key: string };
+  entries: PlannedEntry[];
+  /** Fields of manifest.json before its entries. */
+  manifest: Record<string, string>;
+  /** Timestamp of every entry: a rebuild of the same operation writes the same bytes. */
+  entryDate: Date;
+  deflateLevel: number;
+  /** manifest.json follows the compression setting: stored when everything is. */
+  storeManifest: boolean;
+  stallTimeoutMs: number;
+  /** Called with each chunk's size as sources are read. */
+  onProgress?: (bytes: number) => void;
+  /** Aborts the build from outside (shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface BuiltPackage {
+  sizeBytes: number;
+  sha256: string;
+  entries: ManifestEntry[];
+  partSize: number;
+}
+
+/** Upload parts in flight per package: memory is about partSize × (UPLOAD_QUEUE_SIZE + 1). */
+export const UPLOAD_QUEUE_SIZE = 4;
+/** ZIP headers, data descriptor, central record and manifest line per entry, generously. */
+const OVERHEAD_BYTES_PER_ENTRY = 1024;
+/** An abort that S3 does not answer (s3rver answers 405; an unreachable S3 retries) must not hold the build. */
+const ABORT_WAIT_MS = 5_000;
+
+/** The ZIP being written and where its bytes go: writer → digest → multipart upload. */
+interface ArchivePipeline {
+  writer: ZipArchiveWriter;
+  archive: DigestStream;
+  upload: PooledMultipartUpload;
+  /** Settles when S3 has the whole object (or the upload failed, which the supervisor records). */
+  uploaded: Promise<void>;
+  partSize: number;
+}
+
+/**
+ * Streams S3 objects through a ZIP writer into one multipart upload: each source is opened just before it is
+ * needed (the next one is opened while the current one streams), nothing touches the disk, and memory stays
+ * at a few upload parts whatever the package size. Resolves only after S3 has completed the upload.
+ */
+@Injectable()
+export class PackageBuilder {
+  constructor(
+    private readonly storage: StorageRepository,
+    private readonly uploads: PackageUploads,
+  ) {}
+
+  async build(request: BuildRequest): Promise<BuiltPackage> {
+    const supervisor = new BuildSupervisor(request.stallTimeoutMs, request.signal);
+    const archive = this.openArchive(request, supervisor);
+    try {
+      const written = await this.writeEntries(archive, request, supervisor);
+      await this.writeManifest(archive, request, written, supervisor);
+      await this.finish(archive, supervisor);
+      return { sizeBytes: archive.archive.bytes, sha256: archive.archive.digest(), entries: written, partSize: archive.partSize };
+    } catch (error) {
+      const cause = supervisor.causeOf(error);
+      await this.tearDown(archive, cause);
+      throw cause;
+    } finally {
+      supervisor.close();
+    }
+  }
+
+  /** The ZIP writer piped through a digest into a multipart upload sized for the package. */
+  private openArchive(request: BuildRequest, supervisor: BuildSupervisor): ArchivePipeline {
+    const expectedBytes = request.entries.reduce((sum, entry) => sum + entry.size + OVERHEAD_BYTES_PER_ENTRY, 1024 * 1024);
+    const partSize = partSizeFor(expectedBytes);
+    const writer = new ZipArchiveWriter(request.deflateLevel);
+    const archive = new DigestStream(() => supervisor.progressed());
+    const upload = this.uploads.create(archive, {
+      bucket: request.destination.bucket,
+      key: request.destination.key,
+      partSize,
+      queueSize: UPLOAD_QUEUE_SIZE,
+      contentType: 'application/zip',
+    });
+    pipeline(writer.output, archive, (error) => error && supervisor.fail(error, 'PACKAGING_FAILED'));
+    const uploaded = upload.done().catch((error: unknown) => supervisor.fail(error, 'UPLOAD_FAILED'));
+    return { writer, archive, upload, uploaded, partSize };
+  }
+
+  /** Every source in order, each checked against its listed size and hashed as it streams. */
+  private async writeEntries(archive: ArchivePipeline, request: BuildRequest, supervisor: BuildSupervisor): Promise<ManifestEntry[]> {
+    const onBytes = (bytes: number) => {
+      supervisor.progressed();
+      request.onProgress?.(bytes);
+    };
+    const written: ManifestEntry[] = [];
+    for await (const { entry, source } of this.sources(request.entries, supervisor)) {
+      const result = await supervisor.race(
+        archive.writer.addStream(entry.path, source, { store: entry.store, date: request.entryDate }, onBytes).catch((error: unknown) => {
+          throw asPackagingError(error, 'SOURCE_READ_FAILED');
+        }),
+      );
+      if (result.bytes !== entry.size) {
+        throw new PackagingError('SOURCE_CHANGED', `${sourceUri(entry)} had ${result.bytes} bytes instead of the ${entry.size} listed`, true);
+      }
+      written.push({ path: entry.path, source: sourceUri(entry), size: entry.size, etag: entry.etag, sha256: result.sha256 });
+    }
+    return written;
+  }
+
+  /**
+   * The sources as streams, in order. Read-ahead: the next object's request goes out while the current one
+   * streams, hiding S3's first-byte latency. A source opened but not consumed is destroyed.
+   */
+  private async *sources(entries: PlannedEntry[], supervisor: BuildSupervisor): AsyncGenerator<{ entry: PlannedEntry; source: Readable }> {
+    let opening = entries.length > 0 ? this.open(entries[0]) : undefined;
+    try {
+      for (let index = 0; index < entries.length; index++) {
+        const source = await supervisor.race(opening!);
+        opening = index + 1 < entries.length ? this.open(entries[index + 1]) : undefined;
+        yield { entry: entries[index], source };
+      }
+    } finally {
+      opening?.then((stream) => stream.destroy(), () => undefined);
+    }
+  }
+
+  private async writeManifest(archive: ArchivePipeline, request: BuildRequest, written: ManifestEntry[], supervisor: BuildSupervisor): Promise<void> {
+    const manifest = Buffer.from(`${JSON.stringify({ ...request.manifest, entries: written }, null, 2)}\n`);
+    await supervisor.race(archive.writer.addBuffer('manifest.json', manifest, { store: request.storeManifest, date: request.entryDate }));
+  }
+
+  /** finalize() only queues the central directory; the upload's completion is the signal that the ZIP exists. */
+  private async finish(archive: ArchivePipeline, supervisor: BuildSupervisor): Promise<void> {
+    await supervisor.race(archive.writer.finalize());
+    await supervisor.race(archive.uploaded);
+    supervisor.check();
+  }
+
+  /** Stops every stream and aborts the upload, so that no partial object appears. */
+  private async tearDown(archive: ArchivePipeline, cause: PackagingError): Promise<void> {
+    archive.writer.destroy(cause);
+    archive.archive.destroy(cause);
+    await Promise.race([archive.upload.abort().catch(() => undefined), delay(ABORT_WAIT_MS)]);
+  }
+
+  private open(entry: PlannedEntry): Promise<Readable> {
+    const opening = this.storage.openObject(entry.bucket, entry.key).catch((error: unknown) => {
+      throw isMissingObject(error)
+        ? new PackagingError('SOURCE_MISSING', `${sourceUri(entry)} no longer exists`, false, { cause: error })
+        : new PackagingError('SOURCE_READ_FAILED', `${sourceUri(entry)} could not be opened: ${(error as Error).message}`, true, { cause: error });
+    });
+    // A read-ahead may fail before it is awaited; it is awaited (and its failure reported) in order.
+    opening.catch(() => undefined);
+    return opening;
+  }
+}
+
+function sourceUri(entry: PlannedEntry): string {
+  return `s3://${entry.bucket}/${entry.key}`;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

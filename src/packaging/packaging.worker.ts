@@ -1,0 +1,111 @@
+import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
+import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
+import { AppConfig } from '../platform/config/app-config.js';
+import { MetricsService } from '../platform/metrics/metrics.service.js';
+import { PACKAGING_QUEUE, type PackageJobData } from '../platform/queues/queue-names.js';
+import { QueueWorkers } from '../platform/queues/queue-workers.js';
+import { judgeFailedAttempt, SHUTDOWN_REASON } from './attempt-policy.js';
+import { asPackagingError, PackagingError } from './packaging-error.js';
+import { PackagingService, type PackagingOutcome } from './packaging.service.js';
+
+/**
+ * Takes packaging jobs off the queue, WORKER_CONCURRENCY at a time, and turns each attempt's end into what
+ * BullMQ should do next (attempt-policy.ts). On shutdown it stops taking jobs and gives running builds
+ * SHUTDOWN_GRACE_SECONDS to finish before handing them back to the queue.
+ */
+@Injectable()
+export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly worker: Worker<PackageJobData, PackagingOutcome>;
+  private draining: Promise<void> | undefined;
+
+  constructor(
+    private readonly packaging: PackagingService,
+    private readonly metrics: MetricsService,
+    private readonly config: AppConfig,
+    workers: QueueWorkers,
+    @InjectPinoLogger(PackagingWorker.name) private readonly logger: PinoLogger,
+  ) {
+    this.worker = workers.create(PACKAGING_QUEUE, (job, token, signal) => this.process(job, token, signal), config.WORKER_CONCURRENCY);
+    // Connection errors repeat while Redis is away; the worker reconnects by itself.
+    this.worker.on('error', (error) => this.logger.warn(`packaging worker: ${error.message}`));
+    this.worker.on('failed', (job, error) => void this.onFailed(job, error));
+  }
+
+  onApplicationBootstrap(): void {
+    this.worker.run().catch((error: Error) => this.logger.error(`packaging worker stopped: ${error.message}`));
+  }
+
+  /**
+   * Stops taking jobs and waits for the running builds; past SHUTDOWN_GRACE_SECONDS they are interrupted and
+   * handed back. Runs before the connections they use close (Nest destroys dependants first).
+   */
+  onModuleDestroy(): Promise<void> {
+    this.draining ??= this.drain();
+    return this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    const closing = this.worker.close();
+    const grace = setTimeout(() => {
+      this.logger.warn('grace period over: handing running builds back to the queue');
+      this.worker.cancelAllJobs(SHUTDOWN_REASON);
+    }, this.config.SHUTDOWN_GRACE_SECONDS * 1000);
+    try {
+      await closing;
+    } finally {
+      clearTimeout(grace);
+    }
+  }
+
+  /** Every log line of a build carries its operation id. */
+  process(job: Job<PackageJobData>, token: string | undefined, signal: AbortSignal | undefined): Promise<PackagingOutcome> {
+    return this.logger.runInContext(() => this.attempt(job, token, signal), {
+      bindings: { operation_id: job.data.operationId, attempt: job.attemptsMade + 1 },
+    });
+  }
+
+  private async attempt(job: Job<PackageJobData>, token: string | undefined, signal: AbortSignal | undefined): Promise<PackagingOutcome> {
+    const { operationId } = job.data;
+    const started = Date.now();
+    const seconds = () => (Date.now() - started) / 1000;
+    try {
+      const outcome = await this.packaging.package(operationId, signal);
+      this.metrics.recordBuild(outcome, seconds());
+      return outcome;
+    } catch (error) {
+      const failure = asPackagingError(error);
+      const verdict = judgeFailedAttempt({
+        failure,
+        attemptsMade: job.attemptsMade,
+        maxAttempts: job.opts.attempts ?? 1,
+        abortReason: signal?.aborted ? signal.reason : undefined,
+      });
+      if (verdict === 'hand-back' && token) {
+        // Another worker picks it up at once, and no attempt is spent.
+        this.logger.warn(`operation ${operationId} handed back to the queue at shutdown`);
+        this.metrics.recordBuild('handed_back', seconds());
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+      const isFinal = verdict !== 'retry';
+      await this.packaging.recordFailure(operationId, failure, isFinal);
+      this.metrics.recordBuild(isFinal ? 'failed' : 'retried', seconds());
+      // A cause that another attempt cannot fix ends the job now instead of after every retry.
+      if (!failure.retriable) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+      throw failure;
+    }
+  }
+
+  /**
+   * Backstop for failures that never reached process(): a job that stalled more often than allowed is failed
+   * by BullMQ directly, and its operation must not stay pending for ever.
+   */
+  private async onFailed(job: Job<PackageJobData> | undefined, error: Error): Promise<void> {
+    if (!job || !/stalled/i.test(error.message)) return;
+    const failure = new PackagingError('INTERRUPTED', error.message, false);
+    await this.packaging
+      .recordFailure(job.data.operationId, failure, true)
+      .catch((cause: Error) => this.logger.error(`could not record failure of ${job.data.operationId}: ${cause.message}`));
+  }
+}

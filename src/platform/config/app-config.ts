@@ -1,0 +1,179 @@
+import 'reflect-metadata';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+
+export const ROLES = ['all', 'api', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const COMPRESSION_MODES = ['auto', 'store', 'deflate'] as const;
+export type CompressionMode = (typeof COMPRESSION_MODES)[number];
+
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormatSetting = (typeof LOG_FORMATS)[number];
+
+export const DEFAULT_DATABASE_URL = 'postgresql://postgres:postgres@127.0.0.1:5432/job_downloads';
+
+/** An integer setting within bounds, refused with one message that says what it expects. */
+function IntegerSetting(min: number, max: number | undefined, message: string): PropertyDecorator {
+  return (target, key) => {
+    IsInt({ message })(target, key as string);
+    Min(min, { message })(target, key as string);
+    if (max !== undefined) Max(max, { message })(target, key as string);
+  };
+}
+
+/**
+ * Every setting of the service. Read from the environment once, at boot, by loadConfig(); nothing else reads
+ * process.env. A default here is what `npm start` needs on a machine with Postgres and Redis on localhost.
+ */
+export class AppConfig {
+  @IntegerSetting(1, 65535, 'PORT must be an integer between 1 and 65535')
+  PORT = 3000;
+
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgresql:// URL' })
+  DATABASE_URL = DEFAULT_DATABASE_URL;
+
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  /** BullMQ key prefix. The braces are a Redis Cluster hash tag: every key of the queue lands on one slot. */
+  @Matches(/^\S{1,64}$/, { message: 'QUEUE_PREFIX must be 1 to 64 characters without spaces' })
+  QUEUE_PREFIX = '{job-downloads}';
+
+  @IsOptional()
+  @Matches(/^https?:\/\/\S+$/, { message: 'S3_ENDPOINT must be an http:// or https:// URL' })
+  S3_ENDPOINT: string | undefined = undefined;
+
+  @IsOptional()
+  @Matches(/^https?:\/\/\S+$/, { message: 'S3_PUBLIC_ENDPOINT must be an http:// or https:// URL' })
+  S3_PUBLIC_ENDPOINT: string | undefined = undefined;
+
+  @Matches(/^[a-z0-9-]{2,32}$/, { message: 'S3_REGION must be a region name such as us-east-1' })
+  S3_REGION = 'us-east-1';
+
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'S3_BUCKET must be a bucket name of 3 to 63 characters' })
+  S3_BUCKET = 'job-downloads';
+
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+    message: 'S3_ASSETS_BUCKET must be a bucket name of 3 to 63 characters',
+  })
+  S3_ASSETS_BUCKET: string | undefined = undefined;
+
+  @IsBoolean({ message: 'S3_FORCE_PATH_STYLE must be true or false' })
+  S3_FORCE_PATH_STYLE = false;
+
+  @IntegerSetting(1, 604800, 'SIGNED_URL_TTL_SECONDS must be an integer from 1 to 604800 (7 days)')
+  SIGNED_URL_TTL_SECONDS = 3600;
+
+  @IntegerSetting(1, undefined, 'PACKAGE_RETENTION_HOURS must be a positive integer')
+  PACKAGE_RETENTION_HOURS = 168;
+
+  @IntegerSetting(1, 64, 'WORKER_CONCURRENCY must be an integer from 1 to 64')
+  WORKER_CONCURRENCY = 2;
+
+  @IsString({ message: 'DATA_DIR must be a folder path' })
+  @MinLength(1, { message: 'DATA_DIR must be a folder path' })
+  DATA_DIR = './data';
+
+  @IntegerSetting(1, 65535, 'EMBEDDED_S3_PORT must be an integer between 1 and 65535')
+  EMBEDDED_S3_PORT = 4568;
+
+  @IsBoolean({ message: 'DEMO_SEED must be true or false' })
+  DEMO_SEED = true;
+
+  @IntegerSetting(0, 300, 'PREFER_WAIT_MAX_SECONDS must be an integer from 0 to 300')
+  PREFER_WAIT_MAX_SECONDS = 60;
+
+  @IntegerSetting(1, undefined, 'RATE_LIMIT_PER_MINUTE must be a positive integer')
+  RATE_LIMIT_PER_MINUTE = 600;
+
+  @IntegerSetting(0, 300, 'API_KEY_CACHE_SECONDS must be an integer from 0 to 300')
+  API_KEY_CACHE_SECONDS = 30;
+
+  /**
+   * A PUT that answered with a ready package reuses that lookup (owner, job status, operation) for this long
+   * in the same API process, so a client polling a ready package costs no database read. A ready operation
+   * only ever turns into an expired one, and its expiry is checked on every answer; what the cache can delay
+   * is only a change made beside the service (a job re-registered, a row edited by hand).
+   */
+  @IntegerSetting(0, 60, 'READY_CACHE_SECONDS must be an integer from 0 to 60')
+  READY_CACHE_SECONDS = 1;
+
+  @IntegerSetting(1, 20, 'PACKAGE_ATTEMPTS must be an integer from 1 to 20')
+  PACKAGE_ATTEMPTS = 3;
+
+  @IntegerSetting(5, undefined, 'BUILD_STALL_TIMEOUT_SECONDS must be an integer of at least 5')
+  BUILD_STALL_TIMEOUT_SECONDS = 120;
+
+  /**
+   * How long a worker's lock on a running build lasts without renewal. The lock is renewed while the build
+   * runs; a worker that dies loses it after this long, and another worker takes the build over.
+   */
+  @IntegerSetting(2, 600, 'WORKER_LOCK_SECONDS must be an integer from 2 to 600')
+  WORKER_LOCK_SECONDS = 60;
+
+  @IntegerSetting(1, 86400, 'RETENTION_SWEEP_SECONDS must be an integer from 1 to 86400')
+  RETENTION_SWEEP_SECONDS = 300;
+
+  /** First retry after this many milliseconds; later ones back off exponentially. */
+  @IntegerSetting(0, 3_600_000, 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000')
+  RETRY_BASE_DELAY_MS = 5_000;
+
+  @IsIn(COMPRESSION_MODES, { message: `COMPRESSION must be one of ${COMPRESSION_MODES.join(', ')}` })
+  COMPRESSION: CompressionMode = 'auto';
+
+  @IntegerSetting(0, 3600, 'SHUTDOWN_GRACE_SECONDS must be an integer from 0 to 3600')
+  SHUTDOWN_GRACE_SECONDS = 30;
+
+  @IntegerSetting(1, 65535, 'WORKER_HEALTH_PORT must be an integer between 1 and 65535')
+  WORKER_HEALTH_PORT = 3001;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+  })
+  LOG_LEVEL = 'info';
+
+  /** `auto`: human-readable lines for the local all-in-one in a terminal, JSON lines otherwise. */
+  @IsIn(LOG_FORMATS, { message: `LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}` })
+  LOG_FORMAT: LogFormatSetting = 'auto';
+
+  /** Where demo and `job register` put sample assets unless told otherwise. */
+  get assetsBucket(): string {
+    return this.S3_ASSETS_BUCKET ?? this.S3_BUCKET;
+  }
+
+  /** The local all-in-one runs its own S3-compatible store when no endpoint is configured. */
+  get usesEmbeddedS3(): boolean {
+    return this.S3_ENDPOINT === undefined;
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false };
+
+/** Turns an environment string into the type of the setting's default; an unparsable value stays a string so that validation names it. */
+function coerce(raw: string, defaultValue: unknown): unknown {
+  if (typeof defaultValue === 'number') return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+  if (typeof defaultValue === 'boolean') return BOOLEAN_WORDS[raw.trim().toLowerCase()] ?? raw;
+  return raw;
+}
+
+/** Reads and validates every setting. Throws ConfigError naming each bad variable and what it expects. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const config = new AppConfig();
+  const settings = config as unknown as Record<string, unknown>;
+  for (const name of Object.keys(settings)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    settings[name] = coerce(raw, settings[name]);
+  }
+  const problems = validateSync(config).flatMap((error) => Object.values(error.constraints ?? {}));
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  return config;
+}

@@ -1,0 +1,93 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type BuildOutcome = 'ready' | 'failed' | 'retried' | 'skipped' | 'handed_back';
+
+/**
+ * The Prometheus metrics of one process, in a registry of its own (not prom-client's global one, so that
+ * several applications can live in one process, as in the tests). Features add gauges that are read when
+ * scraped (queue depth, operations by status) with addCollectedGauge.
+ */
+@Injectable()
+export class MetricsService {
+  private readonly logger = new Logger(MetricsService.name);
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly builds = new Counter({
+    name: 'packaging_builds_total',
+    help: 'Packaging attempts by outcome (ready, failed, retried, skipped, handed_back)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly buildDuration = new Histogram({
+    name: 'packaging_duration_seconds',
+    help: 'Duration of packaging attempts by outcome',
+    labelNames: ['outcome'] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600, 7200],
+    registers: [this.registry],
+  });
+
+  readonly packagedBytes = new Counter({
+    name: 'packaging_source_bytes_total',
+    help: 'Bytes read from S3 sources into packages',
+    registers: [this.registry],
+  });
+
+  readonly packageBytes = new Counter({
+    name: 'packaging_archive_bytes_total',
+    help: 'Bytes of completed ZIP packages written to S3',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * A gauge with one label whose values are read when scraped. A read that fails is logged and the gauge keeps
+   * its last values: a scrape never fails because a dependency is away.
+   */
+  addCollectedGauge(name: string, help: string, label: string, read: () => Promise<Record<string, number>>): void {
+    const logger = this.logger;
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers: [this.registry],
+      async collect() {
+        try {
+          for (const [value, count] of Object.entries(await read())) this.set({ [label]: value }, count);
+        } catch (error) {
+          logger.warn(`${name} not collected: ${(error as Error).message}`);
+        }
+      },
+    });
+  }
+
+  recordRequest(method: string, route: string, status: number, seconds: number): void {
+    const labels = { method, route, status: String(status) };
+    this.httpRequests.inc(labels);
+    this.httpDuration.observe(labels, seconds);
+  }
+
+  recordBuild(outcome: BuildOutcome, seconds: number): void {
+    this.builds.inc({ outcome });
+    this.buildDuration.observe({ outcome }, seconds);
+  }
+}

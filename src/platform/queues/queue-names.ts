@@ -1,0 +1,10 @@
+/** The service's BullMQ queues. Each has one Queue object per process (QueuesModule). */
+export const PACKAGING_QUEUE = 'packaging';
+export const MAINTENANCE_QUEUE = 'maintenance';
+
+/** A packaging job builds one download operation; its BullMQ job id is the operation id. */
+export const PACKAGE_JOB = 'package';
+
+export interface PackageJobData {
+  operationId: string;
+}

@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { hasWorkerSettings, WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from './worker-process-settings.js';
+
+const ALL_SET = { ...WORKER_ENVIRONMENT };
+
+describe('worker process settings', () => {
+  const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+
+  it('count as applied when the flag is on the command line or in NODE_OPTIONS and every variable is set', () => {
+    expect(hasWorkerSettings(WORKER_NODE_OPTIONS, ALL_SET)).toBe(true);
+    expect(hasWorkerSettings([], { ...ALL_SET, NODE_OPTIONS: '--max-semi-space-size=2' })).toBe(true);
+    expect(hasWorkerSettings(['--max-semi-space-size=4'], { ...ALL_SET, MALLOC_ARENA_MAX: '4' })).toBe(true);
+  });
+
+  it('count as missing when the flag or any variable is missing, unless this is the relaunched process', () => {
+    expect(hasWorkerSettings([], ALL_SET)).toBe(false);
+    expect(hasWorkerSettings(WORKER_NODE_OPTIONS, { MALLOC_ARENA_MAX: '2' })).toBe(false);
+    expect(hasWorkerSettings([], { JOB_DOWNLOADS_WORKER_SETTINGS_APPLIED: '1' })).toBe(true);
+  });
+
+  // main.js applies them itself, so no start script, image or compose file repeats them.
+  it('are spelled out nowhere else: npm, the image and compose start plain `dist/main.js worker`', () => {
+    const scripts = JSON.parse(read('package.json')).scripts as Record<string, string>;
+    const compose = read('docker-compose.yml');
+    const worker = compose.slice(compose.indexOf('\n  worker:'), compose.indexOf('\n  gateway:'));
+
+    expect(scripts['start:worker']).toBe('exec node dist/main.js worker');
+    expect(read('Dockerfile')).toContain('ENTRYPOINT ["node", "dist/main.js"]');
+    expect(worker).toContain('command: ["worker"]');
+    for (const setting of [...Object.keys(WORKER_ENVIRONMENT), 'max-semi-space-size']) {
+      expect(scripts['start:worker']).not.toContain(setting);
+      expect(worker).not.toContain(setting);
+    }
+  });
+});

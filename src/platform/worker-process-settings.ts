@@ -1,0 +1,80 @@
+/*
+ * How every worker process runs, kept in this one place. `node dist/main.js worker` applies these settings to
+ * itself (relaunchWithWorkerSettings), so a worker started by `npm run start:worker`, by the image
+ * (`docker run IMAGE worker`), by compose or by hand runs the same way; the bench measures its processes so.
+ * This file imports nothing: the launcher loads it before anything else.
+ */
+import { spawn } from 'node:child_process';
+
+/**
+ * Node options. A worker's data are Buffers outside the V8 heap; its JavaScript objects are few and
+ * short-lived. V8's default young generation (16 MiB semi-spaces) then only holds about 30 MiB of resident
+ * memory that a worker does not need; 1 MiB semi-spaces cost no measurable CPU (BENCHMARKS.md).
+ */
+export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=1'];
+
+/**
+ * Environment: glibc's allocator, which holds on to memory a worker has freed (musl-based images ignore these).
+ * - Each thread that allocates gets its own malloc arena, up to 8 per core, and keeps what is freed in it.
+ *   V8's background threads (compiling JavaScript and Prisma's WebAssembly query compiler, garbage
+ *   collection) and libuv's pool allocate that way: two arenas keep that memory from multiplying.
+ * - Once a large block is freed, glibc raises its mmap threshold (up to 32 MiB), so later large blocks come
+ *   from the arenas and stay resident after they are freed. Holding the threshold at its initial 128 KiB
+ *   returns them to the system.
+ */
+export const WORKER_ENVIRONMENT: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+  MALLOC_TRIM_THRESHOLD_: '131072',
+};
+
+/** Set in the relaunched process, so that it never relaunches itself again (the bench sets it to opt out). */
+export const SETTINGS_APPLIED_MARKER = 'JOB_DOWNLOADS_WORKER_SETTINGS_APPLIED';
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+const flagName = (option: string) => option.split('=')[0];
+
+/** Whether this process already runs with the worker's settings (an operator's own values count). */
+export function hasWorkerSettings(execArgv: string[], env: NodeJS.ProcessEnv): boolean {
+  if (env[SETTINGS_APPLIED_MARKER] === '1') return true;
+  const nodeOptions = `${execArgv.join(' ')} ${env.NODE_OPTIONS ?? ''}`;
+  const flagsSet = WORKER_NODE_OPTIONS.every((option) => nodeOptions.includes(flagName(option)));
+  return flagsSet && Object.keys(WORKER_ENVIRONMENT).every((name) => env[name] !== undefined);
+}
+
+type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
+
+/**
+ * glibc reads its settings when the process starts and V8 sizes its heap then, so a worker that was started
+ * without them runs itself again with them. Where Node can (22.15 and later, as in the image), the process
+ * image is replaced: one process, one PID. On older Node it runs as a child process: stdio shared, signals
+ * forwarded, its exit status passed on, and it exits if this small parent dies (see exitWithLauncher).
+ */
+export function relaunchWithWorkerSettings(): void {
+  const args = [...WORKER_NODE_OPTIONS, ...process.execArgv, ...process.argv.slice(1)];
+  const env = { ...WORKER_ENVIRONMENT, ...process.env, [SETTINGS_APPLIED_MARKER]: '1' };
+  const execve = (process as { execve?: Execve }).execve;
+  if (execve) execve(process.execPath, [process.execPath, ...args], env);
+
+  const child = spawn(process.execPath, args, { stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env });
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.kill(signal));
+  child.once('exit', (code, signal) => {
+    if (signal) {
+      // Die of the same signal, so that whoever started us sees what happened to the worker.
+      for (const forwarded of FORWARDED_SIGNALS) process.removeAllListeners(forwarded);
+      process.kill(process.pid, signal);
+    } else {
+      process.exit(code ?? 1);
+    }
+  });
+}
+
+/**
+ * In a worker run as a child of the launcher: when the launcher dies (SIGKILL, which it cannot forward), the
+ * worker goes with it, as it would with its machine, and its builds are taken over by other workers.
+ */
+export function exitWithLauncher(): void {
+  if (process.env[SETTINGS_APPLIED_MARKER] !== '1' || !process.channel) return;
+  process.channel.unref();
+  process.once('disconnect', () => process.exit(137));
+}
