@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../src/operations/migrator.js';
+
+/** The repository's SQL migrations (the migrator's own default is relative to dist/, not dist-bench/). */
+const MIGRATIONS = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
 
 /**
  * What the API measurement owns, as the tests do it: a throw-away database migrated by the service's own
@@ -20,7 +24,7 @@ export async function createApiResources(postgresBase: string, redisUrl: string)
   const queuePrefix = `{bench-${suffix}}`;
   await ensureDatabase(databaseUrl);
   try {
-    await migrate(databaseUrl);
+    await migrate(databaseUrl, MIGRATIONS);
   } catch (error) {
     await dropDatabase(postgresBase, database);
     throw error;

@@ -8,12 +8,13 @@ describe('worker process settings', () => {
 
   it('count as applied when the flag is on the command line or in NODE_OPTIONS and every variable is set', () => {
     expect(hasWorkerSettings(WORKER_NODE_OPTIONS, ALL_SET)).toBe(true);
-    expect(hasWorkerSettings([], { ...ALL_SET, NODE_OPTIONS: '--max-semi-space-size=2' })).toBe(true);
-    expect(hasWorkerSettings(['--max-semi-space-size=4'], { ...ALL_SET, MALLOC_ARENA_MAX: '4' })).toBe(true);
+    expect(hasWorkerSettings([], { ...ALL_SET, NODE_OPTIONS: '--max-semi-space-size=2 --heap-growing-percent=50' })).toBe(true);
+    expect(hasWorkerSettings(['--max-semi-space-size=4', '--heap-growing-percent=100'], { ...ALL_SET, MALLOC_ARENA_MAX: '4' })).toBe(true);
   });
 
   it('count as missing when the flag or any variable is missing, unless this is the relaunched process', () => {
     expect(hasWorkerSettings([], ALL_SET)).toBe(false);
+    expect(hasWorkerSettings(['--max-semi-space-size=1'], ALL_SET)).toBe(false);
     expect(hasWorkerSettings(WORKER_NODE_OPTIONS, { MALLOC_ARENA_MAX: '2' })).toBe(false);
     expect(hasWorkerSettings([], { JOB_DOWNLOADS_WORKER_SETTINGS_APPLIED: '1' })).toBe(true);
   });
@@ -27,7 +28,7 @@ describe('worker process settings', () => {
     expect(scripts['start:worker']).toBe('exec node dist/main.js worker');
     expect(read('Dockerfile')).toContain('ENTRYPOINT ["node", "dist/main.js"]');
     expect(worker).toContain('command: ["worker"]');
-    for (const setting of [...Object.keys(WORKER_ENVIRONMENT), 'max-semi-space-size']) {
+    for (const setting of [...Object.keys(WORKER_ENVIRONMENT), ...WORKER_NODE_OPTIONS.map((option) => option.split('=')[0])]) {
       expect(scripts['start:worker']).not.toContain(setting);
       expect(worker).not.toContain(setting);
     }

@@ -8,10 +8,15 @@ import { spawn } from 'node:child_process';
 
 /**
  * Node options. A worker's data are Buffers outside the V8 heap; its JavaScript objects are few and
- * short-lived. V8's default young generation (16 MiB semi-spaces) then only holds about 30 MiB of resident
- * memory that a worker does not need; 1 MiB semi-spaces cost no measurable CPU (BENCHMARKS.md).
+ * short-lived.
+ * - V8's default young generation (16 MiB semi-spaces) only holds about 30 MiB of resident memory that a
+ *   worker does not need; 1 MiB semi-spaces cost no measurable CPU.
+ * - After each major GC, V8 sets the next one's threshold by a growing factor that it lowers when collections
+ *   are quick. With a worker's small heap and a stream of promoted Buffer wrappers, that ran a major GC every
+ *   100 ms or so in a lean process (96 in one 1 GiB build, half again the build's CPU). A fixed factor of 2
+ *   keeps them rare; the heap is small, so it costs no measurable memory (BENCHMARKS.md).
  */
-export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=1'];
+export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=1', '--heap-growing-percent=100'];
 
 /**
  * Environment: glibc's allocator, which holds on to memory a worker has freed (musl-based images ignore these).

@@ -1,0 +1,176 @@
+import { Test } from '@nestjs/testing';
+import type { DownloadOperation } from '../../generated/prisma/client.js';
+import { AppConfig, loadConfig } from '../../platform/config/app-config.js';
+import { AppError } from '../../platform/errors.js';
+import { PackageQueue } from '../../platform/queues/package-queue.js';
+import { DownloadUrlSigner } from '../../storage/url-signer.js';
+import { OperationEvents } from '../operation-events.js';
+import { OperationRepository, type DownloadTarget } from '../operation.repository.js';
+import { DownloadService } from './download.service.js';
+
+const caller = { keyId: '00000000-0000-4000-8000-00000000000a', organisationId: 'org-1' };
+const HOUR = 3_600_000;
+
+function operation(fields: Partial<DownloadOperation>): DownloadOperation {
+  return {
+    id: 'op-1',
+    workflowId: 'wf',
+    jobId: 'job',
+    status: 'pending',
+    attempts: 0,
+    bytesDone: 0n,
+    bytesTotal: null,
+    entryCount: null,
+    archiveKey: null,
+    sizeBytes: null,
+    sha256: null,
+    errorCode: null,
+    errorMessage: null,
+    requestedBy: null,
+    createdAt: new Date('2026-12-01T10:00:00Z'),
+    updatedAt: new Date('2026-12-01T10:00:00Z'),
+    startedAt: null,
+    readyAt: null,
+    failedAt: null,
+    expiresAt: null,
+    ...fields,
+  };
+}
+
+/** Download operations in memory, with the partial unique index's rule: one live (pending or ready) per job. */
+class FakeOperations {
+  rows: DownloadOperation[] = [];
+  target: Omit<DownloadTarget, 'live'> = { organisationId: 'org-1', jobStatus: 'completed' };
+  /** Another request wins the race for the next insert: its operation appears instead of ours. */
+  racingWinner: DownloadOperation | undefined;
+  private next = 1;
+
+  live(): DownloadOperation | null {
+    return this.rows.find((row) => row.status === 'pending' || row.status === 'ready') ?? null;
+  }
+
+  async findDownloadTarget(): Promise<DownloadTarget | null> {
+    return { ...this.target, live: this.live() };
+  }
+
+  async findCurrent(): Promise<DownloadOperation | null> {
+    return this.live() ?? this.rows.at(-1) ?? null;
+  }
+
+  async findById(id: string): Promise<DownloadOperation | null> {
+    return this.rows.find((row) => row.id === id) ?? null;
+  }
+
+  async createPending(): Promise<DownloadOperation | null> {
+    if (this.racingWinner) {
+      this.rows.push(this.racingWinner);
+      this.racingWinner = undefined;
+      return null;
+    }
+    if (this.live()) return null;
+    const created = operation({ id: `op-new-${this.next++}` });
+    this.rows.push(created);
+    return created;
+  }
+
+  async expire(id: string): Promise<boolean> {
+    const row = this.rows.find((candidate) => candidate.id === id && candidate.status === 'ready');
+    if (row) row.status = 'expired';
+    return row !== undefined;
+  }
+}
+
+describe('DownloadService: which operation a PUT answers with', () => {
+  let sut: DownloadService;
+  let operations: FakeOperations;
+  let queued: string[];
+
+  beforeEach(async () => {
+    operations = new FakeOperations();
+    queued = [];
+    const module = await Test.createTestingModule({
+      providers: [
+        DownloadService,
+        { provide: OperationRepository, useValue: operations },
+        { provide: PackageQueue, useValue: { enqueue: async (id: string) => void queued.push(id) } },
+        { provide: OperationEvents, useValue: {} },
+        { provide: DownloadUrlSigner, useValue: { sign: async (_bucket: string, key: string, name: string, seconds: number) => `https://s3/${key}?name=${name}&expires=${seconds}` } },
+        { provide: AppConfig, useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600' }) },
+      ],
+    }).compile();
+    sut = module.get(DownloadService);
+  });
+
+  it('answers the pending operation and queues it again (a no-op for a queued one, a rescue for a stranded one)', async () => {
+    operations.rows.push(operation({ id: 'op-pending' }));
+
+    const { body, retryAfterSeconds } = await sut.request(caller, 'wf', 'job', 0);
+
+    expect(body).toMatchObject({ id: 'op-pending', status: 'pending', signed_url: '', workflowId: 'wf' });
+    expect(retryAfterSeconds).toBeGreaterThan(0);
+    expect(queued).toEqual(['op-pending']);
+    expect(operations.rows).toHaveLength(1);
+  });
+
+  it('answers a live ready package with a fresh URL and builds nothing', async () => {
+    operations.rows.push(operation({ id: 'op-ready', status: 'ready', archiveKey: 'packages/a.zip', expiresAt: new Date(Date.now() + 48 * HOUR) }));
+
+    const { body } = await sut.request(caller, 'wf', 'job', 0);
+
+    expect(body).toMatchObject({ id: 'op-ready', status: 'ready', progress: 100 });
+    expect(body.signed_url).toBe('https://s3/packages/a.zip?name=wf_job.zip&expires=3600');
+    expect(queued).toEqual([]);
+  });
+
+  it('never signs a URL that outlives its package', async () => {
+    operations.rows.push(operation({ id: 'op-ready', status: 'ready', archiveKey: 'packages/a.zip', expiresAt: new Date(Date.now() + 600_000) }));
+
+    const { body } = await sut.request(caller, 'wf', 'job', 0);
+
+    const expires = Number(new URL(body.signed_url).searchParams.get('expires'));
+    expect(expires).toBeLessThanOrEqual(600);
+    expect(new Date(body.expires_at!).getTime()).toBeLessThanOrEqual(Date.now() + 600_000);
+  });
+
+  it('replaces a ready package past its expiry with a new pending operation', async () => {
+    operations.rows.push(operation({ id: 'op-old', status: 'ready', archiveKey: 'packages/old.zip', expiresAt: new Date(Date.now() - 1_000) }));
+
+    const { body } = await sut.request(caller, 'wf', 'job', 0);
+
+    expect(body).toMatchObject({ id: 'op-new-1', status: 'pending' });
+    expect(operations.rows.find((row) => row.id === 'op-old')?.status).toBe('expired');
+    expect(queued).toEqual(['op-new-1']);
+  });
+
+  it('replaces a failed operation with a new one', async () => {
+    operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'UPLOAD_FAILED' }));
+
+    const { body } = await sut.request(caller, 'wf', 'job', 0);
+
+    expect(body).toMatchObject({ id: 'op-new-1', status: 'pending' });
+    expect(queued).toEqual(['op-new-1']);
+  });
+
+  it('answers with the operation of a request that won the race to record one', async () => {
+    operations.racingWinner = operation({ id: 'op-winner' });
+
+    const { body } = await sut.request(caller, 'wf', 'job', 0);
+
+    expect(body.id).toBe('op-winner');
+    expect(queued).toEqual(['op-winner']);
+    expect(operations.rows.map((row) => row.id)).toEqual(['op-winner']);
+  });
+
+  it.each([
+    ['another organisation owns the workflow', { organisationId: 'org-2', jobStatus: 'completed' as const }, 'FORBIDDEN'],
+    ['the job is still running', { organisationId: 'org-1', jobStatus: 'running' as const }, 'JOB_NOT_FINISHED'],
+    ['there is no such job', { organisationId: 'org-1', jobStatus: null }, 'NOT_FOUND'],
+  ])('refuses when %s, recording nothing', async (_case, target, code) => {
+    operations.target = target;
+
+    await expect(sut.request(caller, 'wf', 'job', 0)).rejects.toMatchObject({ code });
+    await expect(sut.request(caller, 'wf', 'job', 0)).rejects.toBeInstanceOf(AppError);
+    expect(operations.rows).toEqual([]);
+    expect(queued).toEqual([]);
+  });
+});

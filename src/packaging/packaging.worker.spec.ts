@@ -1,0 +1,111 @@
+import { Test } from '@nestjs/testing';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { getLoggerToken } from 'nestjs-pino';
+import { AppConfig, loadConfig } from '../platform/config/app-config.js';
+import { MetricsService } from '../platform/metrics/metrics.service.js';
+import type { PackageJobData } from '../platform/queues/queue-names.js';
+import { QueueWorkers } from '../platform/queues/queue-workers.js';
+import { SHUTDOWN_REASON } from './attempt-policy.js';
+import { PackagingError } from './packaging-error.js';
+import { PackagingService } from './packaging.service.js';
+import { PackagingWorker } from './packaging.worker.js';
+
+/** What PackagingService was told about each failed attempt. */
+interface RecordedFailure {
+  operationId: string;
+  code: string;
+  final: boolean;
+}
+
+/** A BullMQ job as the worker sees it, that notes a hand-back. */
+function jobOf(attemptsMade: number, attempts = 3) {
+  const job = {
+    data: { operationId: 'op-1' },
+    attemptsMade,
+    opts: { attempts },
+    movedToDelayed: false,
+    moveToDelayed: async () => void (job.movedToDelayed = true),
+  };
+  return job;
+}
+
+describe('PackagingWorker: what becomes of a failed attempt', () => {
+  let sut: PackagingWorker;
+  let failures: RecordedFailure[];
+  let outcome: () => Promise<'ready' | 'skipped'>;
+  let builds: Array<{ outcome: string }>;
+
+  beforeEach(async () => {
+    failures = [];
+    builds = [];
+    outcome = async () => 'ready';
+    const module = await Test.createTestingModule({
+      providers: [
+        PackagingWorker,
+        {
+          provide: PackagingService,
+          useValue: {
+            package: () => outcome(),
+            recordFailure: async (operationId: string, error: PackagingError, final: boolean) => void failures.push({ operationId, code: error.code, final }),
+          },
+        },
+        { provide: MetricsService, useValue: { recordBuild: (outcome: string) => void builds.push({ outcome }) } },
+        { provide: AppConfig, useValue: loadConfig({}) },
+        // The BullMQ worker itself is not under test: a stand-in that never runs.
+        { provide: QueueWorkers, useValue: { create: () => ({ on: () => undefined }) } },
+        { provide: getLoggerToken(PackagingWorker.name), useValue: { runInContext: (fn: () => unknown) => fn(), warn: () => undefined, error: () => undefined } },
+      ],
+    }).compile();
+    sut = module.get(PackagingWorker);
+  });
+
+  const attempt = (job: ReturnType<typeof jobOf>, signal?: AbortSignal) =>
+    sut.process(job as unknown as Job<PackageJobData>, 'lock-token', signal);
+
+  it('records nothing but the outcome when the build succeeds', async () => {
+    await expect(attempt(jobOf(0))).resolves.toBe('ready');
+    expect(failures).toEqual([]);
+    expect(builds).toEqual([{ outcome: 'ready' }]);
+  });
+
+  it('leaves a transient failure with attempts left pending, for BullMQ to retry', async () => {
+    outcome = async () => { throw new PackagingError('UPLOAD_FAILED', 'S3 said 500', true); };
+
+    await expect(attempt(jobOf(0))).rejects.toMatchObject({ code: 'UPLOAD_FAILED' });
+
+    expect(failures).toEqual([{ operationId: 'op-1', code: 'UPLOAD_FAILED', final: false }]);
+    expect(builds).toEqual([{ outcome: 'retried' }]);
+  });
+
+  it('fails the operation on the last attempt', async () => {
+    outcome = async () => { throw new PackagingError('STALLED', 'no progress', true); };
+
+    await expect(attempt(jobOf(2, 3))).rejects.toMatchObject({ code: 'STALLED' });
+
+    expect(failures).toEqual([{ operationId: 'op-1', code: 'STALLED', final: true }]);
+    expect(builds).toEqual([{ outcome: 'failed' }]);
+  });
+
+  it('fails at once, without retries, when another attempt cannot help', async () => {
+    outcome = async () => { throw new PackagingError('SOURCE_MISSING', 'gone', false); };
+
+    await expect(attempt(jobOf(0))).rejects.toBeInstanceOf(UnrecoverableError);
+
+    expect(failures).toEqual([{ operationId: 'op-1', code: 'SOURCE_MISSING', final: true }]);
+  });
+
+  it('hands the job back, spending no attempt and recording no failure, when interrupted by a shutdown', async () => {
+    const shutdown = new AbortController();
+    outcome = async () => {
+      shutdown.abort(SHUTDOWN_REASON);
+      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
+    };
+    const job = jobOf(0);
+
+    await expect(attempt(job, shutdown.signal)).rejects.toBeInstanceOf(DelayedError);
+
+    expect(job.movedToDelayed).toBe(true);
+    expect(failures).toEqual([]);
+    expect(builds).toEqual([{ outcome: 'handed_back' }]);
+  });
+});
