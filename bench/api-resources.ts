@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { ensureDatabase, migrate } from '../src/operations/migrator.js';
+import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 
 /** The repository's SQL migrations (the migrator's own default is relative to dist/, not dist-bench/). */
 const MIGRATIONS = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));

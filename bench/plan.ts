@@ -23,6 +23,7 @@ export async function planDataSet(storage: StorageRepository, config: AppConfig,
     inputsUri: dataSet.inputsUri,
     outputsUri: dataSet.outputsUri,
     createdAt: new Date(),
+    updatedAt: new Date(),
     finishedAt: new Date(),
   };
   // Element access reaches the private method with its real signature, type-checked.

@@ -1,5 +1,5 @@
 import { loadConfig } from './platform/config/app-config.js';
-import { ensureDatabase, migrate } from './operations/migrator.js';
+import { ensureDatabase, migrate } from './platform/prisma/migrator.js';
 import { printErrorAndExit } from './operations/cli/output.js';
 
 // `npm run db:migrate`: creates the database when missing and applies pending migrations.

@@ -107,15 +107,15 @@ describe('the data model against the migrated database', () => {
     // The API's hot lookup reads it with pg directly: it must see exactly what Prisma sees, bigints included.
     const target = await new OperationRepository(fixtures.prisma).findDownloadTarget(job.workflowId, job.id);
     const { apiKey: _apiKey, job: _job, ...operation } = read;
-    expect(target).toEqual({ organisationId: organisation.id, jobStatus: 'completed', live: operation });
+    expect(target).toEqual({ organisationId: organisation.id, jobStatus: 'completed', jobUpdatedAt: job.updatedAt, current: operation });
   });
 
   it('finds the owner and job status of a download target without a live operation, and nothing for an unknown workflow', async () => {
     const { organisation, workflow, job } = await seedJob();
     const operations = new OperationRepository(fixtures.prisma);
 
-    expect(await operations.findDownloadTarget(workflow.id, job.id)).toEqual({ organisationId: organisation.id, jobStatus: 'completed', live: null });
-    expect(await operations.findDownloadTarget(workflow.id, 'no-such-job')).toEqual({ organisationId: organisation.id, jobStatus: null, live: null });
+    expect(await operations.findDownloadTarget(workflow.id, job.id)).toEqual({ organisationId: organisation.id, jobStatus: 'completed', jobUpdatedAt: job.updatedAt, current: null });
+    expect(await operations.findDownloadTarget(workflow.id, 'no-such-job')).toEqual({ organisationId: organisation.id, jobStatus: null, jobUpdatedAt: null, current: null });
     expect(await operations.findDownloadTarget(uniqueId('wf'), job.id)).toBeNull();
   });
 
@@ -160,5 +160,21 @@ describe('the data model against the migrated database', () => {
     });
     expect(sameId.id).toBe(a.job.id);
     expect(await fixtures.prisma.job.count({ where: { id: a.job.id } })).toBe(2);
+  });
+
+  it('stores and reads back the package objects no ready operation owns, keyed by bucket and key', async () => {
+    const { job } = await seedJob();
+    const operation = await fixtures.prisma.downloadOperation.create({ data: { workflowId: job.workflowId, jobId: job.id, attempts: 1 } });
+    const key = `packages/${job.workflowId}/${job.id}/${operation.id}-1.zip`;
+    const written = await fixtures.prisma.packageObject.create({ data: { bucket: 'test-packages', key, operationId: operation.id, attempt: 1, state: 'writing' } });
+
+    const read = await fixtures.prisma.packageObject.findUniqueOrThrow({ where: { bucket_key: { bucket: 'test-packages', key } } });
+    await fixtures.prisma.packageObject.update({ where: { bucket_key: { bucket: 'test-packages', key } }, data: { state: 'deleting' } });
+    await fixtures.prisma.downloadOperation.delete({ where: { id: operation.id } });
+
+    expect(read).toEqual(written);
+    expect(read).toMatchObject({ operationId: operation.id, attempt: 1, state: 'writing' });
+    // The object outlives its operation's row: its deletion must not be forgotten with it.
+    expect(await fixtures.prisma.packageObject.findUniqueOrThrow({ where: { bucket_key: { bucket: 'test-packages', key } } })).toMatchObject({ state: 'deleting' });
   });
 });

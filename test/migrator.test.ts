@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { ensureDatabase, migrate, MigrationError, MIGRATIONS_DIR, readMigrations } from '../src/operations/migrator.js';
+import { ensureDatabase, migrate, MigrationError, MIGRATIONS_DIR, readMigrations } from '../src/platform/prisma/migrator.js';
 import { uniqueId } from './support/harness.js';
 
 const base = new URL(process.env.DATABASE_URL!);
@@ -60,7 +60,7 @@ describe('the migrator', () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'api_keys', 'download_operations', 'jobs', 'organisations', 'workflows',
+      '_prisma_migrations', 'api_keys', 'download_operations', 'jobs', 'organisations', 'package_objects', 'workflows',
     ]);
   });
 

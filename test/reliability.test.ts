@@ -249,7 +249,10 @@ describe('reliability under faults', () => {
       await expect(storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: archiveKey }))).rejects.toMatchObject({ name: 'NotFound' });
       // One schedule in Redis, whatever the number of workers: BullMQ hands each run to one of them.
       const schedulers = await inspectQueue(worker.config.QUEUE_PREFIX, (queue) => queue.getJobSchedulers(), MAINTENANCE_QUEUE);
-      expect(schedulers).toEqual([expect.objectContaining({ key: 'retention-sweep', every: 1000 })]);
+      expect(schedulers.sort((a, b) => a.key.localeCompare(b.key))).toEqual([
+        expect.objectContaining({ key: 'reconcile', every: 60_000 }),
+        expect.objectContaining({ key: 'retention-sweep', every: 1000 }),
+      ]);
     } finally {
       await worker.close();
     }

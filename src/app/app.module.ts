@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { PackagingModule } from '../packaging/packaging.module.js';
-import { RetentionModule } from '../operations/retention/retention.module.js';
+import { MaintenanceModule } from '../operations/maintenance/maintenance.module.js';
 import { AppConfig, type Role } from '../platform/config/app-config.js';
 import { ConfigModule } from '../platform/config/config.module.js';
 import { HealthModule } from '../platform/health/health.module.js';
@@ -18,7 +18,7 @@ async function featureModules(role: Role): Promise<DynamicModule['imports']> {
     // Loaded on demand: a worker never loads the public route, its guards, its DTOs or Swagger.
     modules.push((await import('../downloads/api/downloads-api.module.js')).DownloadsApiModule);
   }
-  if (role !== 'api') modules.push(PackagingModule, RetentionModule);
+  if (role !== 'api') modules.push(PackagingModule, MaintenanceModule);
   if (role === 'all') modules.push((await import('../operations/operator.module.js')).OperatorModule);
   return modules;
 }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { type INestApplication, Logger } from '@nestjs/common';
 import { CatalogueRepository } from '../catalogue/catalogue.repository.js';
 import { DemoService } from '../operations/demo.service.js';
-import { ensureDatabase, migrate } from '../operations/migrator.js';
+import { ensureDatabase, migrate } from '../platform/prisma/migrator.js';
 import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from '../platform/config/app-config.js';
 import type { EmbeddedS3 } from '../storage/embedded-s3.js';
 import { createApp } from './app.factory.js';

@@ -4,6 +4,7 @@ import { AppConfig } from '../platform/config/app-config.js';
 import { UUID_PATTERN } from './ids.js';
 import { AppError } from '../platform/errors.js';
 import { ApiKeyRepository, StoredApiKey } from './api-key.repository.js';
+import { KeyRevocations } from './key-revocations.js';
 import { TtlCache } from '../utils/ttl-cache.js';
 
 export interface Caller {
@@ -28,9 +29,12 @@ export class ApiKeyService {
   // Unknown keys are cached too (as null), so a flood of bad keys cannot turn into a flood of queries.
   private readonly cache: TtlCache<string, StoredApiKey | null>;
   private readonly lastUsedWrites = new Map<string, number>();
+  /** Revocations announced by any process empty this process's cache: subscribed on the first lookup. */
+  private listening: Promise<void> | undefined;
 
   constructor(
     private readonly keys: ApiKeyRepository,
+    private readonly revocations: KeyRevocations,
     config: AppConfig,
   ) {
     this.cache = new TtlCache(config.API_KEY_CACHE_SECONDS * 1000);
@@ -48,14 +52,19 @@ export class ApiKeyService {
     if (!existing) throw new AppError('NOT_FOUND', `no API key with id ${id}`);
     const revoked = await this.keys.revoke(id, new Date());
     this.cache.clear();
+    await this.revocations.announce(id);
     return { id: revoked.id, revoked_at: (revoked.revokedAt as Date).toISOString() };
   }
 
   /**
-   * Recognises a presented key. Lookups are cached for API_KEY_CACHE_SECONDS, so a revoked key stops working
-   * on every API process within that time, and the hot path costs no database read.
+   * Recognises a presented key. Lookups are cached for API_KEY_CACHE_SECONDS, so the hot path costs no
+   * database read; a revocation announced over Redis empties the cache of every API process at once (and
+   * without Redis, a revoked key stops working within API_KEY_CACHE_SECONDS).
    */
   async authenticate(presented: string): Promise<Caller> {
+    this.listening ??= this.revocations.onRevoked(() => this.cache.clear()).catch((error: Error) => {
+      this.logger.warn(`not listening for key revocations: ${error.message}`);
+    });
     const hash = hashApiKey(presented);
     const stored = await this.lookup(hash);
     if (!stored || stored.revokedAt) throw new AppError('UNAUTHENTICATED', 'the API key is unknown or revoked');

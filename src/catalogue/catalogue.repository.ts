@@ -54,12 +54,13 @@ export class CatalogueRepository {
     if (workflow?.organisationId !== input.organisationId) {
       throw new AppError('FORBIDDEN', `workflow ${input.workflowId} belongs to another organisation`);
     }
-    const finishedAt = isFinished(input.status) ? new Date() : null;
-    const fields = { status: input.status, inputsUri: input.inputsUri, outputsUri: input.outputsUri, finishedAt };
-    return this.prisma.job.upsert({
-      where: { workflowId_id: { workflowId: input.workflowId, id: input.jobId } },
-      create: { workflowId: input.workflowId, id: input.jobId, ...fields },
-      update: fields,
-    });
+    const where = { workflowId_id: { workflowId: input.workflowId, id: input.jobId } };
+    const existing = await this.prisma.job.findUnique({ where });
+    const changed = !existing || existing.status !== input.status || existing.inputsUri !== input.inputsUri || existing.outputsUri !== input.outputsUri;
+    if (existing && !changed) return existing;
+    // A job that stays finished keeps when it finished; updated_at says the registration changed.
+    const finishedAt = isFinished(input.status) ? (existing?.finishedAt ?? new Date()) : null;
+    const fields = { status: input.status, inputsUri: input.inputsUri, outputsUri: input.outputsUri, finishedAt, updatedAt: new Date() };
+    return this.prisma.job.upsert({ where, create: { workflowId: input.workflowId, id: input.jobId, ...fields }, update: fields });
   }
 }

@@ -18,9 +18,31 @@ describe('safeSegments', () => {
     const [segment] = safeSegments('x'.repeat(400));
     expect(Buffer.byteLength(segment)).toBeLessThanOrEqual(200);
   });
+
+  it('cuts overlong names by whole code points, never half an emoji', () => {
+    // 199 bytes of ASCII, then a 4-byte emoji that does not fit: cut whole, not into a lone surrogate.
+    const [segment] = safeSegments(`${'x'.repeat(199)}🙂tail`);
+    expect(segment).toBe('x'.repeat(199));
+    expect(segment.isWellFormed()).toBe(true);
+  });
+
+  it('replaces a lone surrogate in a key instead of writing invalid UTF-8', () => {
+    expect(safeSegments('bad\uD83Dname')).toEqual(['bad\uFFFDname']);
+  });
 });
 
 describe('assignEntryNames', () => {
+  it('keeps two long names that differ only in a cut emoji distinct, as distinct UTF-8 bytes', () => {
+    const base = 'x'.repeat(198);
+    const names = assignEntryNames([
+      { folder: 'inputs', relativeKey: `${base}🙂.tif` },
+      { folder: 'inputs', relativeKey: `${base}🚀.tif` },
+    ]);
+    const bytes = names.map((name) => Buffer.from(name, 'utf8').toString('hex'));
+    expect(new Set(bytes).size).toBe(2);
+    for (const name of names) expect(name.isWellFormed()).toBe(true);
+  });
+
   it('prefixes inputs and outputs and keeps distinct names as they are', () => {
     expect(assignEntryNames([
       { folder: 'inputs', relativeKey: 'a/b.tif' },

@@ -15,10 +15,15 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
 /** Most file systems refuse longer segments (255 bytes); leave room for a collision suffix. */
 const MAX_SEGMENT_BYTES = 200;
 
+/**
+ * Cut by whole code points: cutting a UTF-16 string by units can split a surrogate pair, whose half is written
+ * as U+FFFD, so that two different emoji names would become the same bytes.
+ */
 function safeSegment(segment: string): string {
-  let cleaned = segment.normalize('NFC').replace(CONTROL_CHARACTERS, '_').trim();
-  while (Buffer.byteLength(cleaned) > MAX_SEGMENT_BYTES) cleaned = cleaned.slice(0, -1);
-  return cleaned;
+  const codePoints = Array.from(segment.normalize('NFC').replace(CONTROL_CHARACTERS, '_').trim().toWellFormed());
+  let bytes = Buffer.byteLength(codePoints.join(''));
+  while (bytes > MAX_SEGMENT_BYTES) bytes -= Buffer.byteLength(codePoints.pop()!);
+  return codePoints.join('');
 }
 
 /** The relative key as safe path segments: backslashes count as separators, dot segments are dropped. */
@@ -47,7 +52,8 @@ export function assignEntryNames(sources: NamedSource[]): string[] {
   const files = new Set<string>();
   const folders = new Set<string>(['inputs', 'outputs']);
   const names: string[] = [];
-  const fold = (path: string) => path.toLowerCase();
+  // Names collide when the bytes written to the ZIP (UTF-8) do, ignoring case as macOS and Windows do.
+  const fold = (path: string) => Buffer.from(path.toLowerCase(), 'utf8').toString('latin1');
   for (const source of sources) {
     let base = [source.folder, ...safeSegments(source.relativeKey)].join('/');
     const parents = base.split('/').slice(0, -1);

@@ -5,6 +5,7 @@ import { StorageRepository } from '../storage/storage.repository.js';
 import { BuildSupervisor } from './build-supervisor.js';
 import type { PooledMultipartUpload } from './multipart-upload.js';
 import { PackageUploads } from './package-uploads.js';
+import { manifestStream, type ManifestEntry } from './manifest.js';
 import { asPackagingError, isMissingObject, PackagingError } from './packaging-error.js';
 import { partSizeFor } from './part-size.js';
 import { DigestStream, ZipArchiveWriter } from './zip-writer.js';
@@ -17,14 +18,6 @@ export interface PlannedEntry {
   size: number;
   etag: string;
   store: boolean;
-}
-
-export interface ManifestEntry {
-  path: string;
-  source: string;
-  size: number;
-  etag: string;
-  sha256: string;
 }
 
 export interface BuildRequest {
@@ -154,8 +147,8 @@ export class PackageBuilder {
   }
 
   private async writeManifest(archive: ArchivePipeline, request: BuildRequest, written: ManifestEntry[], supervisor: BuildSupervisor): Promise<void> {
-    const manifest = Buffer.from(`${JSON.stringify({ ...request.manifest, entries: written }, null, 2)}\n`);
-    await supervisor.race(archive.writer.addBuffer('manifest.json', manifest, { store: request.storeManifest, date: request.entryDate }));
+    const manifest = manifestStream(request.manifest, written);
+    await supervisor.race(archive.writer.addStream('manifest.json', manifest, { store: request.storeManifest, date: request.entryDate }));
   }
 
   /** finalize() only queues the central directory; the upload's completion is the signal that the ZIP exists. */

@@ -1,6 +1,7 @@
 /** Why a packaging run failed, as recorded on the operation and shown to callers. */
 export type PackagingErrorCode =
   | 'NO_ASSETS'
+  | 'TOO_MANY_ENTRIES'
   | 'SOURCE_MISSING'
   | 'SOURCE_CHANGED'
   | 'SOURCE_READ_FAILED'
@@ -13,6 +14,7 @@ export type PackagingErrorCode =
 // Messages written for callers: they name what happened, never a bucket, key or internal error.
 const PUBLIC_MESSAGES: Record<PackagingErrorCode, string> = {
   NO_ASSETS: 'the job run has no input or output assets to package',
+  TOO_MANY_ENTRIES: 'the job run has more assets than one package may hold',
   SOURCE_MISSING: 'an asset of the job run no longer exists',
   SOURCE_CHANGED: 'an asset of the job run changed while it was being packaged',
   SOURCE_READ_FAILED: 'an asset of the job run could not be read',
@@ -41,6 +43,12 @@ export class PackagingError extends Error {
     return PUBLIC_MESSAGES[this.code];
   }
 }
+
+/**
+ * Failures that another build cannot fix while the job stays as it is: answered as they are, without a new
+ * build, until the job changes or PERMANENT_FAILURE_COOLDOWN_SECONDS pass.
+ */
+export const PERMANENT_FAILURES: ReadonlySet<string> = new Set<PackagingErrorCode>(['NO_ASSETS', 'SOURCE_MISSING', 'TOO_MANY_ENTRIES']);
 
 /** S3 says the object does not exist (GetObject 404 / NoSuchKey). */
 export function isMissingObject(error: unknown): boolean {

@@ -3,14 +3,16 @@ import { AppConfig } from '../platform/config/app-config.js';
 import type { Job } from '../generated/prisma/client.js';
 import { CatalogueRepository } from '../catalogue/catalogue.repository.js';
 import { OperationEvents } from '../downloads/operation-events.js';
-import { OperationRepository, type DownloadOperation } from '../downloads/operation.repository.js';
+import { OperationRepository, type DownloadOperation, type PackageLocation, type ReadyPackage } from '../downloads/operation.repository.js';
+import { PackageObjects } from '../downloads/package-objects.js';
+import { isDependencyUnavailable } from '../platform/errors.js';
 import { StorageRepository } from '../storage/storage.repository.js';
 import { parseS3Uri } from '../storage/s3-uri.js';
 import { shouldStore } from './compression-policy.js';
 import { assignEntryNames } from './entry-names.js';
 import { PackageBuilder, type PlannedEntry } from './package-builder.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
-import { PackagingError } from './packaging-error.js';
+import { asPackagingError, PackagingError } from './packaging-error.js';
 
 export type PackagingOutcome = 'ready' | 'skipped';
 
@@ -18,10 +20,17 @@ export type PackagingOutcome = 'ready' | 'skipped';
 const PROGRESS_WRITE_INTERVAL_MS = 1_000;
 const DEFLATE_LEVEL = 1;
 
-/** Where an operation's package lives. One key per operation: a re-run overwrites its own earlier attempt. */
-export function archiveKeyFor(operation: Pick<DownloadOperation, 'id' | 'workflowId' | 'jobId'>): string {
-  return `packages/${operation.workflowId}/${operation.jobId}/${operation.id}.zip`;
+/**
+ * Where an attempt's package is written: one key per attempt, so that two deliveries of one operation (a
+ * worker that lost its lock, and the one that took over) never write the same object. The attempt that marks
+ * the operation ready owns its object; the others' are deleted.
+ */
+export function archiveKeyFor(operation: Pick<DownloadOperation, 'id' | 'workflowId' | 'jobId'>, attempt: number): string {
+  return `packages/${operation.workflowId}/${operation.jobId}/${operation.id}-${attempt}.zip`;
 }
+
+/** Postgres blinking while a finished package is recorded: tried again this often before the attempt gives up. */
+const RECORD_READY_RETRIES_MS = [500, 2_000, 5_000];
 
 /** Builds the package of one download operation: list the job's assets, stream them into a ZIP, record the result. */
 @Injectable()
@@ -30,6 +39,7 @@ export class PackagingService {
 
   constructor(
     private readonly operations: OperationRepository,
+    private readonly packageObjects: PackageObjects,
     private readonly catalogue: CatalogueRepository,
     private readonly storage: StorageRepository,
     private readonly builder: PackageBuilder,
@@ -40,12 +50,15 @@ export class PackagingService {
 
   /**
    * Runs one packaging attempt. Skips operations that are no longer pending (BullMQ delivers at least once,
-   * so a finished operation may be delivered again). Throws PackagingError when the attempt fails.
+   * so a finished operation may be delivered again). Throws PackagingError when the attempt fails, and the
+   * errors of Postgres when it cannot be reached (the worker then postpones the job without spending an
+   * attempt). An aborted `signal` (shutdown, a lost lock) stops the build and it is never marked ready.
    */
   async package(operationId: string, signal?: AbortSignal): Promise<PackagingOutcome> {
     const operation = await this.operations.findById(operationId);
     if (!operation || operation.status !== 'pending') return 'skipped';
-    if (!(await this.operations.startAttempt(operation.id))) return 'skipped';
+    const attempt = await this.operations.startAttempt(operation.id);
+    if (attempt === null) return 'skipped';
     const job = await this.catalogue.findJob(operation.workflowId, operation.jobId);
     if (!job) throw new PackagingError('JOB_MISSING', `job ${operation.workflowId}/${operation.jobId} is gone`, false);
 
@@ -56,46 +69,70 @@ export class PackagingService {
     const totalBytes = entries.reduce((sum, entry) => sum + entry.size, 0);
     await this.operations.recordPlan(operation.id, BigInt(totalBytes), entries.length);
 
-    const archiveKey = archiveKeyFor(operation);
-    const progress = this.progressRecorder(operation.id);
-    const built = await this.builder.build({
-      destination: { bucket: this.config.S3_BUCKET, key: archiveKey },
-      entries,
-      manifest: {
-        workflow_id: operation.workflowId,
-        job_id: operation.jobId,
-        operation_id: operation.id,
-        created_at: operation.createdAt.toISOString(),
-      },
-      entryDate: operation.createdAt,
-      deflateLevel: DEFLATE_LEVEL,
-      storeManifest: this.config.COMPRESSION === 'store',
-      stallTimeoutMs: this.config.BUILD_STALL_TIMEOUT_SECONDS * 1000,
-      onProgress: progress.add,
-      signal,
-    });
-
-    const readyAt = new Date();
-    const marked = await this.operations.markReady(operation.id, {
-      bytesDone: BigInt(totalBytes),
-      archiveKey,
-      sizeBytes: BigInt(built.sizeBytes),
-      sha256: built.sha256,
-      entryCount: entries.length,
-      readyAt,
-      expiresAt: new Date(readyAt.getTime() + this.config.PACKAGE_RETENTION_HOURS * 3600 * 1000),
-    });
-    if (!marked) {
-      // Another delivery of this operation finished first (same key, same bytes) or the operation was
-      // failed meanwhile; only in the second case is the object an orphan.
-      const now = await this.operations.findById(operation.id);
-      if (now?.status !== 'ready') await this.storage.deleteObject(this.config.S3_BUCKET, archiveKey).catch(() => undefined);
-      return 'skipped';
+    const location = { bucket: this.config.S3_BUCKET, key: archiveKeyFor(operation, attempt) };
+    await this.packageObjects.writing(location, operation.id, attempt);
+    try {
+      const built = await this.builder.build({
+        destination: location,
+        entries,
+        manifest: {
+          workflow_id: operation.workflowId,
+          job_id: operation.jobId,
+          operation_id: operation.id,
+          created_at: operation.createdAt.toISOString(),
+        },
+        entryDate: operation.createdAt,
+        deflateLevel: DEFLATE_LEVEL,
+        storeManifest: this.config.COMPRESSION === 'store',
+        stallTimeoutMs: this.config.BUILD_STALL_TIMEOUT_SECONDS * 1000,
+        onProgress: this.progressRecorder(operation.id).add,
+        signal,
+      });
+      // The build may have finished just as it was interrupted: a worker that lost its lock never claims it.
+      if (signal?.aborted) throw new PackagingError('INTERRUPTED', 'the build was interrupted as it finished', true);
+      const readyAt = new Date();
+      const marked = await this.recordReady(operation.id, {
+        bytesDone: BigInt(totalBytes),
+        archiveKey: location.key,
+        sizeBytes: BigInt(built.sizeBytes),
+        sha256: built.sha256,
+        entryCount: entries.length,
+        readyAt,
+        expiresAt: new Date(readyAt.getTime() + this.config.PACKAGE_RETENTION_HOURS * 3600 * 1000),
+      });
+      if (!marked) {
+        // Another attempt was ready first, or the operation ended meanwhile: this attempt's object is nobody's.
+        await this.abandon(location);
+        return 'skipped';
+      }
+      this.metrics.packageBytes.inc(built.sizeBytes);
+      this.logger.log(`operation ${operation.id} ready: ${entries.length} entries, ${built.sizeBytes} bytes`);
+      await this.events.publishSettled(operation.id);
+      return 'ready';
+    } catch (error) {
+      await this.abandon(location);
+      throw error;
     }
-    this.metrics.packageBytes.inc(built.sizeBytes);
-    this.logger.log(`operation ${operation.id} ready: ${entries.length} entries, ${built.sizeBytes} bytes`);
-    await this.events.publishSettled(operation.id);
-    return 'ready';
+  }
+
+  /** markReady, tried again while Postgres cannot be reached for a few seconds; then the attempt gives up. */
+  private async recordReady(operationId: string, result: ReadyPackage): Promise<boolean> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.operations.markReady(operationId, this.config.S3_BUCKET, result);
+      } catch (error) {
+        if (!isDependencyUnavailable(error) || retry >= RECORD_READY_RETRIES_MS.length) throw error;
+        this.logger.warn(`could not record that ${operationId} is ready (${(error as Error).message}); trying again`);
+        await delay(RECORD_READY_RETRIES_MS[retry]);
+      }
+    }
+  }
+
+  /** Best effort: what cannot be deleted now stays listed in package_objects for the sweep. */
+  private async abandon(location: PackageLocation): Promise<void> {
+    await this.packageObjects.abandon(location).catch((error: Error) => {
+      this.logger.warn(`s3://${location.bucket}/${location.key} left to the sweep: ${error.message}`);
+    });
   }
 
   /** Records a failed attempt: the last one fails the operation, earlier ones leave it pending for the retry. */
@@ -110,13 +147,26 @@ export class PackagingService {
     }
   }
 
-  /** Every object under the job's inputs and outputs prefixes, sorted, with safe unique entry names. */
+  /**
+   * Every object under the job's inputs and outputs prefixes, sorted, with safe unique entry names. A job of
+   * more than MAX_ENTRIES objects is refused before any byte moves; a listing that fails is a read failure of
+   * the sources (retried), not an outage of the service.
+   */
   private async planEntries(job: Job): Promise<PlannedEntry[]> {
     const sources = [];
     for (const [folder, uri] of [['inputs', job.inputsUri], ['outputs', job.outputsUri]] as const) {
       const location = parseS3Uri(uri);
       const objects = [];
-      for await (const object of this.storage.listObjects(location)) objects.push(object);
+      try {
+        for await (const object of this.storage.listObjects(location)) {
+          if (sources.length + objects.length >= this.config.MAX_ENTRIES) {
+            throw new PackagingError('TOO_MANY_ENTRIES', `more than ${this.config.MAX_ENTRIES} assets`, false);
+          }
+          objects.push(object);
+        }
+      } catch (error) {
+        throw asPackagingError(error, 'SOURCE_READ_FAILED');
+      }
       objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       for (const object of objects) sources.push({ folder, relativeKey: object.key.slice(location.prefix.length), object });
     }
@@ -150,4 +200,8 @@ export class PackagingService {
       },
     };
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,7 +5,7 @@ import { AppConfig, loadConfig } from '../platform/config/app-config.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import type { PackageJobData } from '../platform/queues/queue-names.js';
 import { QueueWorkers } from '../platform/queues/queue-workers.js';
-import { SHUTDOWN_REASON } from './attempt-policy.js';
+import { LOCK_LOST_REASON, SHUTDOWN_REASON } from './attempt-policy.js';
 import { PackagingError } from './packaging-error.js';
 import { PackagingService } from './packaging.service.js';
 import { PackagingWorker } from './packaging.worker.js';
@@ -34,10 +34,12 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
   let failures: RecordedFailure[];
   let outcome: () => Promise<'ready' | 'skipped'>;
   let builds: Array<{ outcome: string }>;
+  let recordingFails: boolean;
 
   beforeEach(async () => {
     failures = [];
     builds = [];
+    recordingFails = false;
     outcome = async () => 'ready';
     const module = await Test.createTestingModule({
       providers: [
@@ -46,13 +48,16 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
           provide: PackagingService,
           useValue: {
             package: () => outcome(),
-            recordFailure: async (operationId: string, error: PackagingError, final: boolean) => void failures.push({ operationId, code: error.code, final }),
+            recordFailure: async (operationId: string, error: PackagingError, final: boolean) => {
+              if (recordingFails) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'P1017' });
+              failures.push({ operationId, code: error.code, final });
+            },
           },
         },
         { provide: MetricsService, useValue: { recordBuild: (outcome: string) => void builds.push({ outcome }) } },
         { provide: AppConfig, useValue: loadConfig({}) },
         // The BullMQ worker itself is not under test: a stand-in that never runs.
-        { provide: QueueWorkers, useValue: { create: () => ({ on: () => undefined }) } },
+        { provide: QueueWorkers, useValue: { create: () => ({ on: () => undefined, cancelJob: () => true }) } },
         { provide: getLoggerToken(PackagingWorker.name), useValue: { runInContext: (fn: () => unknown) => fn(), warn: () => undefined, error: () => undefined } },
       ],
     }).compile();
@@ -60,7 +65,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
   });
 
   const attempt = (job: ReturnType<typeof jobOf>, signal?: AbortSignal) =>
-    sut.process(job as unknown as Job<PackageJobData>, 'lock-token', signal);
+    sut.process({ id: 'op-1', ...job } as unknown as Job<PackageJobData>, 'lock-token', signal);
 
   it('records nothing but the outcome when the build succeeds', async () => {
     await expect(attempt(jobOf(0))).resolves.toBe('ready');
@@ -92,6 +97,42 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
     await expect(attempt(jobOf(0))).rejects.toBeInstanceOf(UnrecoverableError);
 
     expect(failures).toEqual([{ operationId: 'op-1', code: 'SOURCE_MISSING', final: true }]);
+  });
+
+  it('postpones the job, spending no attempt, when Postgres cannot be reached', async () => {
+    outcome = async () => { throw Object.assign(new Error("Can't reach database server"), { code: 'P1001' }); };
+    const job = jobOf(2, 3);
+
+    await expect(attempt(job)).rejects.toBeInstanceOf(DelayedError);
+
+    expect(job.movedToDelayed).toBe(true);
+    expect(failures).toEqual([]);
+    expect(builds).toEqual([{ outcome: 'postponed' }]);
+  });
+
+  it('postpones instead of spending the attempt when the failure itself cannot be recorded', async () => {
+    outcome = async () => { throw new PackagingError('UPLOAD_FAILED', 'S3 said 500', true); };
+    recordingFails = true;
+    const job = jobOf(2, 3);
+
+    await expect(attempt(job)).rejects.toBeInstanceOf(DelayedError);
+
+    expect(job.movedToDelayed).toBe(true);
+  });
+
+  it('records nothing and leaves the queue alone when the lock was lost to another worker', async () => {
+    const lost = new AbortController();
+    outcome = async () => {
+      lost.abort(LOCK_LOST_REASON);
+      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
+    };
+    const job = jobOf(0);
+
+    await expect(attempt(job, lost.signal)).rejects.toMatchObject({ code: 'INTERRUPTED' });
+
+    expect(job.movedToDelayed).toBe(false);
+    expect(failures).toEqual([]);
+    expect(builds).toEqual([{ outcome: 'abandoned' }]);
   });
 
   it('hands the job back, spending no attempt and recording no failure, when interrupted by a shutdown', async () => {

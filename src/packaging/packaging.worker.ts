@@ -2,12 +2,22 @@ import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/com
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../platform/config/app-config.js';
-import { MetricsService } from '../platform/metrics/metrics.service.js';
+import { MetricsService, type BuildOutcome } from '../platform/metrics/metrics.service.js';
 import { PACKAGING_QUEUE, type PackageJobData } from '../platform/queues/queue-names.js';
 import { QueueWorkers } from '../platform/queues/queue-workers.js';
-import { judgeFailedAttempt, SHUTDOWN_REASON } from './attempt-policy.js';
+import { judgeFailedAttempt, LOCK_LOST_REASON, SHUTDOWN_REASON, type AttemptVerdict } from './attempt-policy.js';
+import { LockWatch } from './lock-watch.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
 import { PackagingService, type PackagingOutcome } from './packaging.service.js';
+
+/** packaging_builds_total{outcome} of each verdict. */
+const OUTCOME_OF: Record<AttemptVerdict, BuildOutcome> = {
+  'hand-back': 'handed_back',
+  abandon: 'abandoned',
+  postpone: 'postponed',
+  retry: 'retried',
+  final: 'failed',
+};
 
 /**
  * Takes packaging jobs off the queue, WORKER_CONCURRENCY at a time, and turns each attempt's end into what
@@ -17,6 +27,7 @@ import { PackagingService, type PackagingOutcome } from './packaging.service.js'
 @Injectable()
 export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly worker: Worker<PackageJobData, PackagingOutcome>;
+  private readonly locks: LockWatch;
   private draining: Promise<void> | undefined;
 
   constructor(
@@ -30,6 +41,9 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     // Connection errors repeat while Redis is away; the worker reconnects by itself.
     this.worker.on('error', (error) => this.logger.warn(`packaging worker: ${error.message}`));
     this.worker.on('failed', (job, error) => void this.onFailed(job, error));
+    this.locks = new LockWatch(this.worker, config.WORKER_LOCK_SECONDS * 1000, LOCK_LOST_REASON, (jobId) =>
+      this.logger.warn(`lost the lock of operation ${jobId}: stopping its build, another worker takes it over`),
+    );
   }
 
   onApplicationBootstrap(): void {
@@ -55,6 +69,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
       await closing;
     } finally {
       clearTimeout(grace);
+      this.locks.close();
     }
   }
 
@@ -69,32 +84,52 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     const { operationId } = job.data;
     const started = Date.now();
     const seconds = () => (Date.now() - started) / 1000;
+    this.locks.started(job.id!);
     try {
       const outcome = await this.packaging.package(operationId, signal);
       this.metrics.recordBuild(outcome, seconds());
       return outcome;
     } catch (error) {
-      const failure = asPackagingError(error);
       const verdict = judgeFailedAttempt({
-        failure,
+        error,
         attemptsMade: job.attemptsMade,
         maxAttempts: job.opts.attempts ?? 1,
         abortReason: signal?.aborted ? signal.reason : undefined,
       });
-      if (verdict === 'hand-back' && token) {
-        // Another worker picks it up at once, and no attempt is spent.
+      this.metrics.recordBuild(OUTCOME_OF[verdict], seconds());
+      if (verdict === 'abandon') throw error;
+      if (verdict === 'hand-back') {
         this.logger.warn(`operation ${operationId} handed back to the queue at shutdown`);
-        this.metrics.recordBuild('handed_back', seconds());
-        await job.moveToDelayed(Date.now(), token);
-        throw new DelayedError();
+        return this.moveBack(job, token, 0, error);
       }
-      const isFinal = verdict !== 'retry';
-      await this.packaging.recordFailure(operationId, failure, isFinal);
-      this.metrics.recordBuild(isFinal ? 'failed' : 'retried', seconds());
+      if (verdict === 'postpone') {
+        this.logger.warn(`operation ${operationId} postponed, a dependency is unreachable: ${(error as Error).message}`);
+        return this.moveBack(job, token, this.config.RETRY_BASE_DELAY_MS, error);
+      }
+      const failure = asPackagingError(error);
+      try {
+        await this.packaging.recordFailure(operationId, failure, verdict === 'final');
+      } catch (recording) {
+        // Failing to record an outcome is not a spent attempt: the job comes back when Postgres does.
+        this.logger.warn(`operation ${operationId}: the failure could not be recorded (${(recording as Error).message}); postponed`);
+        return this.moveBack(job, token, this.config.RETRY_BASE_DELAY_MS, recording);
+      }
       // A cause that another attempt cannot fix ends the job now instead of after every retry.
-      if (!failure.retriable) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+      if (verdict === 'final' && !failure.retriable) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
       throw failure;
+    } finally {
+      this.locks.finished(job.id!);
     }
+  }
+
+  /**
+   * Puts the job back in the queue, after `delayMs`, without spending an attempt. When Redis cannot take it
+   * either, the error goes to BullMQ: the lock lapses, and the job is taken up again once Redis is back.
+   */
+  private async moveBack(job: Job<PackageJobData>, token: string | undefined, delayMs: number, cause: unknown): Promise<never> {
+    if (!token) throw cause;
+    await job.moveToDelayed(Date.now() + delayMs, token);
+    throw new DelayedError();
   }
 
   /**

@@ -87,3 +87,17 @@ export function isDependencyUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/** Prisma's and Postgres' codes for a table or column that does not exist: the schema lacks migrations. */
+const MISSING_SCHEMA_CODES = new Set(['P2021', 'P2022', '42P01', '42703']);
+
+/** Whether an error says that the database lacks part of the schema (migrations not applied). */
+export function isSchemaMissing(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 8; depth++) {
+    const candidate = current as { code?: unknown; cause?: unknown; originalCode?: unknown };
+    if (typeof candidate.code === 'string' && MISSING_SCHEMA_CODES.has(candidate.code)) return true;
+    if (typeof candidate.originalCode === 'string' && MISSING_SCHEMA_CODES.has(candidate.originalCode)) return true;
+    current = candidate.cause;
+  }
+  return false;
+}

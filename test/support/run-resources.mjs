@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import S3rver from 's3rver';
 // The global setup runs outside Jest's ESM transform, so it uses the compiled migrator (npm test builds first).
-import { ensureDatabase, migrate } from '../../dist/operations/migrator.js';
+import { ensureDatabase, migrate } from '../../dist/platform/prisma/migrator.js';
 
 /** What one test run owns: a database, a Redis key prefix, an s3rver and its folder. All removed at the end. */
 

@@ -31,6 +31,15 @@ const ApiErrorResponses = () =>
     ),
   );
 
+/** Fires when the client goes away before its answer is sent, so that a held request stops waiting. */
+function disconnection(response: Response): AbortSignal {
+  const controller = new AbortController();
+  response.once('close', () => {
+    if (!response.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
 @ApiTags('downloads')
 @ApiSecurity(API_KEY_SCHEME)
 @Controller('v0/workflows/:workflow_id/jobs/:job_id/download')
@@ -53,7 +62,7 @@ export class DownloadController {
     @Res({ passthrough: true }) response: Response,
     @Headers('prefer') prefer?: string,
   ): Promise<DownloadResponseDto> {
-    const answer = await this.downloads.request(request.caller!, params.workflow_id, params.job_id, preferredWaitSeconds(prefer));
+    const answer = await this.downloads.request(request.caller!, params.workflow_id, params.job_id, preferredWaitSeconds(prefer), disconnection(response));
     return this.send(answer, response);
   }
 

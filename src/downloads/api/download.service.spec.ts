@@ -5,7 +5,8 @@ import { AppError } from '../../platform/errors.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 import { DownloadUrlSigner } from '../../storage/url-signer.js';
 import { OperationEvents } from '../operation-events.js';
-import { OperationRepository, type DownloadTarget } from '../operation.repository.js';
+import { OperationRepository, type DownloadTarget, type PackageLocation } from '../operation.repository.js';
+import { PackageObjects } from '../package-objects.js';
 import { DownloadService } from './download.service.js';
 
 const caller = { keyId: '00000000-0000-4000-8000-00000000000a', organisationId: 'org-1' };
@@ -40,7 +41,7 @@ function operation(fields: Partial<DownloadOperation>): DownloadOperation {
 /** Download operations in memory, with the partial unique index's rule: one live (pending or ready) per job. */
 class FakeOperations {
   rows: DownloadOperation[] = [];
-  target: Omit<DownloadTarget, 'live'> = { organisationId: 'org-1', jobStatus: 'completed' };
+  target: Omit<DownloadTarget, 'current'> = { organisationId: 'org-1', jobStatus: 'completed', jobUpdatedAt: new Date('2026-12-01T09:00:00Z') };
   /** Another request wins the race for the next insert: its operation appears instead of ours. */
   racingWinner: DownloadOperation | undefined;
   private next = 1;
@@ -50,7 +51,7 @@ class FakeOperations {
   }
 
   async findDownloadTarget(): Promise<DownloadTarget | null> {
-    return { ...this.target, live: this.live() };
+    return { ...this.target, current: this.live() ?? this.rows.at(-1) ?? null };
   }
 
   async findCurrent(): Promise<DownloadOperation | null> {
@@ -73,10 +74,11 @@ class FakeOperations {
     return created;
   }
 
-  async expire(id: string): Promise<boolean> {
+  async expire(id: string, bucket: string): Promise<PackageLocation | null> {
     const row = this.rows.find((candidate) => candidate.id === id && candidate.status === 'ready');
-    if (row) row.status = 'expired';
-    return row !== undefined;
+    if (!row) return null;
+    row.status = 'expired';
+    return { bucket, key: row.archiveKey! };
   }
 }
 
@@ -84,18 +86,24 @@ describe('DownloadService: which operation a PUT answers with', () => {
   let sut: DownloadService;
   let operations: FakeOperations;
   let queued: string[];
+  let deleted: string[];
 
   beforeEach(async () => {
     operations = new FakeOperations();
     queued = [];
+    deleted = [];
     const module = await Test.createTestingModule({
       providers: [
         DownloadService,
         { provide: OperationRepository, useValue: operations },
-        { provide: PackageQueue, useValue: { enqueue: async (id: string) => void queued.push(id) } },
+        {
+          provide: PackageQueue,
+          useValue: { enqueue: async (id: string) => void queued.push(id), ensureQueued: async (id: string) => void queued.push(id) },
+        },
+        { provide: PackageObjects, useValue: { deleteListed: async ({ key }: PackageLocation) => void deleted.push(key) } },
         { provide: OperationEvents, useValue: {} },
         { provide: DownloadUrlSigner, useValue: { sign: async (_bucket: string, key: string, name: string, seconds: number) => `https://s3/${key}?name=${name}&expires=${seconds}` } },
-        { provide: AppConfig, useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600' }) },
+        { provide: AppConfig, useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600', PERMANENT_FAILURE_COOLDOWN_SECONDS: '300' }) },
       ],
     }).compile();
     sut = module.get(DownloadService);
@@ -132,14 +140,46 @@ describe('DownloadService: which operation a PUT answers with', () => {
     expect(new Date(body.expires_at!).getTime()).toBeLessThanOrEqual(Date.now() + 600_000);
   });
 
-  it('replaces a ready package past its expiry with a new pending operation', async () => {
+  it('replaces a ready package past its expiry with a new pending operation, deleting its object', async () => {
     operations.rows.push(operation({ id: 'op-old', status: 'ready', archiveKey: 'packages/old.zip', expiresAt: new Date(Date.now() - 1_000) }));
 
     const { body } = await sut.request(caller, 'wf', 'job', 0);
 
     expect(body).toMatchObject({ id: 'op-new-1', status: 'pending' });
     expect(operations.rows.find((row) => row.id === 'op-old')?.status).toBe('expired');
+    expect(deleted).toEqual(['packages/old.zip']);
     expect(queued).toEqual(['op-new-1']);
+  });
+
+  it('answers GET on a ready package past its expiry with expired and no URL, changing nothing', async () => {
+    operations.rows.push(operation({ id: 'op-old', status: 'ready', archiveKey: 'packages/old.zip', expiresAt: new Date(Date.now() - 1) }));
+
+    const { body } = await sut.current(caller, 'wf', 'job');
+
+    expect(body).toMatchObject({ id: 'op-old', status: 'expired', signed_url: '', expires_at: null });
+    expect(operations.rows[0].status).toBe('ready');
+    expect(deleted).toEqual([]);
+  });
+
+  it('answers a recent permanent failure of an unchanged job as it is, without a new build', async () => {
+    operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'NO_ASSETS', failedAt: new Date(Date.now() - 60_000) }));
+
+    const { body } = await sut.request(caller, 'wf', 'job', 0);
+
+    expect(body).toMatchObject({ id: 'op-failed', status: 'failed', error: { code: 'NO_ASSETS' } });
+    expect(queued).toEqual([]);
+  });
+
+  it.each([
+    ['the job changed since', { failedAt: new Date(Date.now() - 60_000), jobChanged: true }],
+    ['the cool-down has passed', { failedAt: new Date(Date.now() - 301_000), jobChanged: false }],
+  ])('builds again after a permanent failure when %s', async (_case, { failedAt, jobChanged }) => {
+    operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'SOURCE_MISSING', failedAt }));
+    if (jobChanged) operations.target.jobUpdatedAt = new Date();
+
+    const { body } = await sut.request(caller, 'wf', 'job', 0);
+
+    expect(body).toMatchObject({ id: 'op-new-1', status: 'pending' });
   });
 
   it('replaces a failed operation with a new one', async () => {
@@ -162,9 +202,9 @@ describe('DownloadService: which operation a PUT answers with', () => {
   });
 
   it.each([
-    ['another organisation owns the workflow', { organisationId: 'org-2', jobStatus: 'completed' as const }, 'FORBIDDEN'],
-    ['the job is still running', { organisationId: 'org-1', jobStatus: 'running' as const }, 'JOB_NOT_FINISHED'],
-    ['there is no such job', { organisationId: 'org-1', jobStatus: null }, 'NOT_FOUND'],
+    ['another organisation owns the workflow', { organisationId: 'org-2', jobStatus: 'completed' as const, jobUpdatedAt: null }, 'FORBIDDEN'],
+    ['the job is still running', { organisationId: 'org-1', jobStatus: 'running' as const, jobUpdatedAt: null }, 'JOB_NOT_FINISHED'],
+    ['there is no such job', { organisationId: 'org-1', jobStatus: null, jobUpdatedAt: null }, 'NOT_FOUND'],
   ])('refuses when %s, recording nothing', async (_case, target, code) => {
     operations.target = target;
 

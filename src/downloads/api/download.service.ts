@@ -1,15 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig } from '../../platform/config/app-config.js';
-import type { DownloadResponseDto } from './dto/download-response.dto.js';
-import { progressPercent } from '../operation-record.js';
-import { AppError } from '../../platform/errors.js';
 import { isFinished } from '../../catalogue/catalogue.repository.js';
-import { OperationEvents } from '../operation-events.js';
-import { OperationRepository, type DownloadOperation, type DownloadTarget } from '../operation.repository.js';
+import type { Caller } from '../../catalogue/api-key.service.js';
+import { PERMANENT_FAILURES } from '../../packaging/packaging-error.js';
+import { AppConfig } from '../../platform/config/app-config.js';
+import { AppError } from '../../platform/errors.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 import { DownloadUrlSigner } from '../../storage/url-signer.js';
-import type { Caller } from '../../catalogue/api-key.service.js';
 import { TtlCache } from '../../utils/ttl-cache.js';
+import { OperationEvents } from '../operation-events.js';
+import { progressPercent } from '../operation-record.js';
+import { OperationRepository, type DownloadOperation, type DownloadTarget } from '../operation.repository.js';
+import { PackageObjects } from '../package-objects.js';
+import type { DownloadResponseDto } from './dto/download-response.dto.js';
 
 export interface DownloadAnswer {
   body: DownloadResponseDto;
@@ -20,6 +22,8 @@ export interface DownloadAnswer {
 const PENDING_RETRY_AFTER_SECONDS = 5;
 /** Two racing requests resolve in one round; more rounds only happen while operations churn. */
 const MAX_CREATE_ROUNDS = 5;
+/** A signed URL shorter-lived than this is not worth handing out: the package is as good as expired. */
+const MIN_URL_SECONDS = 1;
 
 /** The download endpoint's logic: who may ask, which operation answers, and what the caller sees. */
 @Injectable()
@@ -27,9 +31,12 @@ export class DownloadService {
   private readonly logger = new Logger(DownloadService.name);
   /** Lookups that found a ready package, by `workflow/job`: see READY_CACHE_SECONDS. */
   private readonly readyTargets: TtlCache<string, DownloadTarget>;
+  /** `Prefer: wait` requests held right now in this process. */
+  private waiters = 0;
 
   constructor(
     private readonly operations: OperationRepository,
+    private readonly packageObjects: PackageObjects,
     private readonly queue: PackageQueue,
     private readonly events: OperationEvents,
     private readonly signer: DownloadUrlSigner,
@@ -38,26 +45,28 @@ export class DownloadService {
     this.readyTargets = new TtlCache(config.READY_CACHE_SECONDS * 1000);
   }
 
-  /** PUT: returns the live operation, or records and queues a new one; optionally waits for it to settle. */
-  async request(caller: Caller, workflowId: string, jobId: string, waitSeconds: number): Promise<DownloadAnswer> {
+  /**
+   * PUT: returns the live operation, or records and queues a new one; optionally waits for it to settle,
+   * until `waitSeconds` pass or `disconnected` fires (the client went away).
+   */
+  async request(caller: Caller, workflowId: string, jobId: string, waitSeconds: number, disconnected?: AbortSignal): Promise<DownloadAnswer> {
     const cacheKey = `${workflowId}/${jobId}`;
     const target = this.readyTargets.get(cacheKey) ?? (await this.operations.findDownloadTarget(workflowId, jobId));
     // Every check runs on every request, cached lookup or not: another organisation's key still gets 403.
     this.authorise(caller, target, workflowId, jobId);
-    let operation = await this.liveOrNew(target!.live, workflowId, jobId, caller.keyId);
-    if (operation.status === 'pending' && waitSeconds > 0) operation = await this.waitUntilSettled(operation, waitSeconds);
-    if (operation.status === 'ready') this.readyTargets.set(cacheKey, { ...target!, live: operation });
+    let operation = await this.currentOrNew(target!, workflowId, jobId, caller.keyId);
+    if (operation.status === 'pending' && waitSeconds > 0) operation = await this.waitUntilSettled(operation, waitSeconds, disconnected);
+    if (operation.status === 'ready') this.readyTargets.set(cacheKey, { ...target!, current: operation });
     else this.readyTargets.delete(cacheKey);
     return this.present(operation);
   }
 
-  /** GET: the live operation, else the newest one; never creates anything. */
+  /** GET: the live operation, else the newest one; never creates or changes anything. */
   async current(caller: Caller, workflowId: string, jobId: string): Promise<DownloadAnswer> {
     const target = await this.operations.findDownloadTarget(workflowId, jobId);
     this.authorise(caller, target, workflowId, jobId, { requireFinished: false });
-    const operation = await this.operations.findCurrent(workflowId, jobId);
-    if (!operation) throw new AppError('NOT_FOUND', `no download operation for job ${jobId} of workflow ${workflowId}`);
-    return this.present(operation);
+    if (!target!.current) throw new AppError('NOT_FOUND', `no download operation for job ${jobId} of workflow ${workflowId}`);
+    return this.present(target!.current);
   }
 
   private authorise(
@@ -77,22 +86,24 @@ export class DownloadService {
     }
   }
 
-  private async liveOrNew(
-    live: DownloadOperation | null,
-    workflowId: string,
-    jobId: string,
-    keyId: string,
-  ): Promise<DownloadOperation> {
-    let candidate = live;
+  /**
+   * Which operation a PUT answers with: the pending one (queued again, in case it was stranded), the ready
+   * one while it lasts, a recent permanent failure of the unchanged job as it is; otherwise a new one. A
+   * ready package past its expiry is expired on the spot (its object deleted) and replaced.
+   */
+  private async currentOrNew(target: DownloadTarget, workflowId: string, jobId: string, keyId: string): Promise<DownloadOperation> {
+    let candidate = target.current;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
-      if (candidate && this.isPastRetention(candidate)) {
-        await this.operations.expire(candidate.id);
+      if (candidate?.status === 'ready' && this.isPastRetention(candidate)) {
+        await this.expire(candidate);
         candidate = null;
       }
-      if (candidate) {
-        if (candidate.status === 'pending') await this.requeue(candidate.id);
+      if (candidate?.status === 'pending') {
+        await this.requeue(candidate.id);
         return candidate;
       }
+      if (candidate?.status === 'ready') return candidate;
+      if (candidate && this.standsAsPermanentFailure(candidate, target)) return candidate;
       const created = await this.operations.createPending(workflowId, jobId, keyId);
       if (created) {
         await this.queue.enqueue(created.id);
@@ -100,50 +111,87 @@ export class DownloadService {
       }
       // Another request recorded the live operation first: answer with that one.
       candidate = await this.operations.findCurrent(workflowId, jobId);
-      if (candidate && candidate.status !== 'pending' && candidate.status !== 'ready') candidate = null;
     }
     throw new Error(`could not settle on one live operation for ${workflowId}/${jobId}`);
   }
 
   /**
-   * Queueing again is a no-op for a queued operation and rescues one stranded between recording and
-   * queueing. It is only a safety net: when Redis is away the caller still gets the pending operation.
+   * A build that failed for a cause another build cannot fix (no assets, a missing source, too many entries)
+   * is not started again on every call: its failure stands until the job is registered anew or the cool-down
+   * passes.
+   */
+  private standsAsPermanentFailure(operation: DownloadOperation, target: DownloadTarget): boolean {
+    if (operation.status !== 'failed' || !operation.errorCode || !PERMANENT_FAILURES.has(operation.errorCode)) return false;
+    const failedAt = operation.failedAt?.getTime() ?? 0;
+    const jobChangedSince = target.jobUpdatedAt !== null && target.jobUpdatedAt.getTime() > failedAt;
+    return !jobChangedSince && Date.now() - failedAt < this.config.PERMANENT_FAILURE_COOLDOWN_SECONDS * 1000;
+  }
+
+  /** The package is deleted with its operation's expiry; what S3 does not confirm now, the sweep deletes. */
+  private async expire(operation: DownloadOperation): Promise<void> {
+    const object = await this.operations.expire(operation.id, this.config.S3_BUCKET);
+    if (object) await this.packageObjects.deleteListed(object);
+  }
+
+  /**
+   * Makes sure the pending operation's job will run: a no-op for a queued job, a rescue for one never queued
+   * or finished in Redis while its row stayed pending. Only a safety net (the reconciler is another): when
+   * Redis is away the caller still gets the pending operation.
    */
   private async requeue(operationId: string): Promise<void> {
     try {
-      await this.queue.enqueue(operationId);
+      await this.queue.ensureQueued(operationId);
     } catch (error) {
       this.logger.warn(`could not re-queue pending operation ${operationId}: ${(error as Error).message}`);
     }
   }
 
-  private isPastRetention(operation: DownloadOperation): boolean {
-    return operation.status === 'ready' && operation.expiresAt !== null && operation.expiresAt.getTime() <= Date.now();
+  private isPastRetention(operation: DownloadOperation, now = Date.now()): boolean {
+    return operation.expiresAt !== null && operation.expiresAt.getTime() - now < MIN_URL_SECONDS * 1000;
   }
 
-  /** Holds the answer until the operation settles or the wait runs out, woken by an event rather than polling. */
-  private async waitUntilSettled(operation: DownloadOperation, waitSeconds: number): Promise<DownloadOperation> {
-    const deadline = Date.now() + Math.min(waitSeconds, this.config.PREFER_WAIT_MAX_SECONDS) * 1000;
-    let latest = operation;
-    while (latest.status === 'pending') {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) break;
-      const listener = await this.events.listen(operation.id, remaining);
-      const fresh = await this.operations.findById(operation.id);
-      if (!fresh || fresh.status !== 'pending') {
-        listener.cancel();
-        return fresh ?? latest;
+  /**
+   * Holds the answer until the operation settles, the wait runs out or the client goes away, woken by an event
+   * rather than polling. Past PREFER_WAIT_MAX_WAITERS held requests, answers at once.
+   */
+  private async waitUntilSettled(operation: DownloadOperation, waitSeconds: number, disconnected?: AbortSignal): Promise<DownloadOperation> {
+    if (this.waiters >= this.config.PREFER_WAIT_MAX_WAITERS) return operation;
+    this.waiters++;
+    try {
+      const deadline = Date.now() + Math.min(waitSeconds, this.config.PREFER_WAIT_MAX_SECONDS) * 1000;
+      let latest = operation;
+      while (latest.status === 'pending' && !disconnected?.aborted) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) break;
+        const listener = await this.events.listen(operation.id, remaining);
+        const stop = () => listener.cancel();
+        disconnected?.addEventListener('abort', stop, { once: true });
+        try {
+          const fresh = await this.operations.findById(operation.id);
+          if (!fresh || fresh.status !== 'pending') {
+            listener.cancel();
+            return fresh ?? latest;
+          }
+          latest = fresh;
+          if (!(await listener.settled)) break;
+        } finally {
+          disconnected?.removeEventListener('abort', stop);
+        }
       }
-      latest = fresh;
-      if (!(await listener.settled)) break;
+      if (disconnected?.aborted) return latest;
+      return (await this.operations.findById(operation.id)) ?? latest;
+    } finally {
+      this.waiters--;
     }
-    return (await this.operations.findById(operation.id)) ?? latest;
   }
 
   private async present(operation: DownloadOperation): Promise<DownloadAnswer> {
+    const now = Date.now();
+    // A ready package at its expiry is answered as expired, without a URL, even before the sweep gets to it.
+    const status = operation.status === 'ready' && this.isPastRetention(operation, now) ? 'expired' : operation.status;
     const body: DownloadResponseDto = {
       id: operation.id,
-      status: operation.status,
+      status,
       signed_url: '',
       workflowId: operation.workflowId,
       job_id: operation.jobId,
@@ -152,26 +200,25 @@ export class DownloadService {
       expires_at: null,
       created_at: operation.createdAt.toISOString(),
     };
-    if (operation.status === 'ready' && operation.archiveKey) {
-      // The URL lives for the configured TTL, but never past the package's own expiry.
-      const now = Date.now();
+    if (status === 'ready' && operation.archiveKey) {
+      // The URL lives for the configured TTL, but never past the package's own expiry: whole seconds, rounded down.
       const packageExpiry = operation.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY;
-      const expiresAt = Math.min(now + this.config.SIGNED_URL_TTL_SECONDS * 1000, packageExpiry);
-      const expiresIn = Math.max(1, Math.floor((expiresAt - now) / 1000));
+      const expiresIn = Math.floor((Math.min(now + this.config.SIGNED_URL_TTL_SECONDS * 1000, packageExpiry) - now) / 1000);
       body.signed_url = await this.signer.sign(
         this.config.S3_BUCKET,
         operation.archiveKey,
         `${operation.workflowId}_${operation.jobId}.zip`,
         expiresIn,
+        new Date(now),
       );
       body.expires_at = new Date(now + expiresIn * 1000).toISOString();
     }
-    if (operation.status === 'failed') {
+    if (status === 'failed') {
       body.error = {
         code: operation.errorCode ?? 'PACKAGING_FAILED',
         message: operation.errorMessage ?? 'packaging failed',
       };
     }
-    return { body, retryAfterSeconds: operation.status === 'pending' ? PENDING_RETRY_AFTER_SECONDS : undefined };
+    return { body, retryAfterSeconds: status === 'pending' ? PENDING_RETRY_AFTER_SECONDS : undefined };
   }
 }

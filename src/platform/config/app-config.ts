@@ -119,6 +119,37 @@ export class AppConfig {
   @IntegerSetting(0, 3_600_000, 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000')
   RETRY_BASE_DELAY_MS = 5_000;
 
+  /**
+   * Objects of build attempts that no operation will own (failed, interrupted, superseded) are deleted at once
+   * and again by the sweep after this long, so that an upload still in flight cannot leave one behind.
+   */
+  @IntegerSetting(0, 86400, 'PACKAGE_DELETE_GRACE_SECONDS must be an integer from 0 to 86400')
+  PACKAGE_DELETE_GRACE_SECONDS = 600;
+
+  /** A permanent failure (NO_ASSETS, SOURCE_MISSING, TOO_MANY_ENTRIES) is answered as it is for this long, unless the job changes. */
+  @IntegerSetting(0, 86400, 'PERMANENT_FAILURE_COOLDOWN_SECONDS must be an integer from 0 to 86400')
+  PERMANENT_FAILURE_COOLDOWN_SECONDS = 300;
+
+  /** Finished operations older than this are deleted by the sweep. */
+  @IntegerSetting(1, 3650, 'OPERATION_HISTORY_DAYS must be an integer from 1 to 3650')
+  OPERATION_HISTORY_DAYS = 90;
+
+  /** A job with more assets than this fails with TOO_MANY_ENTRIES before any byte moves. */
+  @IntegerSetting(1, 10_000_000, 'MAX_ENTRIES must be an integer from 1 to 10000000')
+  MAX_ENTRIES = 1_000_000;
+
+  /** How often the reconciler looks for pending operations that nothing will finish. */
+  @IntegerSetting(1, 86400, 'RECONCILE_SECONDS must be an integer from 1 to 86400')
+  RECONCILE_SECONDS = 60;
+
+  /** A pending operation untouched this long has its packaging job re-driven (queued, or revived). */
+  @IntegerSetting(1, 86400, 'RECONCILE_AFTER_SECONDS must be an integer from 1 to 86400')
+  RECONCILE_AFTER_SECONDS = 300;
+
+  /** `Prefer: wait` requests held at once per API process; beyond it, requests are answered at once. */
+  @IntegerSetting(0, 100_000, 'PREFER_WAIT_MAX_WAITERS must be an integer from 0 to 100000')
+  PREFER_WAIT_MAX_WAITERS = 1000;
+
   @IsIn(COMPRESSION_MODES, { message: `COMPRESSION must be one of ${COMPRESSION_MODES.join(', ')}` })
   COMPRESSION: CompressionMode = 'auto';
 

@@ -24,6 +24,12 @@ describe('describeError', () => {
     }
   });
 
+  it('turns a missing table (migrations not applied) into 503, not 500', () => {
+    for (const error of [Object.assign(new Error('relation "download_operations" does not exist'), { code: '42P01' }), Object.assign(new Error('The table does not exist'), { code: 'P2021' })]) {
+      expect(describeError(error)).toMatchObject({ status: 503, body: { error: { code: 'SERVICE_UNAVAILABLE', message: 'the service is not ready: its database migrations are pending' } } });
+    }
+  });
+
   it("replaces the framework's wording for its own 4xx errors", () => {
     expect(describeError(new NotFoundException('Cannot GET /secret'))).toEqual({ status: 404, body: { error: { code: 'NOT_FOUND', message: 'no such resource', details: [] } } });
     expect(describeError(new BadRequestException('Unexpected token } in JSON'))).toMatchObject({ status: 400, body: { error: { code: 'INVALID_REQUEST', message: 'the request is malformed' } } });

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { AppError, ERROR_STATUS, isDependencyUnavailable, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { AppError, ERROR_STATUS, isDependencyUnavailable, isSchemaMissing, type ErrorCode, type ErrorDetail } from '../errors.js';
 
 export interface ErrorEnvelope {
   error: { code: string; message: string; details: ErrorDetail[] };
@@ -43,6 +43,13 @@ export function describeError(exception: unknown): { status: number; body: Error
       status: exception.status,
       body: envelope(exception.code, exception.message, exception.details),
       retryAfter: exception.retryAfterSeconds,
+    };
+  }
+  if (isSchemaMissing(exception)) {
+    return {
+      status: 503,
+      body: envelope('SERVICE_UNAVAILABLE', 'the service is not ready: its database migrations are pending'),
+      retryAfter: UNAVAILABLE_RETRY_AFTER_SECONDS,
     };
   }
   if (isDependencyUnavailable(exception)) {

@@ -1,7 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type BuildOutcome = 'ready' | 'failed' | 'retried' | 'skipped' | 'handed_back';
+/** Gauges read from Postgres or Redis are read at most this often. */
+const COLLECTED_GAUGE_CACHE_MS = 5_000;
+
+export type BuildOutcome = 'ready' | 'failed' | 'retried' | 'skipped' | 'handed_back' | 'postponed' | 'abandoned';
 
 /**
  * The Prometheus metrics of one process, in a registry of its own (not prom-client's global one, so that
@@ -30,7 +33,7 @@ export class MetricsService {
 
   readonly builds = new Counter({
     name: 'packaging_builds_total',
-    help: 'Packaging attempts by outcome (ready, failed, retried, skipped, handed_back)',
+    help: 'Packaging attempts by outcome (ready, failed, retried, skipped, handed_back, postponed, abandoned)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -60,11 +63,17 @@ export class MetricsService {
   }
 
   /**
-   * A gauge with one label whose values are read when scraped. A read that fails is logged and the gauge keeps
-   * its last values: a scrape never fails because a dependency is away.
+   * A gauge with one label whose values are read when scraped, at most once per COLLECTED_GAUGE_CACHE_MS
+   * whatever the number of scrapers (a read may be a GROUP BY over every operation). A read that fails is
+   * logged and the gauge keeps its last values: a scrape never fails because a dependency is away.
    */
   addCollectedGauge(name: string, help: string, label: string, read: () => Promise<Record<string, number>>): void {
     const logger = this.logger;
+    let last: { at: number; values: Promise<Record<string, number>> } | undefined;
+    const cachedRead = () => {
+      if (!last || Date.now() - last.at >= COLLECTED_GAUGE_CACHE_MS) last = { at: Date.now(), values: read() };
+      return last.values;
+    };
     new Gauge({
       name,
       help,
@@ -72,8 +81,9 @@ export class MetricsService {
       registers: [this.registry],
       async collect() {
         try {
-          for (const [value, count] of Object.entries(await read())) this.set({ [label]: value }, count);
+          for (const [value, count] of Object.entries(await cachedRead())) this.set({ [label]: value }, count);
         } catch (error) {
+          last = undefined;
           logger.warn(`${name} not collected: ${(error as Error).message}`);
         }
       },

@@ -50,10 +50,39 @@ export class PackageQueue implements OnModuleDestroy {
         attempts: this.config.PACKAGE_ATTEMPTS,
         backoff: { type: 'exponential', delay: this.config.RETRY_BASE_DELAY_MS },
         removeOnComplete: { age: 24 * 3600, count: 10_000 },
-        removeOnFail: { age: 7 * 24 * 3600 },
+        // Capped by count too: under noeviction, failed jobs must not grow without bound.
+        removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
       },
     );
     await withTimeout(adding, ENQUEUE_TIMEOUT_MS);
+  }
+
+  /**
+   * Makes sure the operation's packaging job will run: added when Redis has none (never queued, or removed),
+   * revived when it finished in Redis while its operation stayed pending (its outcome could not be recorded),
+   * left alone when it is waiting, delayed or running. add() alone would do nothing for a finished job, whose
+   * id still blocks it.
+   */
+  async ensureQueued(operationId: string): Promise<'added' | 'revived' | 'queued'> {
+    return withTimeout(this.revive(operationId), ENQUEUE_TIMEOUT_MS);
+  }
+
+  private async revive(operationId: string): Promise<'added' | 'revived' | 'queued'> {
+    const job = await this.queue.getJob(operationId);
+    const state = job ? await job.getState() : 'unknown';
+    if (!job || state === 'unknown') {
+      await this.enqueue(operationId);
+      return 'added';
+    }
+    if (state !== 'completed' && state !== 'failed') return 'queued';
+    try {
+      // A fresh set of attempts: the earlier ones ended without their outcome on record.
+      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+    } catch (error) {
+      // Another process revived it a moment ago: it is queued either way.
+      if ((await job.getState()) === state) throw error;
+    }
+    return 'revived';
   }
 
   async jobCounts(): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {

@@ -2,6 +2,7 @@ import { Global, Injectable, Module, OnApplicationShutdown } from '@nestjs/commo
 import type { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
 import { createBlockingRedis, createFastRedis, FAST_REDIS } from './redis.connections.js';
+import { RedisEvents } from './redis-events.js';
 
 /**
  * Owns every Redis connection of a process. BullMQ does not close connections it was handed, so they are
@@ -49,7 +50,8 @@ async function close(connection: Redis): Promise<void> {
   providers: [
     RedisConnections,
     { provide: FAST_REDIS, inject: [RedisConnections], useFactory: (connections: RedisConnections) => connections.fast('commands') },
+    RedisEvents,
   ],
-  exports: [RedisConnections, FAST_REDIS],
+  exports: [RedisConnections, FAST_REDIS, RedisEvents],
 })
 export class RedisModule {}

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 /** Where the SQL migrations live, in Prisma Migrate's layout; resolved from the project root. */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../prisma/migrations', import.meta.url));
 
 /** One key for pg_advisory_lock so that replicas starting together apply each migration exactly once. */
 const MIGRATION_LOCK_KEY = 72_707_369;

@@ -1,0 +1,42 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { OperationRepository } from '../../downloads/operation.repository.js';
+import { AppConfig } from '../../platform/config/app-config.js';
+import { PackageQueue } from '../../platform/queues/package-queue.js';
+
+/** Operations looked at per run at most; the next run takes the rest. */
+const RECONCILE_BATCH = 200;
+
+/**
+ * Re-drives pending operations that nothing may finish: untouched for RECONCILE_AFTER_SECONDS (a running
+ * build writes its progress every second), so their job may be missing from Redis (never queued, Redis
+ * lost it) or finished there without its outcome on record (Postgres was away). Each job is queued, revived,
+ * or found waiting and left alone. With this, a pending operation ends ready or failed after any outage,
+ * without a manual step.
+ */
+@Injectable()
+export class Reconciler {
+  private readonly logger = new Logger(Reconciler.name);
+
+  constructor(
+    private readonly operations: OperationRepository,
+    private readonly queue: PackageQueue,
+    private readonly config: AppConfig,
+  ) {}
+
+  async reconcile(now = new Date()): Promise<{ added: number; revived: number }> {
+    const stale = await this.operations.findStalePending(new Date(now.getTime() - this.config.RECONCILE_AFTER_SECONDS * 1000), RECONCILE_BATCH);
+    const result = { added: 0, revived: 0 };
+    for (const operation of stale) {
+      try {
+        const outcome = await this.queue.ensureQueued(operation.id);
+        if (outcome !== 'queued') result[outcome]++;
+      } catch (error) {
+        this.logger.warn(`could not re-drive operation ${operation.id}: ${(error as Error).message}`);
+      }
+    }
+    if (result.added + result.revived > 0) {
+      this.logger.warn(`re-drove stranded operations: ${result.added} queued again, ${result.revived} revived`);
+    }
+    return result;
+  }
+}
