@@ -40,7 +40,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
 COPY --from=build /app/dist ./dist
-# dist/operations/migrator.js reads ../../prisma/migrations, i.e. /app/prisma/migrations.
+# dist/platform/prisma/migrator.js reads ../../../prisma/migrations, i.e. /app/prisma/migrations.
 COPY prisma ./prisma
 COPY docker/healthcheck.mjs ./docker/healthcheck.mjs
 

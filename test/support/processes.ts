@@ -117,3 +117,33 @@ export async function startRelay(targetPort: number, listenPort = 0): Promise<{ 
     restore: open,
   };
 }
+
+/**
+ * An HTTP relay in front of a server (s3rver here) that can swallow the answer to chosen requests: the
+ * request reaches the server and is carried out, but the client's connection is dropped before the answer
+ * arrives, as when a client times out on a request that succeeded.
+ */
+export async function startSwallowingProxy(targetPort: number, swallow: (method: string, url: string) => boolean): Promise<{ port: number; close(): Promise<void> }> {
+  const http = await import('node:http');
+  const server = http.createServer((request, response) => {
+    const upstream = http.request({ host: '127.0.0.1', port: targetPort, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+      if (swallow(request.method ?? '', request.url ?? '')) {
+        answer.resume();
+        answer.once('end', () => request.socket.destroy());
+        return;
+      }
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

@@ -2,6 +2,7 @@ import { Test } from '@nestjs/testing';
 import type { DownloadOperation } from '../../generated/prisma/client.js';
 import { AppConfig, loadConfig } from '../../platform/config/app-config.js';
 import { AppError } from '../../platform/errors.js';
+import { MetricsService } from '../../platform/metrics/metrics.service.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 import { DownloadUrlSigner } from '../../storage/url-signer.js';
 import { OperationEvents } from '../operation-events.js';
@@ -102,6 +103,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
         },
         { provide: PackageObjects, useValue: { deleteListed: async ({ key }: PackageLocation) => void deleted.push(key) } },
         { provide: OperationEvents, useValue: {} },
+        { provide: MetricsService, useValue: { waitingRequests: { set: () => undefined } } },
         { provide: DownloadUrlSigner, useValue: { sign: async (_bucket: string, key: string, name: string, seconds: number) => `https://s3/${key}?name=${name}&expires=${seconds}` } },
         { provide: AppConfig, useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600', PERMANENT_FAILURE_COOLDOWN_SECONDS: '300' }) },
       ],

@@ -4,6 +4,7 @@ import type { Caller } from '../../catalogue/api-key.service.js';
 import { PERMANENT_FAILURES } from '../../packaging/packaging-error.js';
 import { AppConfig } from '../../platform/config/app-config.js';
 import { AppError } from '../../platform/errors.js';
+import { MetricsService } from '../../platform/metrics/metrics.service.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 import { DownloadUrlSigner } from '../../storage/url-signer.js';
 import { TtlCache } from '../../utils/ttl-cache.js';
@@ -40,6 +41,7 @@ export class DownloadService {
     private readonly queue: PackageQueue,
     private readonly events: OperationEvents,
     private readonly signer: DownloadUrlSigner,
+    private readonly metrics: MetricsService,
     private readonly config: AppConfig,
   ) {
     this.readyTargets = new TtlCache(config.READY_CACHE_SECONDS * 1000);
@@ -157,6 +159,7 @@ export class DownloadService {
   private async waitUntilSettled(operation: DownloadOperation, waitSeconds: number, disconnected?: AbortSignal): Promise<DownloadOperation> {
     if (this.waiters >= this.config.PREFER_WAIT_MAX_WAITERS) return operation;
     this.waiters++;
+    this.metrics.waitingRequests.set(this.waiters);
     try {
       const deadline = Date.now() + Math.min(waitSeconds, this.config.PREFER_WAIT_MAX_SECONDS) * 1000;
       let latest = operation;
@@ -182,6 +185,7 @@ export class DownloadService {
       return (await this.operations.findById(operation.id)) ?? latest;
     } finally {
       this.waiters--;
+      this.metrics.waitingRequests.set(this.waiters);
     }
   }
 

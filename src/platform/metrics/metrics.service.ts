@@ -58,6 +58,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly waitingRequests = new Gauge({
+    name: 'download_waiting_requests',
+    help: 'Requests held by Prefer: wait in this process',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

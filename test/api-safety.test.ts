@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
+import { dropDatabase } from './support/run-resources.mjs';
+import { downloadPath, Fixtures, startTestApp, testConfig, uniqueId, uniqueQueuePrefix, type TestApp } from './support/harness.js';
+import { freePort, spawnService, waitFor } from './support/processes.js';
+
+/** A request held by `Prefer: wait` on a raw socket, that the test can drop as a client going away would. */
+function holdRequest(app: TestApp, path: string, apiKey: string, waitSeconds: number): { drop(): void; answered: Promise<number> } {
+  const request = http.request(`${app.baseUrl}${path}`, { method: 'PUT', headers: { Authorization: apiKey, Prefer: `wait=${waitSeconds}` } });
+  const answered = new Promise<number>((resolve) => {
+    request.on('response', (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('error', () => resolve(0));
+  });
+  request.end();
+  return { drop: () => request.destroy(), answered };
+}
+
+const heldRequests = async (app: TestApp) => Number(/download_waiting_requests (\d+)/.exec((await app.http.get('/metrics')).text)?.[1] ?? NaN);
+
+describe('what protects the API from its callers and its operators', () => {
+  let fixtures: Fixtures;
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+  });
+
+  afterAll(async () => {
+    await fixtures.close();
+  });
+
+  it('Prefer: wait holds at most PREFER_WAIT_MAX_WAITERS requests, and lets go of one whose client went away', async () => {
+    // The API alone: the operation stays pending, so a wait can only end by its deadline or its client.
+    const api = await startTestApp('api', { PREFER_WAIT_MAX_WAITERS: '1', QUEUE_PREFIX: uniqueQueuePrefix() });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const held = holdRequest(api, downloadPath(job), job.apiKey, 60);
+      await waitFor(async () => (await heldRequests(api)) === 1, 10_000, 'the first request to be held');
+
+      // The cap is reached: the next caller is answered at once rather than held.
+      const second = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=60').expect(200);
+      expect(second.body.status).toBe('pending');
+
+      held.drop();
+      await waitFor(async () => (await heldRequests(api)) === 0, 5_000, 'the dropped request to be let go');
+    } finally {
+      await api.close();
+    }
+  }, 30_000);
+
+  it('a revoked key stops working on every API process within a second, however long keys are cached', async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    // The operator's tools and the API processes of one deployment share its QUEUE_PREFIX, and so its channels.
+    const operator = await Fixtures.create(testConfig({ QUEUE_PREFIX: queuePrefix }));
+    const apis = [await startTestApp('api', { API_KEY_CACHE_SECONDS: '300', QUEUE_PREFIX: queuePrefix }), await startTestApp('api', { API_KEY_CACHE_SECONDS: '300', QUEUE_PREFIX: queuePrefix })];
+    try {
+      const job = await operator.job({ inputs: { 'a.tif': 'x' } });
+      for (const api of apis) await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+      // Revoked as the CLI does it: through the operator's services, which hold no Redis connection of their own.
+      await operator.apiKeys.revoke(job.keyId);
+      const revokedAt = Date.now();
+
+      for (const api of apis) {
+        await waitFor(async () => (await api.http.get(downloadPath(job)).set('Authorization', job.apiKey)).status === 401, 1_000 - (Date.now() - revokedAt), 'the key to be refused');
+      }
+    } finally {
+      for (const api of apis) await api.close();
+      await operator.close();
+    }
+  }, 30_000);
+
+  it('a production role on a database without the schema says so at boot and in /readyz, answers 503 meanwhile, and is ready once migrated', async () => {
+    const name = uniqueId('jdtest_schema').replaceAll('-', '_');
+    const databaseUrl = new URL(process.env.DATABASE_URL!);
+    databaseUrl.pathname = `/${name}`;
+    await ensureDatabase(databaseUrl.toString());
+    const port = await freePort();
+    const api = spawnService('api', { DATABASE_URL: databaseUrl.toString(), PORT: String(port), LOG_LEVEL: 'info', QUEUE_PREFIX: uniqueQueuePrefix() });
+    try {
+      await waitFor(async () => api.output().includes('migration(s) pending'), 30_000, 'the boot message');
+      expect(api.output()).toContain('apply them with `node dist/migrate.js`');
+
+      const readiness = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(readiness.status).toBe(503);
+      const { error } = (await readiness.json()) as { error: { details: Array<{ field: string; message: string }> } };
+      expect(error.details).toEqual([{ field: 'schema', message: expect.stringContaining('node dist/migrate.js') }]);
+      const answer = await fetch(`http://127.0.0.1:${port}/v0/workflows/wf/jobs/job/download`, { method: 'PUT', headers: { Authorization: 'jdk_anything' } });
+      expect(answer.status).toBe(503);
+      expect(await answer.json()).toEqual({ error: { code: 'SERVICE_UNAVAILABLE', message: 'the service is not ready: its database migrations are pending', details: [] } });
+
+      await migrate(databaseUrl.toString());
+
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 15_000, 'readiness once migrated');
+    } finally {
+      await api.kill('SIGKILL');
+      await dropDatabase(name);
+    }
+  }, 60_000);
+
+  it("the compose gateway answers 404 for /metrics and /readyz, and proxies no other port", () => {
+    const gateway = readFileSync(new URL('../docker/nginx.conf', import.meta.url), 'utf8');
+    const compose = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8');
+
+    expect(gateway).toMatch(/location ~ \^\/\(metrics\|readyz\)\$ \{[^}]*return 404/);
+    expect(gateway.match(/proxy_pass \S+/g)).toEqual(['proxy_pass $api_upstream;']);
+    expect(gateway).toContain('set $api_upstream http://api:3000;');
+    expect(compose.slice(compose.indexOf('\n  gateway:'))).toContain('"${GATEWAY_PORT:-3000}:80"');
+  });
+});

@@ -1,0 +1,224 @@
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PackageObjects } from '../src/downloads/package-objects.js';
+import { RetentionService } from '../src/operations/maintenance/retention.service.js';
+import { OperatorService } from '../src/operations/operator.service.js';
+import { downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, type SeededJob, type TestApp } from './support/harness.js';
+import { freePort, startS3Process, startSwallowingProxy, type Child } from './support/processes.js';
+
+const MiB = 1024 * 1024;
+const DAY_MS = 24 * 3600 * 1000;
+const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
+
+/**
+ * The life of a package, from build to deletion, checked where it lands: after any sequence of builds,
+ * failures and expiries, the packages prefix holds exactly the objects of ready operations.
+ */
+describe('packages: built, failed, expired, swept', () => {
+  describe('on an S3 of its own, whose answers can be lost', () => {
+    const buckets = { assets: 'life-assets', packages: 'life-packages' };
+    let scratch: string;
+    let s3: Child;
+    let proxy: Awaited<ReturnType<typeof startSwallowingProxy>>;
+    let fixtures: Fixtures;
+    let service: TestApp;
+    /** The key whose CompleteMultipartUpload answer is to be lost once. */
+    let swallowCompleteOf: string | undefined;
+
+    beforeAll(async () => {
+      scratch = await mkdtemp(path.join(tmpdir(), 'lifecycle-'));
+      const s3Port = await freePort();
+      s3 = await startS3Process(s3Port, scratch, [buckets.assets, buckets.packages]);
+      proxy = await startSwallowingProxy(s3Port, (method, url) => {
+        if (!swallowCompleteOf || method !== 'POST' || !url.includes('uploadId=') || !url.includes(swallowCompleteOf)) return false;
+        swallowCompleteOf = undefined;
+        return true;
+      });
+      const overrides = {
+        S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
+        S3_BUCKET: buckets.packages,
+        S3_ASSETS_BUCKET: buckets.assets,
+        PACKAGE_ATTEMPTS: '1',
+        PACKAGE_DELETE_GRACE_SECONDS: '0',
+        RETENTION_SWEEP_SECONDS: '86400',
+        // The test edits expiries by hand, which a reused ready lookup would not see for a second.
+        READY_CACHE_SECONDS: '0',
+      };
+      fixtures = await Fixtures.create(testConfig(overrides));
+      service = await startTestApp('all', overrides);
+    }, 30_000);
+
+    afterAll(async () => {
+      await service.close();
+      await fixtures.close();
+      await proxy.close();
+      await s3.kill('SIGKILL');
+      await rm(scratch, { recursive: true, force: true });
+    });
+
+    const putAndWait = (job: SeededJob) =>
+      service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=60').expect(200).then((response) => response.body);
+    const packageKeys = async () => {
+      const listed = await fixtures.storage.client.send(new ListObjectsV2Command({ Bucket: buckets.packages, Prefix: 'packages/' }));
+      return (listed.Contents ?? []).map((object) => object.Key!).sort();
+    };
+    const pastExpiry = (id: string) => fixtures.prisma.downloadOperation.update({ where: { id }, data: { expiresAt: new Date(Date.now() - 1_000) } });
+
+    it('holds exactly the objects of ready operations after builds, failures and expiries', async () => {
+      const kept = await fixtures.job({ inputs: { 'a.tif': raster(256 * 1024) } });
+      expect((await putAndWait(kept)).status).toBe('ready');
+
+      // Expired by the next PUT, which builds a new package.
+      const rebuilt = await fixtures.job({ inputs: { 'b.tif': raster(256 * 1024) } });
+      const first = await putAndWait(rebuilt);
+      await pastExpiry(first.id);
+      const second = await putAndWait(rebuilt);
+      expect(second.id).not.toBe(first.id);
+      expect(second.status).toBe('ready');
+
+      // Expired by the sweep.
+      const swept = await fixtures.job({ inputs: { 'c.tif': raster(256 * 1024) } });
+      const sweptOperation = await putAndWait(swept);
+      await pastExpiry(sweptOperation.id);
+
+      // The upload completes in S3, but its answer never reaches the worker: the build fails.
+      const timedOut = await fixtures.job({ inputs: { 'd.tif': raster(12 * MiB) } });
+      swallowCompleteOf = timedOut.workflowId;
+      const failed = await putAndWait(timedOut);
+      expect(failed).toMatchObject({ status: 'failed', error: { code: 'UPLOAD_FAILED' } });
+
+      // Nothing to package.
+      const empty = await fixtures.job({});
+      expect((await putAndWait(empty)).error.code).toBe('NO_ASSETS');
+
+      await service.app.get(RetentionService).sweep();
+
+      const ready = await fixtures.prisma.downloadOperation.findMany({ where: { status: 'ready', workflowId: { in: [kept, rebuilt, swept, timedOut, empty].map((job) => job.workflowId) } } });
+      expect(ready.map((operation) => operation.id).sort()).toEqual([(await putAndWait(kept)).id, second.id].sort());
+      expect(await packageKeys()).toEqual(ready.map((operation) => operation.archiveKey).sort());
+      expect(await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: sweptOperation.id } })).toMatchObject({ status: 'expired' });
+      expect(await fixtures.prisma.packageObject.count({ where: { bucket: buckets.packages } })).toBe(0);
+    }, 120_000);
+  });
+
+  describe('on the shared S3', () => {
+    let fixtures: Fixtures;
+    let service: TestApp;
+
+    beforeAll(async () => {
+      fixtures = await Fixtures.create();
+      service = await startTestApp('all', { PACKAGE_DELETE_GRACE_SECONDS: '0', RETENTION_SWEEP_SECONDS: '86400', MAX_ENTRIES: '3' });
+    });
+
+    afterAll(async () => {
+      await service.close();
+      await fixtures.close();
+    });
+
+    const put = (job: SeededJob, wait = 0) => {
+      const request = service.http.put(downloadPath(job)).set('Authorization', job.apiKey);
+      return (wait ? request.set('Prefer', `wait=${wait}`) : request).expect(200).then((response) => response.body);
+    };
+    const exists = (key: string) =>
+      fixtures.storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: key })).then(() => true, () => false);
+
+    it('a sweep goes on past a package it cannot delete, and tries that one again later', async () => {
+      const broken = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const fine = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const fineKey = `packages/${fine.workflowId}/${fine.jobId}/old.zip`;
+      await fixtures.storage.putObject('test-packages', fineKey, Buffer.from('PK'), 'application/zip');
+      const expired = { status: 'ready' as const, sizeBytes: 2n, readyAt: new Date(Date.now() - 7_200_000) };
+      // s3rver refuses to delete a key with an empty segment: a deletion that keeps failing.
+      const stuck = await fixtures.prisma.downloadOperation.create({
+        data: { workflowId: broken.workflowId, jobId: broken.jobId, ...expired, archiveKey: 'packages//stuck.zip', expiresAt: new Date(Date.now() - 2_000) },
+      });
+      const due = await fixtures.prisma.downloadOperation.create({
+        data: { workflowId: fine.workflowId, jobId: fine.jobId, ...expired, archiveKey: fineKey, expiresAt: new Date(Date.now() - 1_000) },
+      });
+
+      const result = await service.app.get(RetentionService).sweep();
+
+      expect(result.expired).toBeGreaterThanOrEqual(2);
+      expect(await exists(fineKey)).toBe(false);
+      expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: due.id } })).status).toBe('expired');
+      expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: stuck.id } })).status).toBe('expired');
+      expect(await fixtures.prisma.packageObject.findMany({ where: { key: 'packages//stuck.zip' } })).toEqual([expect.objectContaining({ state: 'deleting' })]);
+      // And the next sweep tries it again, still without holding anything up.
+      await expect(service.app.get(PackageObjects).sweep()).resolves.toBe(0);
+    });
+
+    it('answers a permanent failure as it is until the job changes, without a new build', async () => {
+      const job = await fixtures.job({});
+      const failed = await put(job, 30);
+      expect(failed).toMatchObject({ status: 'failed', error: { code: 'NO_ASSETS' } });
+
+      const again = await put(job);
+
+      expect(again).toMatchObject({ id: failed.id, status: 'failed' });
+      expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(1);
+      const jobs = await inspectQueue(service.config.QUEUE_PREFIX, (queue) => queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']));
+      expect(jobs.filter((queued) => queued.data.operationId === failed.id || queued.data.operationId === again.id)).toHaveLength(1);
+
+      await fixtures.putAll(job.outputsPrefix, { 'late.tif': 'x' });
+      await service.app.get(OperatorService).registerJob({
+        organisationId: job.organisationId,
+        workflowId: job.workflowId,
+        jobId: job.jobId,
+        // Re-run: it failed this time, and left an output.
+        status: 'failed',
+      });
+      const rebuilt = await put(job, 30);
+      expect(rebuilt.id).not.toBe(failed.id);
+      expect(rebuilt.status).toBe('ready');
+    });
+
+    it('refuses a job of more than MAX_ENTRIES assets before any byte moves', async () => {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'a', 'b.tif': 'b' }, outputs: { 'c.tif': 'c', 'd.tif': 'd' } });
+
+      const failed = await put(job, 30);
+
+      expect(failed).toMatchObject({ status: 'failed', error: { code: 'TOO_MANY_ENTRIES', message: 'the job run has more assets than one package may hold' } });
+      const operation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: failed.id } });
+      expect(operation).toMatchObject({ attempts: 1, bytesTotal: null, archiveKey: null });
+      const listed = await fixtures.storage.client.send(new ListObjectsV2Command({ Bucket: 'test-packages', Prefix: `packages/${job.workflowId}/` }));
+      expect(listed.Contents ?? []).toEqual([]);
+    });
+
+    it('GET on a ready package past its expiry answers expired, with no URL, and changes nothing', async () => {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const ready = await put(job, 30);
+      await fixtures.prisma.downloadOperation.update({ where: { id: ready.id }, data: { expiresAt: new Date(Date.now() - 1) } });
+
+      const { body } = await service.http.get(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+      expect(body).toMatchObject({ id: ready.id, status: 'expired', signed_url: '', expires_at: null });
+      expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: ready.id } })).status).toBe('ready');
+    });
+
+    it('prunes finished operations older than OPERATION_HISTORY_DAYS, never a live one', async () => {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const longAgo = new Date(Date.now() - 91 * DAY_MS);
+      const old = await fixtures.prisma.downloadOperation.create({ data: { workflowId: job.workflowId, jobId: job.jobId, status: 'failed', createdAt: longAgo } });
+      const oldButLive = await fixtures.prisma.downloadOperation.create({ data: { workflowId: job.workflowId, jobId: job.jobId, createdAt: longAgo } });
+      const recent = await fixtures.prisma.downloadOperation.create({ data: { workflowId: job.workflowId, jobId: job.jobId, status: 'expired' } });
+
+      await service.app.get(RetentionService).sweep();
+
+      const left = await fixtures.prisma.downloadOperation.findMany({ where: { jobId: job.jobId }, select: { id: true } });
+      expect(left.map((row) => row.id).sort()).toEqual([oldButLive.id, recent.id].sort());
+      expect(left.map((row) => row.id)).not.toContain(old.id);
+    });
+
+    it('keeps failed jobs in Redis capped by count as well as by age', async () => {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const { id } = await put(job);
+
+      const options = await inspectQueue(service.config.QUEUE_PREFIX, async (queue) => (await queue.getJob(id))?.opts);
+
+      expect(options?.removeOnFail).toEqual({ age: 7 * 24 * 3600, count: 10_000 });
+    });
+  });
+});

@@ -1,0 +1,166 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { PackageObjects } from '../src/downloads/package-objects.js';
+import { PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
+import { download, downloadPath, Fixtures, inspectQueue, sha256, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
+import { startRelay, waitFor } from './support/processes.js';
+
+const MiB = 1024 * 1024;
+const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
+const bands = (count: number, bytes: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`b${i}.tif`, raster(bytes)]));
+
+/**
+ * Faults that used to leave an operation pending for ever or a package written by two workers: Postgres cut
+ * off from the workers, a job that ended in Redis without its outcome on record, a worker cut off from Redis
+ * past its lock. What is checked is what an operator would: the rows, the queue and the bucket.
+ */
+describe('no operation stranded, one writer per package', () => {
+  let fixtures: Fixtures;
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+  });
+
+  afterAll(async () => {
+    await fixtures.close();
+  });
+
+  const operationOf = (id: string) => fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id } });
+  const readyOperation = (id: string, timeoutMs = 60_000) =>
+    waitFor(async () => {
+      const operation = await operationOf(id);
+      return operation.status === 'ready' ? operation : undefined;
+    }, timeoutMs, `operation ${id} to be ready`);
+  const put = (app: TestApp, job: SeededJob) => app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+  /** Fails the job of an operation in Redis without a word to Postgres, as a worker cut off from Postgres would. */
+  async function failInRedisOnly(queuePrefix: string, operationId: string): Promise<void> {
+    const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    const worker = new Worker(PACKAGING_QUEUE, async () => {
+      throw new UnrecoverableError('the outcome could not be recorded');
+    }, { connection, prefix: queuePrefix });
+    try {
+      await waitFor(() => inspectQueue(queuePrefix, async (queue) => (await queue.getJobState(operationId)) === 'failed'), 15_000, 'the job to fail in Redis');
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
+  }
+
+  it('a Postgres outage seen by the workers leaves no operation pending: the build runs once Postgres is back, no attempt spent', async () => {
+    const relay = await startRelay(5432);
+    const viaRelay = new URL(process.env.DATABASE_URL!);
+    viaRelay.port = String(relay.port);
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix, DATABASE_URL: viaRelay.toString(), PACKAGE_ATTEMPTS: '2', RETRY_BASE_DELAY_MS: '300' });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      await relay.cut();
+
+      const { body } = await put(api, job);
+      // Long enough for both attempts and their backoff to be spent many times over, had they been counted.
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      expect((await operationOf(body.id)).status).toBe('pending');
+
+      await relay.restore();
+
+      const ready = await readyOperation(body.id);
+      expect(ready.attempts).toBe(1);
+      const { body: again } = await put(api, job);
+      expect(again).toMatchObject({ id: body.id, status: 'ready' });
+      expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(1);
+    } finally {
+      await relay.restore().catch(() => undefined);
+      await worker.close();
+      await api.close();
+      await relay.cut().catch(() => undefined);
+    }
+  }, 90_000);
+
+  it('the next PUT revives a job that ended in Redis while its operation stayed pending', async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    let worker: TestApp | undefined;
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      const { body } = await put(api, job);
+      await failInRedisOnly(queuePrefix, body.id);
+      expect((await operationOf(body.id)).status).toBe('pending');
+
+      const { body: again } = await put(api, job);
+
+      expect(again).toMatchObject({ id: body.id, status: 'pending' });
+      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('waiting');
+      worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix });
+      await readyOperation(body.id);
+    } finally {
+      await worker?.close();
+      await api.close();
+    }
+  }, 60_000);
+
+  it('the reconciler re-drives stranded operations on its own: one ended in Redis, one never queued', async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    let worker: TestApp | undefined;
+    try {
+      const endedInRedis = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      const { body } = await put(api, endedInRedis);
+      await failInRedisOnly(queuePrefix, body.id);
+      const neverQueued = await fixtures.job({ inputs: { 'b.tif': raster(64 * 1024) } });
+      const recordedOnly = await fixtures.prisma.downloadOperation.create({ data: { workflowId: neverQueued.workflowId, jobId: neverQueued.jobId } });
+
+      worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix, RECONCILE_SECONDS: '1', RECONCILE_AFTER_SECONDS: '1' });
+
+      await readyOperation(body.id);
+      await readyOperation(recordedOnly.id);
+    } finally {
+      await worker?.close();
+      await api.close();
+    }
+  }, 60_000);
+
+  it('a worker cut off from Redis past its lock stops its build; the one that takes over alone owns the package', async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const relay = await startRelay(Number(new URL(process.env.REDIS_URL!).port || 6379));
+    const settings = { QUEUE_PREFIX: queuePrefix, WORKER_LOCK_SECONDS: '2', SHUTDOWN_GRACE_SECONDS: '1', PACKAGE_DELETE_GRACE_SECONDS: '0' };
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const cutOff = await startTestApp('worker', { ...settings, REDIS_URL: `redis://127.0.0.1:${relay.port}` });
+    let rescuer: TestApp | undefined;
+    try {
+      const inputs = bands(6, 48 * MiB);
+      const job = await fixtures.job({ inputs });
+      const { body } = await put(api, job);
+      await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the first worker to be streaming');
+      rescuer = await startTestApp('worker', settings);
+
+      await relay.cut();
+
+      const ready = await readyOperation(body.id, 90_000);
+      const abandoned = await waitFor(async () => {
+        const metrics = (await cutOff.http.get('/metrics')).text;
+        return /packaging_builds_total\{outcome="abandoned"\} 1/.test(metrics);
+      }, 15_000, 'the cut-off worker to give its build up');
+      expect(abandoned).toBe(true);
+      expect(ready.attempts).toBe(2);
+
+      // What the bucket holds for this operation, once the objects nobody owns are swept: the ready one alone.
+      await rescuer.app.get(PackageObjects).sweep();
+      const listed = await fixtures.storage.client.send(new ListObjectsV2Command({ Bucket: 'test-packages', Prefix: `packages/${job.workflowId}/` }));
+      expect((listed.Contents ?? []).map((object) => object.Key)).toEqual([ready.archiveKey]);
+      const { body: answer } = await put(api, job);
+      const zip = await download(answer.signed_url);
+      expect(zip.body.length).toBe(Number(ready.sizeBytes));
+      expect(sha256(zip.body)).toBe(ready.sha256);
+    } finally {
+      await relay.restore().catch(() => undefined);
+      await rescuer?.close();
+      await cutOff.close();
+      await api.close();
+      await relay.cut().catch(() => undefined);
+    }
+  }, 150_000);
+});
