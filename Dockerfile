@@ -50,7 +50,8 @@ RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 
 # 3000: the api (PORT). 3001: the worker's operational endpoints, /healthz and /readyz (WORKER_HEALTH_PORT).
-EXPOSE 3000 3001
+# 3002: the api's catalogue API (INTERNAL_PORT), for the platform's workflow engine only.
+EXPOSE 3000 3001 3002
 
 # Liveness for either role: GET /healthz on PORT, else on WORKER_HEALTH_PORT (see docker/healthcheck.mjs).
 HEALTHCHECK --interval=15s --timeout=6s --start-period=30s --retries=3 \

@@ -4,14 +4,12 @@ import type { Server } from 'node:http';
 import { createApp } from '../src/app/app.factory.js';
 import { AppModule } from '../src/app/app.module.js';
 import { loadConfig } from '../src/platform/config/app-config.js';
-import { Public } from '../src/platform/http/public.decorator.js';
 
 /**
  * Child-process entry: the real API (createApp('api', config), configured from the environment like
  * `node dist/main.js api`) plus one bare route in the same Nest application, the ceiling that PUT figures are
  * compared with: same process, same Express and Nest stack, no database, no Redis, no signing.
  */
-@Public()
 @Controller('bench')
 class BareController {
   @Put('bare')

@@ -16,16 +16,7 @@ export async function planDataSet(storage: StorageRepository, config: AppConfig,
   const parameterTypes = (Reflect.getMetadata('design:paramtypes', PackagingService) ?? []) as unknown[];
   const injected = parameterTypes.map((type) => (type === StorageRepository ? storage : type === AppConfig ? config : undefined));
   const service = new (PackagingService as unknown as new (...args: unknown[]) => PackagingService)(...injected);
-  const job: Job = {
-    workflowId: 'bench-workflow',
-    id: 'bench-job',
-    status: 'completed',
-    inputsUri: dataSet.inputsUri,
-    outputsUri: dataSet.outputsUri,
-    createdAt: new Date(),
-    updatedAt: new Date(),
-    finishedAt: new Date(),
-  };
+  const job: Pick<Job, 'inputs' | 'outputs'> = { inputs: [dataSet.inputsUri], outputs: [dataSet.outputsUri] };
   // Element access reaches the private method with its real signature, type-checked.
   const entries = await service['planEntries'](job);
   const listed = entries.reduce((sum, entry) => sum + entry.size, 0);

@@ -66,7 +66,7 @@ export async function benchWorker(options: BenchOptions, s3Endpoint: string, dat
       const organisation = await operator.createOrganisation('bench-worker');
       const key = await context.get(ApiKeyService).create(organisation.id, 'bench-worker');
       const workflowId = `bench-worker-${Date.now().toString(36)}`;
-      await operator.registerJob({ organisationId: organisation.id, workflowId, jobId: 'job', inputs: dataSet.inputsUri, outputs: dataSet.outputsUri });
+      await operator.registerJob({ organisationId: organisation.id, workflowId, jobId: 'job', inputs: [dataSet.inputsUri], outputs: [dataSet.outputsUri] });
 
       const childEnv = { ...process.env, ...env };
       const extraFlags = (process.env.BENCH_CHILD_EXEC_ARGV ?? '').split(' ').filter(Boolean);

@@ -13,8 +13,12 @@ interface CliResult {
 
 /** Runs the built CLI as an operator would, against this run's database and S3. */
 function cli(...args: string[]): Promise<CliResult> {
+  return cliWith({}, ...args);
+}
+
+function cliWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: process.env });
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -99,23 +103,51 @@ describe('the operator CLI', () => {
       workflow_id: workflowId,
       job_id: 'job-1',
       status: 'completed',
-      inputs: `s3://test-assets/workflows/${workflowId}/jobs/job-1/inputs/`,
-      outputs: `s3://test-assets/workflows/${workflowId}/jobs/job-1/outputs/`,
+      inputs: [`s3://test-assets/workflows/${workflowId}/jobs/job-1/inputs/`],
+      outputs: [`s3://test-assets/workflows/${workflowId}/jobs/job-1/outputs/`],
+      tasks: [],
     });
     const workflow = await fixtures.prisma.workflow.findUniqueOrThrow({ where: { id: workflowId } });
     expect(workflow.organisationId).toBe(orgId);
   });
 
-  it('registers a job with explicit status and locations, normalising prefixes to folders', async () => {
+  it('registers a job with explicit status and several sources per side, prefixes and single objects, in order', async () => {
     const { id: orgId } = await ok('org', 'create', 'explicit');
     const workflowId = uniqueId('wf');
 
     const job = await ok(
-      'job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'j2',
-      '--status', 'running', '--inputs', 's3://raw-bucket/scenes/2026', '--outputs', 's3://out-bucket/products/',
+      'job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'j2', '--status', 'running',
+      '--inputs', 's3://test-assets/raw/scenes/2026', '--inputs', 's3://test-assets/aux/dem.tif', '--outputs', 's3://test-assets/products/',
     );
 
-    expect(job).toMatchObject({ status: 'running', inputs: 's3://raw-bucket/scenes/2026/', outputs: 's3://out-bucket/products/', finished_at: null });
+    expect(job).toMatchObject({ status: 'running', inputs: ['s3://test-assets/raw/scenes/2026', 's3://test-assets/aux/dem.tif'], outputs: ['s3://test-assets/products/'], finished_at: null });
+  });
+
+  it('refuses sources outside ASSET_BUCKETS or under the packages\' prefix, naming each, and registers nothing', async () => {
+    const { id: orgId } = await ok('org', 'create', 'rules');
+    const workflowId = uniqueId('wf');
+
+    const error = await fails(
+      'job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'j',
+      '--inputs', 's3://test-assets/fine/', '--inputs', 's3://elsewhere/x/', '--outputs', 's3://test-packages/packages/a/',
+    );
+
+    expect(error).toEqual({
+      code: 'INVALID_SOURCE',
+      message: 'invalid sources: inputs[1], outputs[0]',
+      details: [
+        { field: 'inputs[1]', message: 'bucket "elsewhere" is not one of ASSET_BUCKETS (test-assets)' },
+        { field: 'outputs[0]', message: 'bucket "test-packages" is not one of ASSET_BUCKETS (test-assets)' },
+      ],
+    });
+    expect(await fixtures.prisma.job.count({ where: { workflowId } })).toBe(0);
+    // Even where the packages' bucket also holds assets, its packages/ prefix is never a source.
+    const packagesToo = await cliWith({ ASSET_BUCKETS: 'test-assets,test-packages' }, 'job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'j', '--outputs', 's3://test-packages/packages/a/', '--outputs', 's3://test-packages/');
+    expect(packagesToo.code).toBe(2);
+    expect(JSON.parse(packagesToo.stderr).error.details).toEqual([
+      { field: 'outputs[0]', message: "must not be under the packages' own prefix s3://test-packages/packages/" },
+      { field: 'outputs[1]', message: "must not be under the packages' own prefix s3://test-packages/packages/" },
+    ]);
   });
 
   it("refuses to register a job in another organisation's workflow", async () => {
@@ -178,7 +210,14 @@ describe('the operator CLI', () => {
 
   it('refuses a malformed S3 URI for a job', async () => {
     const { id: orgId } = await ok('org', 'create', 'uris');
-    const error = await fails('job', 'register', '--org', orgId, '--workflow', uniqueId('wf'), '--job', 'j', '--inputs', 'http://x/y');
-    expect(error).toEqual({ code: 'INVALID_ARGUMENT', message: 'not an S3 URI of the form s3://bucket/prefix/: http://x/y' });
+    const error = await fails('job', 'register', '--org', orgId, '--workflow', uniqueId('wf'), '--job', 'j', '--inputs', 'http://x/y', '--outputs', 's3://test-assets');
+    expect(error).toEqual({
+      code: 'INVALID_SOURCE',
+      message: 'invalid sources: inputs[0], outputs[0]',
+      details: [
+        { field: 'inputs[0]', message: 'must be an S3 URI: s3://bucket/prefix/ or s3://bucket/key' },
+        { field: 'outputs[0]', message: 'names no object: use s3://bucket/ for the whole bucket, or s3://bucket/key' },
+      ],
+    });
   });
 });

@@ -21,8 +21,8 @@ describe('the data model against the migrated database', () => {
         workflowId: workflow.id,
         id: uniqueId('job'),
         status: 'completed',
-        inputsUri: 's3://assets/in/',
-        outputsUri: 's3://assets/out/',
+        inputs: ['s3://assets/in/'],
+        outputs: ['s3://assets/out/', 's3://assets/extra/report.pdf'],
         finishedAt: new Date('2026-11-29T10:00:00Z'),
       },
     });
@@ -56,8 +56,8 @@ describe('the data model against the migrated database', () => {
     expect(read.workflows[0].jobs).toEqual([job]);
     expect(read.workflows[0].jobs[0]).toMatchObject({
       status: 'completed',
-      inputsUri: 's3://assets/in/',
-      outputsUri: 's3://assets/out/',
+      inputs: ['s3://assets/in/'],
+      outputs: ['s3://assets/out/', 's3://assets/extra/report.pdf'],
       finishedAt: new Date('2026-11-29T10:00:00Z'),
     });
   });
@@ -105,18 +105,18 @@ describe('the data model against the migrated database', () => {
     expect(read.job.id).toBe(job.id);
 
     // The API's hot lookup reads it with pg directly: it must see exactly what Prisma sees, bigints included.
-    const target = await new OperationRepository(fixtures.prisma).findDownloadTarget(job.workflowId, job.id);
+    const target = await new OperationRepository(fixtures.prisma).findDownloadTarget({ workflowId: job.workflowId, jobId: job.id, taskId: null });
     const { apiKey: _apiKey, job: _job, ...operation } = read;
-    expect(target).toEqual({ organisationId: organisation.id, jobStatus: 'completed', jobUpdatedAt: job.updatedAt, current: operation });
+    expect(target).toEqual({ organisationId: organisation.id, jobStatus: 'completed', changedAt: job.updatedAt, current: operation });
   });
 
   it('finds the owner and job status of a download target without a live operation, and nothing for an unknown workflow', async () => {
     const { organisation, workflow, job } = await seedJob();
     const operations = new OperationRepository(fixtures.prisma);
 
-    expect(await operations.findDownloadTarget(workflow.id, job.id)).toEqual({ organisationId: organisation.id, jobStatus: 'completed', jobUpdatedAt: job.updatedAt, current: null });
-    expect(await operations.findDownloadTarget(workflow.id, 'no-such-job')).toEqual({ organisationId: organisation.id, jobStatus: null, jobUpdatedAt: null, current: null });
-    expect(await operations.findDownloadTarget(uniqueId('wf'), job.id)).toBeNull();
+    expect(await operations.findDownloadTarget({ workflowId: workflow.id, jobId: job.id, taskId: null })).toEqual({ organisationId: organisation.id, jobStatus: 'completed', changedAt: job.updatedAt, current: null });
+    expect(await operations.findDownloadTarget({ workflowId: workflow.id, jobId: 'no-such-job', taskId: null })).toEqual({ organisationId: organisation.id, jobStatus: null, changedAt: null, current: null });
+    expect(await operations.findDownloadTarget({ workflowId: uniqueId('wf'), jobId: job.id, taskId: null })).toBeNull();
   });
 
   it('refuses a second live operation for one job, and allows a new one once the first has failed', async () => {
@@ -156,7 +156,7 @@ describe('the data model against the migrated database', () => {
     const a = await seedJob();
     const b = await seedJob();
     const sameId = await fixtures.prisma.job.create({
-      data: { workflowId: b.workflow.id, id: a.job.id, status: 'running', inputsUri: 's3://x/i/', outputsUri: 's3://x/o/' },
+      data: { workflowId: b.workflow.id, id: a.job.id, status: 'running', inputs: ['s3://x/i/'], outputs: ['s3://x/o/'] },
     });
     expect(sameId.id).toBe(a.job.id);
     expect(await fixtures.prisma.job.count({ where: { id: a.job.id } })).toBe(2);

@@ -60,7 +60,7 @@ describe('the migrator', () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'api_keys', 'download_operations', 'jobs', 'organisations', 'package_objects', 'workflows',
+      '_prisma_migrations', 'api_keys', 'download_operations', 'jobs', 'organisations', 'package_objects', 'tasks', 'workflows',
     ]);
   });
 
@@ -118,6 +118,32 @@ describe('the migrator', () => {
       expect(tables).toEqual([]);
       const recorded = await query<{ migration_name: string }>(sut, "SELECT migration_name FROM _prisma_migrations WHERE migration_name LIKE '%broken'");
       expect(recorded).toEqual([]);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('moves every registered job from its two prefix columns to lists of sources, losing none', async () => {
+    const sut = await freshDatabase();
+    const folder = await mkdtemp(path.join(tmpdir(), 'migrations-'));
+    try {
+      // The schema as it was before tasks and lists of sources, with a job registered in it.
+      await cp(MIGRATIONS_DIR, folder, { recursive: true });
+      const all = await readMigrations(folder);
+      const sourcesMigration = all.findIndex((migration) => migration.name.endsWith('_tasks_and_sources'));
+      for (const later of all.slice(sourcesMigration)) await rm(path.join(folder, later.name), { recursive: true });
+      await migrate(sut, folder);
+      await query(sut, "INSERT INTO organisations (id, name) VALUES ('00000000-0000-4000-8000-000000000001', 'o')");
+      await query(sut, "INSERT INTO workflows (id, organisation_id) VALUES ('wf', '00000000-0000-4000-8000-000000000001')");
+      await query(sut, "INSERT INTO jobs (workflow_id, job_id, status, inputs_uri, outputs_uri) VALUES ('wf', 'job', 'completed', 's3://a/in/', 's3://a/out/')");
+      await query(sut, "INSERT INTO download_operations (id, workflow_id, job_id, status) VALUES ('00000000-0000-4000-8000-000000000002', 'wf', 'job', 'ready')");
+
+      await migrate(sut);
+
+      const [job] = await query<{ inputs: string[]; outputs: string[] }>(sut, "SELECT inputs, outputs FROM jobs WHERE job_id = 'job'");
+      expect(job).toEqual({ inputs: ['s3://a/in/'], outputs: ['s3://a/out/'] });
+      const [operation] = await query<{ task_id: string | null; status: string }>(sut, 'SELECT task_id, status FROM download_operations');
+      expect(operation).toEqual({ task_id: null, status: 'ready' });
     } finally {
       await rm(folder, { recursive: true, force: true });
     }

@@ -15,8 +15,9 @@ import { RedisModule } from '../platform/redis/redis.module.js';
 async function featureModules(role: Role): Promise<DynamicModule['imports']> {
   const modules: NonNullable<DynamicModule['imports']> = [];
   if (role !== 'worker') {
-    // Loaded on demand: a worker never loads the public route, its guards, its DTOs or Swagger.
+    // Loaded on demand: a worker never loads the public routes, the catalogue API, their DTOs or Swagger.
     modules.push((await import('../downloads/api/downloads-api.module.js')).DownloadsApiModule);
+    modules.push((await import('../catalogue/api/catalogue-api.module.js')).CatalogueApiModule);
   }
   if (role !== 'api') modules.push(PackagingModule, MaintenanceModule);
   if (role === 'all') modules.push((await import('../operations/operator.module.js')).OperatorModule);

@@ -3,7 +3,11 @@ import { ApiExcludeController, ApiOkResponse, ApiOperation, ApiResponse, ApiTags
 import { HealthController } from '../platform/health/health.controller.js';
 import { MetricsController } from '../platform/metrics/metrics.controller.js';
 import { ErrorEnvelopeDto } from '../platform/http/error-envelope.dto.js';
+import { CATALOGUE_TOKEN_SCHEME } from '../catalogue/api/catalogue-token.guard.js';
+import { CatalogueApiModule } from '../catalogue/api/catalogue-api.module.js';
+import { DownloadsApiModule } from '../downloads/api/downloads-api.module.js';
 import { API_KEY_SCHEME } from '../downloads/api/guards/api-key.guard.js';
+import { HealthModule } from '../platform/health/health.module.js';
 
 
 /** Applies method decorators to a controller's route, as writing them above the method would. */
@@ -48,10 +52,29 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       API_KEY_SCHEME,
     )
     .build();
-  return SwaggerModule.createDocument(app, config);
+  return SwaggerModule.createDocument(app, config, { include: [DownloadsApiModule, HealthModule] });
 }
 
-/** The OpenAPI document at /openapi.json and Swagger UI at /docs. */
+/** The catalogue API's own document, served on INTERNAL_PORT only. */
+export function buildInternalOpenApiDocument(app: INestApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Job download service: catalogue API')
+    .setDescription(
+      'For the platform\'s workflow engine, on INTERNAL_PORT: registers workflows, jobs and their tasks. A job registered anew ' +
+        'with other sources, status, finished_at or tasks supersedes its live packages. Every non-2xx answer is the error envelope.',
+    )
+    .setVersion('0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'INTERNAL_API_TOKEN' }, CATALOGUE_TOKEN_SCHEME)
+    .build();
+  return SwaggerModule.createDocument(app, config, { include: [CatalogueApiModule] });
+}
+
+/** The public document at /openapi.json and Swagger UI at /docs; the catalogue API's at /internal/openapi.json. */
 export function serveOpenApi(app: INestApplication): void {
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
+  let internal: OpenAPIObject | undefined;
+  app.getHttpAdapter().get('/internal/openapi.json', (_request: unknown, response: { json(body: unknown): void }) => {
+    internal ??= buildInternalOpenApiDocument(app);
+    response.json(internal);
+  });
 }

@@ -50,6 +50,11 @@ async function run(roleArgument: string): Promise<void> {
   const port = role === 'worker' ? config.WORKER_HEALTH_PORT : config.PORT;
   await app.listen(port);
   logger.log(`${role === 'all' ? 'all-in-one' : role} listening on port ${port}`);
+  if (role !== 'worker') {
+    const { InternalServer } = await import('../catalogue/api/internal-server.js');
+    await app.get(InternalServer).listen(config.INTERNAL_PORT);
+    logger.log(`catalogue API listening on port ${config.INTERNAL_PORT}${config.INTERNAL_API_TOKEN ? '' : ' (no INTERNAL_API_TOKEN set: it answers 401)'}`);
+  }
 
   if (role === 'all' && config.DEMO_SEED) await seedDemoOnce(app.get(DemoService), app.get(CatalogueRepository), logger);
 }

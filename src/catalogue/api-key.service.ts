@@ -4,7 +4,7 @@ import { AppConfig } from '../platform/config/app-config.js';
 import { UUID_PATTERN } from './ids.js';
 import { AppError } from '../platform/errors.js';
 import { ApiKeyRepository, StoredApiKey } from './api-key.repository.js';
-import { KeyRevocations } from './key-revocations.js';
+import { Announcer } from '../platform/redis/announcer.js';
 import { TtlCache } from '../utils/ttl-cache.js';
 
 export interface Caller {
@@ -13,6 +13,8 @@ export interface Caller {
 }
 
 const KEY_PREFIX = 'jdk_';
+/** Announced when a key is revoked: every API process empties its cache of lookups. */
+const KEY_REVOKED = 'api-key-revoked';
 /** How many characters of a key are stored to recognise it in listings: the marker and 6 random characters. */
 const DISPLAY_PREFIX_LENGTH = KEY_PREFIX.length + 6;
 /** last_used_at is a hint for operators, not an audit log: at most one write a minute per key. */
@@ -34,7 +36,7 @@ export class ApiKeyService {
 
   constructor(
     private readonly keys: ApiKeyRepository,
-    private readonly revocations: KeyRevocations,
+    private readonly announcer: Announcer,
     config: AppConfig,
   ) {
     this.cache = new TtlCache(config.API_KEY_CACHE_SECONDS * 1000);
@@ -52,7 +54,7 @@ export class ApiKeyService {
     if (!existing) throw new AppError('NOT_FOUND', `no API key with id ${id}`);
     const revoked = await this.keys.revoke(id, new Date());
     this.cache.clear();
-    await this.revocations.announce(id);
+    await this.announcer.announce(KEY_REVOKED, id);
     return { id: revoked.id, revoked_at: (revoked.revokedAt as Date).toISOString() };
   }
 
@@ -62,7 +64,7 @@ export class ApiKeyService {
    * without Redis, a revoked key stops working within API_KEY_CACHE_SECONDS).
    */
   async authenticate(presented: string): Promise<Caller> {
-    this.listening ??= this.revocations.onRevoked(() => this.cache.clear()).catch((error: Error) => {
+    this.listening ??= this.announcer.listen(KEY_REVOKED, () => this.cache.clear()).catch((error: Error) => {
       this.logger.warn(`not listening for key revocations: ${error.message}`);
     });
     const hash = hashApiKey(presented);

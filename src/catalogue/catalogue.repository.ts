@@ -1,24 +1,27 @@
 import { Injectable } from '@nestjs/common';
-import { AppError } from '../platform/errors.js';
-import type { Job, JobStatus, Organisation, Workflow } from '../generated/prisma/client.js';
+import type { Job, JobStatus, Organisation, Prisma, Task, Workflow } from '../generated/prisma/client.js';
 import { PrismaService } from '../platform/prisma/prisma.service.js';
 
-export interface RegisterJobInput {
-  organisationId: string;
-  workflowId: string;
-  jobId: string;
-  status: JobStatus;
-  inputsUri: string;
-  outputsUri: string;
-}
+export type { Job, JobStatus, Task };
+export type JobWithTasks = Job & { tasks: Task[]; workflow: Workflow };
+export type Transaction = Prisma.TransactionClient;
 
 const FINISHED: ReadonlySet<JobStatus> = new Set<JobStatus>(['completed', 'failed', 'cancelled']);
 
+/** A job run (or task) is finished, and downloadable, once completed, failed or cancelled. */
 export function isFinished(status: JobStatus): boolean {
   return FINISHED.has(status);
 }
 
-/** Organisations, their workflows and the job runs in them: what the service is asked to package. */
+/** The fields of a job or task that a registration sets. */
+export interface RunFields {
+  status: JobStatus;
+  inputs: string[];
+  outputs: string[];
+  finishedAt: Date | null;
+}
+
+/** Organisations, their workflows and the job runs and tasks in them: what the service is asked to package. */
 @Injectable()
 export class CatalogueRepository {
   constructor(private readonly prisma: PrismaService) {}
@@ -39,28 +42,55 @@ export class CatalogueRepository {
     return this.prisma.workflow.findUnique({ where: { id } });
   }
 
+  /** Creates the workflow for the organisation unless it exists; answers it as stored (maybe another's). */
+  async ensureWorkflow(id: string, organisationId: string): Promise<Workflow> {
+    return this.prisma.workflow.upsert({ where: { id }, create: { id, organisationId }, update: {} });
+  }
+
   findJob(workflowId: string, jobId: string): Promise<Job | null> {
     return this.prisma.job.findUnique({ where: { workflowId_id: { workflowId, id: jobId } } });
   }
 
-  /** Creates the workflow for the organisation when new (refused when another owns it), then creates or updates the job. */
-  async registerJob(input: RegisterJobInput): Promise<Job> {
-    await this.prisma.workflow.upsert({
-      where: { id: input.workflowId },
-      create: { id: input.workflowId, organisationId: input.organisationId },
-      update: {},
+  findTask(workflowId: string, jobId: string, taskId: string): Promise<Task | null> {
+    return this.prisma.task.findUnique({ where: { workflowId_jobId_id: { workflowId, jobId, id: taskId } } });
+  }
+
+  findJobWithTasks(workflowId: string, jobId: string, client: Transaction = this.prisma): Promise<JobWithTasks | null> {
+    return client.job.findUnique({
+      where: { workflowId_id: { workflowId, id: jobId } },
+      include: { tasks: { orderBy: { id: 'asc' } }, workflow: true },
     });
-    const workflow = await this.findWorkflow(input.workflowId);
-    if (workflow?.organisationId !== input.organisationId) {
-      throw new AppError('FORBIDDEN', `workflow ${input.workflowId} belongs to another organisation`);
-    }
-    const where = { workflowId_id: { workflowId: input.workflowId, id: input.jobId } };
-    const existing = await this.prisma.job.findUnique({ where });
-    const changed = !existing || existing.status !== input.status || existing.inputsUri !== input.inputsUri || existing.outputsUri !== input.outputsUri;
-    if (existing && !changed) return existing;
-    // A job that stays finished keeps when it finished; updated_at says the registration changed.
-    const finishedAt = isFinished(input.status) ? (existing?.finishedAt ?? new Date()) : null;
-    const fields = { status: input.status, inputsUri: input.inputsUri, outputsUri: input.outputsUri, finishedAt, updatedAt: new Date() };
-    return this.prisma.job.upsert({ where, create: { workflowId: input.workflowId, id: input.jobId, ...fields }, update: fields });
+  }
+
+  /** Runs `work` in one transaction, with the job's row (if any) locked against concurrent registrations. */
+  inJobTransaction<T>(workflowId: string, jobId: string, work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT 1 FROM jobs WHERE workflow_id = ${workflowId} AND job_id = ${jobId} FOR UPDATE`;
+      return work(tx);
+    });
+  }
+
+  /** Writes a job's fields; `changed` moves updated_at, which ends the standing of its permanent failures. */
+  async writeJob(tx: Transaction, workflowId: string, jobId: string, fields: RunFields, changed: boolean): Promise<void> {
+    const data = { ...fields, ...(changed ? { updatedAt: new Date() } : {}) };
+    await tx.job.upsert({ where: { workflowId_id: { workflowId, id: jobId } }, create: { workflowId, id: jobId, ...data }, update: data });
+  }
+
+  async writeTask(tx: Transaction, workflowId: string, jobId: string, taskId: string, fields: RunFields, changed: boolean): Promise<void> {
+    const data = { ...fields, ...(changed ? { updatedAt: new Date() } : {}) };
+    await tx.task.upsert({
+      where: { workflowId_jobId_id: { workflowId, jobId, id: taskId } },
+      create: { workflowId, jobId, id: taskId, ...data },
+      update: data,
+    });
+  }
+
+  async deleteTasks(tx: Transaction, workflowId: string, jobId: string, taskIds: string[]): Promise<void> {
+    if (taskIds.length) await tx.task.deleteMany({ where: { workflowId, jobId, id: { in: taskIds } } });
+  }
+
+  /** Removes the job with its tasks and operations (the foreign keys cascade). */
+  async deleteJob(tx: Transaction, workflowId: string, jobId: string): Promise<void> {
+    await tx.job.delete({ where: { workflowId_id: { workflowId, id: jobId } } });
   }
 }

@@ -7,44 +7,77 @@ export type { DownloadOperation, OperationStatus };
 
 export const LIVE_STATUSES: readonly OperationStatus[] = ['pending', 'ready'];
 
+/** What a download operation packages: a job run, or one of its tasks. */
+export interface RunRef {
+  workflowId: string;
+  jobId: string;
+  /** null: the job itself. */
+  taskId: string | null;
+}
+
 export interface DownloadTarget {
   organisationId: string;
+  /** null when the workflow has no such job. */
   jobStatus: JobStatus | null;
-  /** When the job's registration last changed; null when there is no such job. */
-  jobUpdatedAt: Date | null;
-  /** The job's live operation (pending, or ready), else its newest one; null when it has none. */
+  /** For a task: its status, null when the job has no such task. Undefined for a job. */
+  taskStatus?: JobStatus | null;
+  /** When the job's (or the task's) registration last changed; null when there is no such job (or task). */
+  changedAt: Date | null;
+  /** The live operation (pending, or ready), else the newest one; null when there is none. */
   current: DownloadOperation | null;
 }
 
 interface TargetRow extends Omit<DownloadOperation, 'id' | 'bytesDone' | 'bytesTotal' | 'sizeBytes'> {
   organisationId: string;
   jobStatus: JobStatus | null;
-  jobUpdatedAt: Date | null;
+  taskStatus: JobStatus | null;
+  changedAt: Date | null;
   id: string | null;
   bytesDone: string;
   bytesTotal: string | null;
   sizeBytes: string | null;
 }
 
-/**
- * The workflow's owner, the job's status and the job's current operation: the live one (at most one exists,
- * and it is always the newest) else the newest, by workflow and job.
- */
-const DOWNLOAD_TARGET_QUERY = {
-  name: 'download-target',
-  text: `
-    SELECT w.organisation_id AS "organisationId", j.status::text AS "jobStatus", j.updated_at AS "jobUpdatedAt",
-           o.id, o.workflow_id AS "workflowId", o.job_id AS "jobId", o.status::text AS status, o.attempts,
-           o.bytes_done AS "bytesDone", o.bytes_total AS "bytesTotal", o.entry_count AS "entryCount",
+const OPERATION_COLUMNS = `
+           o.id, o.workflow_id AS "workflowId", o.job_id AS "jobId", o.task_id AS "taskId", o.status::text AS status,
+           o.attempts, o.bytes_done AS "bytesDone", o.bytes_total AS "bytesTotal", o.entry_count AS "entryCount",
            o.archive_key AS "archiveKey", o.size_bytes AS "sizeBytes", o.sha256, o.error_code AS "errorCode",
            o.error_message AS "errorMessage", o.requested_by AS "requestedBy", o.created_at AS "createdAt",
            o.updated_at AS "updatedAt", o.started_at AS "startedAt", o.ready_at AS "readyAt",
-           o.failed_at AS "failedAt", o.expires_at AS "expiresAt"
+           o.failed_at AS "failedAt", o.expires_at AS "expiresAt"`;
+
+/**
+ * The workflow's owner, the job's status and the job's current operation (the live one: at most one exists,
+ * and it is always the newest; else the newest), by workflow and job.
+ */
+const JOB_TARGET_QUERY = {
+  name: 'job-download-target',
+  text: `
+    SELECT w.organisation_id AS "organisationId", j.status::text AS "jobStatus", NULL AS "taskStatus",
+           j.updated_at AS "changedAt", ${OPERATION_COLUMNS}
       FROM workflows w
       LEFT JOIN jobs j ON j.workflow_id = w.id AND j.job_id = $2
       LEFT JOIN LATERAL (
         SELECT * FROM download_operations d
-         WHERE d.workflow_id = j.workflow_id AND d.job_id = j.job_id
+         WHERE d.workflow_id = j.workflow_id AND d.job_id = j.job_id AND d.task_id IS NULL
+         ORDER BY d.status IN ('pending', 'ready') DESC, d.created_at DESC
+         LIMIT 1
+      ) o ON true
+     WHERE w.id = $1`,
+};
+
+/** The same for one task of a job ($3). */
+const TASK_TARGET_QUERY = {
+  name: 'task-download-target',
+  text: `
+    SELECT w.organisation_id AS "organisationId", j.status::text AS "jobStatus", t.status::text AS "taskStatus",
+           t.updated_at AS "changedAt", ${OPERATION_COLUMNS}
+      FROM workflows w
+      LEFT JOIN jobs j ON j.workflow_id = w.id AND j.job_id = $2
+      LEFT JOIN tasks t ON t.workflow_id = j.workflow_id AND t.job_id = j.job_id AND t.task_id = $3
+      LEFT JOIN LATERAL (
+        SELECT * FROM download_operations d
+         WHERE d.workflow_id = t.workflow_id AND d.job_id = t.job_id AND d.task_id = t.task_id
          ORDER BY d.status IN ('pending', 'ready') DESC, d.created_at DESC
          LIMIT 1
       ) o ON true
@@ -81,14 +114,19 @@ export class OperationRepository {
    * The workflow's owner, the job's status and the job's current operation in one indexed read: the whole
    * database cost of a PUT on a ready package.
    */
-  async findDownloadTarget(workflowId: string, jobId: string): Promise<DownloadTarget | null> {
+  async findDownloadTarget(ref: RunRef): Promise<DownloadTarget | null> {
     // Straight through the pool, as a prepared statement: this read is on every PUT and GET, and Prisma's raw
     // query path costs about 1 ms of CPU per call where pg alone takes about 0.1 ms (BENCHMARKS.md).
-    const { rows } = await this.prisma.pool.query<TargetRow>({ ...DOWNLOAD_TARGET_QUERY, values: [workflowId, jobId] });
+    const query = ref.taskId === null
+      ? { ...JOB_TARGET_QUERY, values: [ref.workflowId, ref.jobId] }
+      : { ...TASK_TARGET_QUERY, values: [ref.workflowId, ref.jobId, ref.taskId] };
+    const { rows } = await this.prisma.pool.query<TargetRow>(query);
     const row = rows[0];
     if (!row) return null;
-    const { organisationId, jobStatus, jobUpdatedAt, ...operation } = row;
-    if (operation.id === null) return { organisationId, jobStatus, jobUpdatedAt, current: null };
+    const { organisationId, jobStatus, taskStatus: rowTaskStatus, changedAt, ...operation } = row;
+    const taskStatus = ref.taskId === null ? undefined : rowTaskStatus;
+    const found = { organisationId, jobStatus, ...(taskStatus === undefined ? {} : { taskStatus }), changedAt };
+    if (operation.id === null) return { ...found, current: null };
     const current: DownloadOperation = {
       ...operation,
       id: operation.id,
@@ -97,31 +135,28 @@ export class OperationRepository {
       bytesTotal: operation.bytesTotal === null ? null : BigInt(operation.bytesTotal),
       sizeBytes: operation.sizeBytes === null ? null : BigInt(operation.sizeBytes),
     };
-    return { organisationId, jobStatus, jobUpdatedAt, current };
+    return { ...found, current };
   }
 
   findById(id: string): Promise<DownloadOperation | null> {
     return this.prisma.downloadOperation.findUnique({ where: { id } });
   }
 
-  /** The live operation (pending, or ready) of a job, else its newest one. */
-  async findCurrent(workflowId: string, jobId: string): Promise<DownloadOperation | null> {
+  /** The live operation (pending, or ready) of a job or task, else its newest one. */
+  async findCurrent({ workflowId, jobId, taskId }: RunRef): Promise<DownloadOperation | null> {
     const live = await this.prisma.downloadOperation.findFirst({
-      where: { workflowId, jobId, status: { in: [...LIVE_STATUSES] } },
+      where: { workflowId, jobId, taskId, status: { in: [...LIVE_STATUSES] } },
     });
-    return (
-      live ??
-      this.prisma.downloadOperation.findFirst({ where: { workflowId, jobId }, orderBy: { createdAt: 'desc' } })
-    );
+    return live ?? this.prisma.downloadOperation.findFirst({ where: { workflowId, jobId, taskId }, orderBy: { createdAt: 'desc' } });
   }
 
   /**
    * Records a new pending operation. Returns null when another request recorded one first: the partial
    * unique index allows one live operation per job, whatever the number of API processes.
    */
-  async createPending(workflowId: string, jobId: string, requestedBy: string | null): Promise<DownloadOperation | null> {
+  async createPending({ workflowId, jobId, taskId }: RunRef, requestedBy: string | null): Promise<DownloadOperation | null> {
     try {
-      return await this.prisma.downloadOperation.create({ data: { workflowId, jobId, requestedBy } });
+      return await this.prisma.downloadOperation.create({ data: { workflowId, jobId, taskId, requestedBy } });
     } catch (error) {
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') return null;
       throw error;
@@ -146,6 +181,28 @@ export class OperationRepository {
       });
       return { bucket, key };
     });
+  }
+
+  /**
+   * In a transaction of the catalogue that changes a job: its live operations (the job's own when `job`, and
+   * those of `taskIds`) become expired, so that no caller is handed a stale package, and their objects are
+   * handed to the deletions in the same transaction. Returns the objects to delete once it commits. A build
+   * still running for one of them cannot be marked ready any more; its own object is swept.
+   */
+  async supersedeWithin(tx: Prisma.TransactionClient, scope: { workflowId: string; jobId: string; job: boolean; taskIds: string[] }, bucket: string): Promise<PackageLocation[]> {
+    const rows = await tx.$queryRaw<Array<{ id: string; archive_key: string | null }>>`
+      UPDATE download_operations SET status = 'expired', updated_at = now()
+       WHERE workflow_id = ${scope.workflowId} AND job_id = ${scope.jobId} AND status IN ('pending', 'ready')
+         AND ((task_id IS NULL AND ${scope.job}) OR task_id = ANY(${scope.taskIds}::varchar[]))
+      RETURNING id, archive_key`;
+    const objects = rows.filter((row) => row.archive_key !== null).map((row) => ({ bucket, key: row.archive_key!, operationId: row.id }));
+    if (objects.length) {
+      await tx.packageObject.createMany({
+        data: objects.map(({ bucket: b, key, operationId }) => ({ bucket: b, key, operationId, state: 'deleting' as const })),
+        skipDuplicates: true,
+      });
+    }
+    return objects.map(({ bucket: b, key }) => ({ bucket: b, key }));
   }
 
   /**

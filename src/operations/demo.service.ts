@@ -37,8 +37,8 @@ export class DemoService {
     const { key } = await this.apiKeys.create(organisation.id, 'demo');
     const job = await this.operator.registerJob({ organisationId: organisation.id, workflowId, jobId });
 
-    const inputs = parseS3Uri(job.inputs);
-    const outputs = parseS3Uri(job.outputs);
+    const inputs = parseS3Uri(job.inputs[0]);
+    const outputs = parseS3Uri(job.outputs[0]);
     await this.storage.ensureBucket(inputs.bucket);
     const files: Array<[typeof inputs, string, Buffer | string, string]> = [
       [inputs, 'scene/B04.tif', sampleRaster(256 * 1024), 'image/tiff'],

@@ -5,16 +5,17 @@ import { toOperationRecord } from '../downloads/operation-record.js';
 import { AppError } from '../platform/errors.js';
 import { JobStatus, OperationStatus } from '../generated/prisma/enums.js';
 import { CatalogueRepository } from '../catalogue/catalogue.repository.js';
+import { CatalogueService, type JobView } from '../catalogue/catalogue.service.js';
 import { OperationRepository } from '../downloads/operation.repository.js';
-import { formatS3Uri, parseS3Uri } from '../storage/s3-uri.js';
 
 export interface RegisterJobRequest {
   organisationId: string;
   workflowId: string;
   jobId: string;
   status?: string;
-  inputs?: string;
-  outputs?: string;
+  /** Sources of the inputs; by default the job's conventional prefix in S3_ASSETS_BUCKET. */
+  inputs?: string[];
+  outputs?: string[];
 }
 
 
@@ -23,6 +24,7 @@ export interface RegisterJobRequest {
 export class OperatorService {
   constructor(
     private readonly catalogue: CatalogueRepository,
+    private readonly registrations: CatalogueService,
     private readonly operations: OperationRepository,
     private readonly config: AppConfig,
   ) {}
@@ -39,7 +41,11 @@ export class OperatorService {
     }
   }
 
-  async registerJob(request: RegisterJobRequest) {
+  /**
+   * Registers a job through the same CatalogueService as the catalogue API, with the same source rules; the
+   * workflow is created for the organisation when new. The job's tasks, if any, are left as they are.
+   */
+  async registerJob(request: RegisterJobRequest): Promise<JobView> {
     for (const [name, value] of [['workflow', request.workflowId], ['job', request.jobId]] as const) {
       if (!EXTERNAL_ID_PATTERN.test(value)) throw new AppError('INVALID_ARGUMENT', `--${name} must be ${EXTERNAL_ID_RULE}`);
     }
@@ -49,26 +55,16 @@ export class OperatorService {
     }
     await this.requireOrganisation(request.organisationId);
     const base = `s3://${this.config.assetsBucket}/workflows/${request.workflowId}/jobs/${request.jobId}`;
-    const inputsUri = formatS3Uri(parseS3Uri(request.inputs ?? `${base}/inputs/`));
-    const outputsUri = formatS3Uri(parseS3Uri(request.outputs ?? `${base}/outputs/`));
-    const job = await this.catalogue.registerJob({
-      organisationId: request.organisationId,
-      workflowId: request.workflowId,
-      jobId: request.jobId,
-      status: status as JobStatus,
-      inputsUri,
-      outputsUri,
-    });
-    return {
-      organisation_id: request.organisationId,
-      workflow_id: job.workflowId,
-      job_id: job.id,
-      status: job.status,
-      inputs: job.inputsUri,
-      outputs: job.outputsUri,
-      created_at: job.createdAt.toISOString(),
-      finished_at: job.finishedAt?.toISOString() ?? null,
-    };
+    return this.registrations.registerJob(
+      {
+        workflowId: request.workflowId,
+        jobId: request.jobId,
+        status: status as JobStatus,
+        inputs: request.inputs?.length ? request.inputs : [`${base}/inputs/`],
+        outputs: request.outputs?.length ? request.outputs : [`${base}/outputs/`],
+      },
+      { organisationId: request.organisationId, createWorkflow: true },
+    );
   }
 
   async listOperations(filter: { status?: string; limit?: number }) {

@@ -7,9 +7,10 @@ import { OperationRepository, type DownloadOperation, type PackageLocation, type
 import { PackageObjects } from '../downloads/package-objects.js';
 import { isDependencyUnavailable } from '../platform/errors.js';
 import { StorageRepository } from '../storage/storage.repository.js';
-import { parseS3Uri } from '../storage/s3-uri.js';
+import { PACKAGES_PREFIX, parseSource } from '../storage/s3-uri.js';
+import type { StoredObject } from '../storage/storage.repository.js';
 import { shouldStore } from './compression-policy.js';
-import { assignEntryNames } from './entry-names.js';
+import { assignEntryNames, type NamedSource } from './entry-names.js';
 import { PackageBuilder, type PlannedEntry } from './package-builder.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
@@ -26,7 +27,7 @@ const DEFLATE_LEVEL = 1;
  * the operation ready owns its object; the others' are deleted.
  */
 export function archiveKeyFor(operation: Pick<DownloadOperation, 'id' | 'workflowId' | 'jobId'>, attempt: number): string {
-  return `packages/${operation.workflowId}/${operation.jobId}/${operation.id}-${attempt}.zip`;
+  return `${PACKAGES_PREFIX}${operation.workflowId}/${operation.jobId}/${operation.id}-${attempt}.zip`;
 }
 
 /** Postgres blinking while a finished package is recorded: tried again this often before the attempt gives up. */
@@ -59,12 +60,14 @@ export class PackagingService {
     if (!operation || operation.status !== 'pending') return 'skipped';
     const attempt = await this.operations.startAttempt(operation.id);
     if (attempt === null) return 'skipped';
-    const job = await this.catalogue.findJob(operation.workflowId, operation.jobId);
-    if (!job) throw new PackagingError('JOB_MISSING', `job ${operation.workflowId}/${operation.jobId} is gone`, false);
+    const run = operation.taskId === null
+      ? await this.catalogue.findJob(operation.workflowId, operation.jobId)
+      : await this.catalogue.findTask(operation.workflowId, operation.jobId, operation.taskId);
+    if (!run) throw new PackagingError('JOB_MISSING', `${describeRun(operation)} is gone`, false);
 
-    const entries = await this.planEntries(job);
+    const entries = await this.planEntries(run);
     if (entries.length === 0) {
-      throw new PackagingError('NO_ASSETS', `nothing under ${job.inputsUri} or ${job.outputsUri}`, false);
+      throw new PackagingError('NO_ASSETS', `nothing in ${[...run.inputs, ...run.outputs].join(', ') || 'no sources'}`, false);
     }
     const totalBytes = entries.reduce((sum, entry) => sum + entry.size, 0);
     await this.operations.recordPlan(operation.id, BigInt(totalBytes), entries.length);
@@ -78,6 +81,7 @@ export class PackagingService {
         manifest: {
           workflow_id: operation.workflowId,
           job_id: operation.jobId,
+          ...(operation.taskId === null ? {} : { task_id: operation.taskId }),
           operation_id: operation.id,
           created_at: operation.createdAt.toISOString(),
         },
@@ -148,27 +152,26 @@ export class PackagingService {
   }
 
   /**
-   * Every object under the job's inputs and outputs prefixes, sorted, with safe unique entry names. A job of
-   * more than MAX_ENTRIES objects is refused before any byte moves; a listing that fails is a read failure of
-   * the sources (retried), not an outage of the service.
+   * Every object of the run's sources, inputs first then outputs, each source in the order given and a
+   * prefix's objects sorted by key, with safe unique entry names: relative to its prefix, or an object's file
+   * name. A run of more than MAX_ENTRIES objects is refused before any byte moves; a listing that fails is a
+   * read failure of the sources (retried), not an outage of the service.
    */
-  private async planEntries(job: Job): Promise<PlannedEntry[]> {
-    const sources = [];
-    for (const [folder, uri] of [['inputs', job.inputsUri], ['outputs', job.outputsUri]] as const) {
-      const location = parseS3Uri(uri);
-      const objects = [];
-      try {
-        for await (const object of this.storage.listObjects(location)) {
-          if (sources.length + objects.length >= this.config.MAX_ENTRIES) {
-            throw new PackagingError('TOO_MANY_ENTRIES', `more than ${this.config.MAX_ENTRIES} assets`, false);
+  private async planEntries(run: Pick<Job, 'inputs' | 'outputs'>): Promise<PlannedEntry[]> {
+    const sources: Array<NamedSource & { object: StoredObject }> = [];
+    for (const [folder, uris] of [['inputs', run.inputs], ['outputs', run.outputs]] as const) {
+      for (const uri of uris) {
+        try {
+          for await (const found of this.objectsOf(uri)) {
+            if (sources.length >= this.config.MAX_ENTRIES) {
+              throw new PackagingError('TOO_MANY_ENTRIES', `more than ${this.config.MAX_ENTRIES} assets`, false);
+            }
+            sources.push({ folder, ...found });
           }
-          objects.push(object);
+        } catch (error) {
+          throw asPackagingError(error, 'SOURCE_READ_FAILED');
         }
-      } catch (error) {
-        throw asPackagingError(error, 'SOURCE_READ_FAILED');
       }
-      objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      for (const object of objects) sources.push({ folder, relativeKey: object.key.slice(location.prefix.length), object });
     }
     const names = assignEntryNames(sources);
     return sources.map(({ object }, index) => ({
@@ -179,6 +182,32 @@ export class PackagingService {
       etag: object.etag,
       store: shouldStore(names[index], this.config.COMPRESSION),
     }));
+  }
+
+  /**
+   * The objects of one source, with their keys relative to it: a prefix's objects in key order, or one
+   * object under its file name. A URI without its final slash that names no object is read as a folder, as
+   * `s3://b/p` always meant `s3://b/p/`; when that folder is empty too, the source is missing.
+   */
+  private async *objectsOf(uri: string): AsyncGenerator<{ relativeKey: string; object: StoredObject }> {
+    const source = parseSource(uri);
+    if ('problem' in source) throw new PackagingError('SOURCE_MISSING', `${uri} ${source.problem}`, false);
+    if (source.key !== undefined) {
+      const object = await this.storage.headObject(source.bucket, source.key);
+      if (object) {
+        yield { relativeKey: source.key.slice(source.key.lastIndexOf('/') + 1), object };
+        return;
+      }
+    }
+    const prefix = source.prefix ?? `${source.key}/`;
+    const objects: StoredObject[] = [];
+    for await (const object of this.storage.listObjects({ bucket: source.bucket, prefix })) {
+      objects.push(object);
+      if (objects.length > this.config.MAX_ENTRIES) break;
+    }
+    if (source.key !== undefined && objects.length === 0) throw new PackagingError('SOURCE_MISSING', `${uri} does not exist`, false);
+    objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const object of objects) yield { relativeKey: object.key.slice(prefix.length), object };
   }
 
   private progressRecorder(operationId: string) {
@@ -204,4 +233,8 @@ export class PackagingService {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function describeRun({ workflowId, jobId, taskId }: Pick<DownloadOperation, 'workflowId' | 'jobId' | 'taskId'>): string {
+  return taskId === null ? `job ${workflowId}/${jobId}` : `task ${workflowId}/${jobId}/${taskId}`;
 }

@@ -3,6 +3,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -52,6 +53,17 @@ export class StorageRepository implements OnModuleDestroy {
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
+  }
+
+  /** One object's size and ETag, or null when it does not exist. */
+  async headObject(bucket: string, key: string): Promise<StoredObject | null> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { bucket, key, size: head.ContentLength ?? 0, etag: (head.ETag ?? '').replaceAll('"', '') };
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
+      throw error;
+    }
   }
 
   async openObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<Readable> {

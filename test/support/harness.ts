@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import request from 'supertest';
 import { createApp } from '../../src/app/app.factory.js';
 import { CliModule } from '../../src/operations/cli/cli.module.js';
+import { InternalServer } from '../../src/catalogue/api/internal-server.js';
 import { AppConfig, loadConfig, type Role } from '../../src/platform/config/app-config.js';
 import { PACKAGING_QUEUE } from '../../src/platform/queues/queue-names.js';
 import { PrismaService } from '../../src/platform/prisma/prisma.service.js';
@@ -36,6 +37,8 @@ export interface TestApp {
   server: Server;
   http: ReturnType<typeof request>;
   baseUrl: string;
+  /** The catalogue API's port (roles that serve the API). */
+  internal: { http: ReturnType<typeof request>; baseUrl: string } | undefined;
   close(): Promise<void>;
 }
 
@@ -47,12 +50,19 @@ export async function startTestApp(role: Role = 'all', overrides: Record<string,
   const server = app.getHttpServer() as Server;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
+  let internal: TestApp['internal'];
+  if (role !== 'worker') {
+    const internalPort = await app.get(InternalServer).listen(0, '127.0.0.1');
+    const internalUrl = `http://127.0.0.1:${internalPort}`;
+    internal = { http: request(internalUrl), baseUrl: internalUrl };
+  }
   return {
     app,
     config,
     server,
     http: request(server),
     baseUrl: `http://127.0.0.1:${port}`,
+    internal,
     close: () => app.close(),
   };
 }
@@ -115,8 +125,8 @@ export class Fixtures {
       jobId,
       status: options.status ?? 'completed',
     });
-    const inputsPrefix = job.inputs.replace(`s3://${this.config.assetsBucket}/`, '');
-    const outputsPrefix = job.outputs.replace(`s3://${this.config.assetsBucket}/`, '');
+    const inputsPrefix = job.inputs[0].replace(`s3://${this.config.assetsBucket}/`, '');
+    const outputsPrefix = job.outputs[0].replace(`s3://${this.config.assetsBucket}/`, '');
     await this.putAll(inputsPrefix, options.inputs ?? {});
     await this.putAll(outputsPrefix, options.outputs ?? {});
     return { ...owner, workflowId, jobId, inputsPrefix, outputsPrefix };

@@ -9,7 +9,8 @@ import { ensureDatabase, migrate } from '../../dist/platform/prisma/migrator.js'
 
 /** What one test run owns: a database, a Redis key prefix, an s3rver and its folder. All removed at the end. */
 
-export const TEST_BUCKETS = { packages: 'test-packages', assets: 'test-assets' };
+/** `extraAssets`: a second bucket of assets, for jobs whose sources span buckets (ASSET_BUCKETS). */
+export const TEST_BUCKETS = { packages: 'test-packages', assets: 'test-assets', extraAssets: 'test-assets-extra' };
 const POSTGRES_BASE = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -28,7 +29,7 @@ export async function createRunResources() {
     port: 0,
     directory: s3Directory,
     silent: true,
-    configureBuckets: [{ name: TEST_BUCKETS.packages }, { name: TEST_BUCKETS.assets }],
+    configureBuckets: Object.values(TEST_BUCKETS).map((name) => ({ name })),
   });
   const { port } = await server.run();
   return { runId, databaseUrl, redisUrl: REDIS_URL, s3Endpoint: `http://127.0.0.1:${port}`, s3Directory, server };

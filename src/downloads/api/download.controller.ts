@@ -1,11 +1,14 @@
-import { applyDecorators, Controller, Get, Headers, HttpCode, Param, Put, Req, Res } from '@nestjs/common';
+import { applyDecorators, Controller, Get, Headers, HttpCode, Param, Put, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { DownloadPathDto } from './dto/download-path.dto.js';
+import type { RunRef } from '../operation.repository.js';
+import { DownloadPathDto, TaskDownloadPathDto } from './dto/download-path.dto.js';
 import { DownloadResponseDto } from './dto/download-response.dto.js';
 import { ErrorEnvelopeDto } from '../../platform/http/error-envelope.dto.js';
 import { preferredWaitSeconds } from './prefer.js';
-import { API_KEY_SCHEME, type AuthenticatedRequest } from './guards/api-key.guard.js';
+import { API_KEY_SCHEME, ApiKeyGuard, type AuthenticatedRequest } from './guards/api-key.guard.js';
+import { PathParamsGuard } from './guards/path-params.guard.js';
+import { RateLimitGuard } from './guards/rate-limit.guard.js';
 import { DownloadService, type DownloadAnswer } from './download.service.js';
 
 const RETRY_AFTER_HEADER = { 'Retry-After': { description: 'seconds to wait before asking again', schema: { type: 'integer' } } };
@@ -13,8 +16,8 @@ const ERROR_RESPONSES: Array<[number, string]> = [
   [400, 'a path parameter is malformed (INVALID_PARAMETER; details name it)'],
   [401, 'no key, an unknown key or a revoked key (UNAUTHENTICATED)'],
   [403, "the key's organisation does not own the workflow (FORBIDDEN)"],
-  [404, 'no such workflow, job or operation (NOT_FOUND)'],
-  [409, 'the job run has not finished (JOB_NOT_FINISHED)'],
+  [404, 'no such workflow, job, task or operation (NOT_FOUND)'],
+  [409, 'the job run (or the task) has not finished (JOB_NOT_FINISHED, TASK_NOT_FINISHED)'],
   [429, "the key's rate limit is spent (RATE_LIMITED)"],
   [500, 'anything unexpected (INTERNAL)'],
   [503, 'Postgres, Redis or S3 is unreachable (SERVICE_UNAVAILABLE)'],
@@ -40,20 +43,27 @@ function disconnection(response: Response): AbortSignal {
   return controller.signal;
 }
 
+const WAIT_HEADER = { name: 'Prefer', required: false, description: 'RFC 7240 `wait=N`: hold the answer up to N seconds (capped by configuration) until the package is ready' };
+
+/**
+ * The public endpoint, for a whole job run and for one of its tasks: the same behaviour, the same guards,
+ * checked in the contract's order (path parameters, key, rate limit).
+ */
 @ApiTags('downloads')
 @ApiSecurity(API_KEY_SCHEME)
-@Controller('v0/workflows/:workflow_id/jobs/:job_id/download')
+@UseGuards(PathParamsGuard, ApiKeyGuard, RateLimitGuard)
+@Controller('v0/workflows/:workflow_id/jobs/:job_id')
 export class DownloadController {
   constructor(private readonly downloads: DownloadService) {}
 
-  @Put()
+  @Put('download')
   @HttpCode(200)
   @ApiOperation({
     summary: 'Package every input and output asset of a job run into one ZIP and get a presigned URL for it',
     description:
-      'Idempotent: while an operation is pending every PUT returns it; a ready package gets a freshly signed URL on every call; failed and expired operations are replaced by a new one.',
+      'Idempotent: while an operation is pending every PUT returns it; a ready package gets a freshly signed URL on every call; failed and expired operations are replaced by a new one (a permanent failure stands until the job changes or a cool-down passes).',
   })
-  @ApiHeader({ name: 'Prefer', required: false, description: 'RFC 7240 `wait=N`: hold the answer up to N seconds (capped by configuration) until the package is ready' })
+  @ApiHeader(WAIT_HEADER)
   @ApiOkResponse({ type: DownloadResponseDto, headers: RETRY_AFTER_HEADER, description: 'the operation; Retry-After is set while pending' })
   @ApiErrorResponses()
   async request(
@@ -62,20 +72,43 @@ export class DownloadController {
     @Res({ passthrough: true }) response: Response,
     @Headers('prefer') prefer?: string,
   ): Promise<DownloadResponseDto> {
-    const answer = await this.downloads.request(request.caller!, params.workflow_id, params.job_id, preferredWaitSeconds(prefer), disconnection(response));
+    const answer = await this.downloads.request(request.caller!, jobOf(params), preferredWaitSeconds(prefer), disconnection(response));
     return this.send(answer, response);
   }
 
-  @Get()
+  @Get('download')
   @ApiOperation({ summary: 'The current operation of a job, without side effects (404 when there is none)' })
   @ApiOkResponse({ type: DownloadResponseDto, headers: RETRY_AFTER_HEADER })
   @ApiErrorResponses()
-  async current(
-    @Param() params: DownloadPathDto,
+  async current(@Param() params: DownloadPathDto, @Req() request: AuthenticatedRequest, @Res({ passthrough: true }) response: Response): Promise<DownloadResponseDto> {
+    return this.send(await this.downloads.current(request.caller!, jobOf(params)), response);
+  }
+
+  @Put('tasks/:task_id/download')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Package every input and output asset of one task of a job run into one ZIP and get a presigned URL for it',
+    description: 'Behaves as the job endpoint does, for the assets of one task; the task must have finished (its job may still run).',
+  })
+  @ApiHeader(WAIT_HEADER)
+  @ApiOkResponse({ type: DownloadResponseDto, headers: RETRY_AFTER_HEADER, description: 'the operation; Retry-After is set while pending' })
+  @ApiErrorResponses()
+  async requestTask(
+    @Param() params: TaskDownloadPathDto,
     @Req() request: AuthenticatedRequest,
     @Res({ passthrough: true }) response: Response,
+    @Headers('prefer') prefer?: string,
   ): Promise<DownloadResponseDto> {
-    return this.send(await this.downloads.current(request.caller!, params.workflow_id, params.job_id), response);
+    const answer = await this.downloads.request(request.caller!, taskOf(params), preferredWaitSeconds(prefer), disconnection(response));
+    return this.send(answer, response);
+  }
+
+  @Get('tasks/:task_id/download')
+  @ApiOperation({ summary: 'The current operation of a task, without side effects (404 when there is none)' })
+  @ApiOkResponse({ type: DownloadResponseDto, headers: RETRY_AFTER_HEADER })
+  @ApiErrorResponses()
+  async currentTask(@Param() params: TaskDownloadPathDto, @Req() request: AuthenticatedRequest, @Res({ passthrough: true }) response: Response): Promise<DownloadResponseDto> {
+    return this.send(await this.downloads.current(request.caller!, taskOf(params)), response);
   }
 
   private send(answer: DownloadAnswer, response: Response): DownloadResponseDto {
@@ -84,3 +117,6 @@ export class DownloadController {
     return answer.body;
   }
 }
+
+const jobOf = (params: DownloadPathDto): RunRef => ({ workflowId: params.workflow_id, jobId: params.job_id, taskId: null });
+const taskOf = (params: TaskDownloadPathDto): RunRef => ({ workflowId: params.workflow_id, jobId: params.job_id, taskId: params.task_id });

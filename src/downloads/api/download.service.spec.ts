@@ -3,6 +3,7 @@ import type { DownloadOperation } from '../../generated/prisma/client.js';
 import { AppConfig, loadConfig } from '../../platform/config/app-config.js';
 import { AppError } from '../../platform/errors.js';
 import { MetricsService } from '../../platform/metrics/metrics.service.js';
+import { Announcer } from '../../platform/redis/announcer.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 import { DownloadUrlSigner } from '../../storage/url-signer.js';
 import { OperationEvents } from '../operation-events.js';
@@ -10,6 +11,7 @@ import { OperationRepository, type DownloadTarget, type PackageLocation } from '
 import { PackageObjects } from '../package-objects.js';
 import { DownloadService } from './download.service.js';
 
+const JOB = { workflowId: 'wf', jobId: 'job', taskId: null };
 const caller = { keyId: '00000000-0000-4000-8000-00000000000a', organisationId: 'org-1' };
 const HOUR = 3_600_000;
 
@@ -18,6 +20,7 @@ function operation(fields: Partial<DownloadOperation>): DownloadOperation {
     id: 'op-1',
     workflowId: 'wf',
     jobId: 'job',
+    taskId: null,
     status: 'pending',
     attempts: 0,
     bytesDone: 0n,
@@ -42,7 +45,7 @@ function operation(fields: Partial<DownloadOperation>): DownloadOperation {
 /** Download operations in memory, with the partial unique index's rule: one live (pending or ready) per job. */
 class FakeOperations {
   rows: DownloadOperation[] = [];
-  target: Omit<DownloadTarget, 'current'> = { organisationId: 'org-1', jobStatus: 'completed', jobUpdatedAt: new Date('2026-12-01T09:00:00Z') };
+  target: Omit<DownloadTarget, 'current'> = { organisationId: 'org-1', jobStatus: 'completed', changedAt: new Date('2026-12-01T09:00:00Z') };
   /** Another request wins the race for the next insert: its operation appears instead of ours. */
   racingWinner: DownloadOperation | undefined;
   private next = 1;
@@ -104,6 +107,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
         { provide: PackageObjects, useValue: { deleteListed: async ({ key }: PackageLocation) => void deleted.push(key) } },
         { provide: OperationEvents, useValue: {} },
         { provide: MetricsService, useValue: { waitingRequests: { set: () => undefined } } },
+        { provide: Announcer, useValue: { listen: async () => undefined } },
         { provide: DownloadUrlSigner, useValue: { sign: async (_bucket: string, key: string, name: string, seconds: number) => `https://s3/${key}?name=${name}&expires=${seconds}` } },
         { provide: AppConfig, useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600', PERMANENT_FAILURE_COOLDOWN_SECONDS: '300' }) },
       ],
@@ -114,7 +118,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
   it('answers the pending operation and queues it again (a no-op for a queued one, a rescue for a stranded one)', async () => {
     operations.rows.push(operation({ id: 'op-pending' }));
 
-    const { body, retryAfterSeconds } = await sut.request(caller, 'wf', 'job', 0);
+    const { body, retryAfterSeconds } = await sut.request(caller, JOB, 0);
 
     expect(body).toMatchObject({ id: 'op-pending', status: 'pending', signed_url: '', workflowId: 'wf' });
     expect(retryAfterSeconds).toBeGreaterThan(0);
@@ -125,7 +129,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
   it('answers a live ready package with a fresh URL and builds nothing', async () => {
     operations.rows.push(operation({ id: 'op-ready', status: 'ready', archiveKey: 'packages/a.zip', expiresAt: new Date(Date.now() + 48 * HOUR) }));
 
-    const { body } = await sut.request(caller, 'wf', 'job', 0);
+    const { body } = await sut.request(caller, JOB, 0);
 
     expect(body).toMatchObject({ id: 'op-ready', status: 'ready', progress: 100 });
     expect(body.signed_url).toBe('https://s3/packages/a.zip?name=wf_job.zip&expires=3600');
@@ -135,7 +139,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
   it('never signs a URL that outlives its package', async () => {
     operations.rows.push(operation({ id: 'op-ready', status: 'ready', archiveKey: 'packages/a.zip', expiresAt: new Date(Date.now() + 600_000) }));
 
-    const { body } = await sut.request(caller, 'wf', 'job', 0);
+    const { body } = await sut.request(caller, JOB, 0);
 
     const expires = Number(new URL(body.signed_url).searchParams.get('expires'));
     expect(expires).toBeLessThanOrEqual(600);
@@ -145,7 +149,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
   it('replaces a ready package past its expiry with a new pending operation, deleting its object', async () => {
     operations.rows.push(operation({ id: 'op-old', status: 'ready', archiveKey: 'packages/old.zip', expiresAt: new Date(Date.now() - 1_000) }));
 
-    const { body } = await sut.request(caller, 'wf', 'job', 0);
+    const { body } = await sut.request(caller, JOB, 0);
 
     expect(body).toMatchObject({ id: 'op-new-1', status: 'pending' });
     expect(operations.rows.find((row) => row.id === 'op-old')?.status).toBe('expired');
@@ -156,7 +160,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
   it('answers GET on a ready package past its expiry with expired and no URL, changing nothing', async () => {
     operations.rows.push(operation({ id: 'op-old', status: 'ready', archiveKey: 'packages/old.zip', expiresAt: new Date(Date.now() - 1) }));
 
-    const { body } = await sut.current(caller, 'wf', 'job');
+    const { body } = await sut.current(caller, JOB);
 
     expect(body).toMatchObject({ id: 'op-old', status: 'expired', signed_url: '', expires_at: null });
     expect(operations.rows[0].status).toBe('ready');
@@ -166,7 +170,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
   it('answers a recent permanent failure of an unchanged job as it is, without a new build', async () => {
     operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'NO_ASSETS', failedAt: new Date(Date.now() - 60_000) }));
 
-    const { body } = await sut.request(caller, 'wf', 'job', 0);
+    const { body } = await sut.request(caller, JOB, 0);
 
     expect(body).toMatchObject({ id: 'op-failed', status: 'failed', error: { code: 'NO_ASSETS' } });
     expect(queued).toEqual([]);
@@ -177,9 +181,9 @@ describe('DownloadService: which operation a PUT answers with', () => {
     ['the cool-down has passed', { failedAt: new Date(Date.now() - 301_000), jobChanged: false }],
   ])('builds again after a permanent failure when %s', async (_case, { failedAt, jobChanged }) => {
     operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'SOURCE_MISSING', failedAt }));
-    if (jobChanged) operations.target.jobUpdatedAt = new Date();
+    if (jobChanged) operations.target.changedAt = new Date();
 
-    const { body } = await sut.request(caller, 'wf', 'job', 0);
+    const { body } = await sut.request(caller, JOB, 0);
 
     expect(body).toMatchObject({ id: 'op-new-1', status: 'pending' });
   });
@@ -187,7 +191,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
   it('replaces a failed operation with a new one', async () => {
     operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'UPLOAD_FAILED' }));
 
-    const { body } = await sut.request(caller, 'wf', 'job', 0);
+    const { body } = await sut.request(caller, JOB, 0);
 
     expect(body).toMatchObject({ id: 'op-new-1', status: 'pending' });
     expect(queued).toEqual(['op-new-1']);
@@ -196,7 +200,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
   it('answers with the operation of a request that won the race to record one', async () => {
     operations.racingWinner = operation({ id: 'op-winner' });
 
-    const { body } = await sut.request(caller, 'wf', 'job', 0);
+    const { body } = await sut.request(caller, JOB, 0);
 
     expect(body.id).toBe('op-winner');
     expect(queued).toEqual(['op-winner']);
@@ -204,14 +208,14 @@ describe('DownloadService: which operation a PUT answers with', () => {
   });
 
   it.each([
-    ['another organisation owns the workflow', { organisationId: 'org-2', jobStatus: 'completed' as const, jobUpdatedAt: null }, 'FORBIDDEN'],
-    ['the job is still running', { organisationId: 'org-1', jobStatus: 'running' as const, jobUpdatedAt: null }, 'JOB_NOT_FINISHED'],
-    ['there is no such job', { organisationId: 'org-1', jobStatus: null, jobUpdatedAt: null }, 'NOT_FOUND'],
+    ['another organisation owns the workflow', { organisationId: 'org-2', jobStatus: 'completed' as const, changedAt: null }, 'FORBIDDEN'],
+    ['the job is still running', { organisationId: 'org-1', jobStatus: 'running' as const, changedAt: null }, 'JOB_NOT_FINISHED'],
+    ['there is no such job', { organisationId: 'org-1', jobStatus: null, changedAt: null }, 'NOT_FOUND'],
   ])('refuses when %s, recording nothing', async (_case, target, code) => {
     operations.target = target;
 
-    await expect(sut.request(caller, 'wf', 'job', 0)).rejects.toMatchObject({ code });
-    await expect(sut.request(caller, 'wf', 'job', 0)).rejects.toBeInstanceOf(AppError);
+    await expect(sut.request(caller, JOB, 0)).rejects.toMatchObject({ code });
+    await expect(sut.request(caller, JOB, 0)).rejects.toBeInstanceOf(AppError);
     expect(operations.rows).toEqual([]);
     expect(queued).toEqual([]);
   });

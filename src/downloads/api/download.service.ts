@@ -1,6 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { isFinished } from '../../catalogue/catalogue.repository.js';
 import type { Caller } from '../../catalogue/api-key.service.js';
+import { CATALOGUE_CHANGED } from '../../catalogue/catalogue.service.js';
+import { Announcer } from '../../platform/redis/announcer.js';
 import { PERMANENT_FAILURES } from '../../packaging/packaging-error.js';
 import { AppConfig } from '../../platform/config/app-config.js';
 import { AppError } from '../../platform/errors.js';
@@ -10,7 +12,7 @@ import { DownloadUrlSigner } from '../../storage/url-signer.js';
 import { TtlCache } from '../../utils/ttl-cache.js';
 import { OperationEvents } from '../operation-events.js';
 import { progressPercent } from '../operation-record.js';
-import { OperationRepository, type DownloadOperation, type DownloadTarget } from '../operation.repository.js';
+import { OperationRepository, type DownloadOperation, type DownloadTarget, type RunRef } from '../operation.repository.js';
 import { PackageObjects } from '../package-objects.js';
 import type { DownloadResponseDto } from './dto/download-response.dto.js';
 
@@ -30,8 +32,10 @@ const MIN_URL_SECONDS = 1;
 @Injectable()
 export class DownloadService {
   private readonly logger = new Logger(DownloadService.name);
-  /** Lookups that found a ready package, by `workflow/job`: see READY_CACHE_SECONDS. */
+  /** Lookups that found a ready package, by `workflow/job/task`: see READY_CACHE_SECONDS. */
   private readonly readyTargets: TtlCache<string, DownloadTarget>;
+  /** A job registered anew anywhere empties the cache: subscribed on the first request. */
+  private listening: Promise<void> | undefined;
   /** `Prefer: wait` requests held right now in this process. */
   private waiters = 0;
 
@@ -42,21 +46,25 @@ export class DownloadService {
     private readonly events: OperationEvents,
     private readonly signer: DownloadUrlSigner,
     private readonly metrics: MetricsService,
+    private readonly announcer: Announcer,
     private readonly config: AppConfig,
   ) {
     this.readyTargets = new TtlCache(config.READY_CACHE_SECONDS * 1000);
   }
 
   /**
-   * PUT: returns the live operation, or records and queues a new one; optionally waits for it to settle,
-   * until `waitSeconds` pass or `disconnected` fires (the client went away).
+   * PUT: returns the live operation of the job (or task), or records and queues a new one; optionally waits
+   * for it to settle, until `waitSeconds` pass or `disconnected` fires (the client went away).
    */
-  async request(caller: Caller, workflowId: string, jobId: string, waitSeconds: number, disconnected?: AbortSignal): Promise<DownloadAnswer> {
-    const cacheKey = `${workflowId}/${jobId}`;
-    const target = this.readyTargets.get(cacheKey) ?? (await this.operations.findDownloadTarget(workflowId, jobId));
+  async request(caller: Caller, ref: RunRef, waitSeconds: number, disconnected?: AbortSignal): Promise<DownloadAnswer> {
+    this.listening ??= this.announcer.listen(CATALOGUE_CHANGED, () => this.readyTargets.clear()).catch((error: Error) => {
+      this.logger.warn(`not listening for catalogue changes: ${error.message}`);
+    });
+    const cacheKey = `${ref.workflowId}/${ref.jobId}/${ref.taskId ?? ''}`;
+    const target = this.readyTargets.get(cacheKey) ?? (await this.operations.findDownloadTarget(ref));
     // Every check runs on every request, cached lookup or not: another organisation's key still gets 403.
-    this.authorise(caller, target, workflowId, jobId);
-    let operation = await this.currentOrNew(target!, workflowId, jobId, caller.keyId);
+    this.authorise(caller, target, ref);
+    let operation = await this.currentOrNew(target!, ref, caller.keyId);
     if (operation.status === 'pending' && waitSeconds > 0) operation = await this.waitUntilSettled(operation, waitSeconds, disconnected);
     if (operation.status === 'ready') this.readyTargets.set(cacheKey, { ...target!, current: operation });
     else this.readyTargets.delete(cacheKey);
@@ -64,27 +72,31 @@ export class DownloadService {
   }
 
   /** GET: the live operation, else the newest one; never creates or changes anything. */
-  async current(caller: Caller, workflowId: string, jobId: string): Promise<DownloadAnswer> {
-    const target = await this.operations.findDownloadTarget(workflowId, jobId);
-    this.authorise(caller, target, workflowId, jobId, { requireFinished: false });
-    if (!target!.current) throw new AppError('NOT_FOUND', `no download operation for job ${jobId} of workflow ${workflowId}`);
+  async current(caller: Caller, ref: RunRef): Promise<DownloadAnswer> {
+    const target = await this.operations.findDownloadTarget(ref);
+    this.authorise(caller, target, ref, { requireFinished: false });
+    if (!target!.current) throw new AppError('NOT_FOUND', `no download operation for ${describe(ref)}`);
     return this.present(target!.current);
   }
 
-  private authorise(
-    caller: Caller,
-    target: DownloadTarget | null,
-    workflowId: string,
-    jobId: string,
-    { requireFinished = true } = {},
-  ): void {
+  /** The contract's order of checks: workflow (404, 403), job (404), task (404), finished (409). */
+  private authorise(caller: Caller, target: DownloadTarget | null, ref: RunRef, { requireFinished = true } = {}): void {
+    const { workflowId, jobId, taskId } = ref;
     if (!target) throw new AppError('NOT_FOUND', `no workflow ${workflowId}`);
     if (target.organisationId !== caller.organisationId) {
       throw new AppError('FORBIDDEN', `workflow ${workflowId} belongs to another organisation`);
     }
     if (target.jobStatus === null) throw new AppError('NOT_FOUND', `no job ${jobId} in workflow ${workflowId}`);
-    if (requireFinished && !isFinished(target.jobStatus)) {
-      throw new AppError('JOB_NOT_FINISHED', `job ${jobId} is ${target.jobStatus}; it can be downloaded once it has finished`);
+    if (taskId === null) {
+      if (requireFinished && !isFinished(target.jobStatus)) {
+        throw new AppError('JOB_NOT_FINISHED', `job ${jobId} is ${target.jobStatus}; it can be downloaded once it has finished`);
+      }
+      return;
+    }
+    if (!target.taskStatus) throw new AppError('NOT_FOUND', `no task ${taskId} in job ${jobId} of workflow ${workflowId}`);
+    // A task is downloadable once it has finished itself, whatever its job's other tasks are doing.
+    if (requireFinished && !isFinished(target.taskStatus)) {
+      throw new AppError('TASK_NOT_FINISHED', `task ${taskId} is ${target.taskStatus}; it can be downloaded once it has finished`);
     }
   }
 
@@ -93,7 +105,7 @@ export class DownloadService {
    * one while it lasts, a recent permanent failure of the unchanged job as it is; otherwise a new one. A
    * ready package past its expiry is expired on the spot (its object deleted) and replaced.
    */
-  private async currentOrNew(target: DownloadTarget, workflowId: string, jobId: string, keyId: string): Promise<DownloadOperation> {
+  private async currentOrNew(target: DownloadTarget, ref: RunRef, keyId: string): Promise<DownloadOperation> {
     let candidate = target.current;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
       if (candidate?.status === 'ready' && this.isPastRetention(candidate)) {
@@ -106,15 +118,15 @@ export class DownloadService {
       }
       if (candidate?.status === 'ready') return candidate;
       if (candidate && this.standsAsPermanentFailure(candidate, target)) return candidate;
-      const created = await this.operations.createPending(workflowId, jobId, keyId);
+      const created = await this.operations.createPending(ref, keyId);
       if (created) {
         await this.queue.enqueue(created.id);
         return created;
       }
       // Another request recorded the live operation first: answer with that one.
-      candidate = await this.operations.findCurrent(workflowId, jobId);
+      candidate = await this.operations.findCurrent(ref);
     }
-    throw new Error(`could not settle on one live operation for ${workflowId}/${jobId}`);
+    throw new Error(`could not settle on one live operation for ${describe(ref)}`);
   }
 
   /**
@@ -125,7 +137,7 @@ export class DownloadService {
   private standsAsPermanentFailure(operation: DownloadOperation, target: DownloadTarget): boolean {
     if (operation.status !== 'failed' || !operation.errorCode || !PERMANENT_FAILURES.has(operation.errorCode)) return false;
     const failedAt = operation.failedAt?.getTime() ?? 0;
-    const jobChangedSince = target.jobUpdatedAt !== null && target.jobUpdatedAt.getTime() > failedAt;
+    const jobChangedSince = target.changedAt !== null && target.changedAt.getTime() > failedAt;
     return !jobChangedSince && Date.now() - failedAt < this.config.PERMANENT_FAILURE_COOLDOWN_SECONDS * 1000;
   }
 
@@ -199,6 +211,7 @@ export class DownloadService {
       signed_url: '',
       workflowId: operation.workflowId,
       job_id: operation.jobId,
+      ...(operation.taskId === null ? {} : { task_id: operation.taskId }),
       progress: progressPercent(operation),
       size_bytes: operation.sizeBytes === null ? null : Number(operation.sizeBytes),
       expires_at: null,
@@ -211,7 +224,7 @@ export class DownloadService {
       body.signed_url = await this.signer.sign(
         this.config.S3_BUCKET,
         operation.archiveKey,
-        `${operation.workflowId}_${operation.jobId}.zip`,
+        `${[operation.workflowId, operation.jobId, operation.taskId].filter(Boolean).join('_')}.zip`,
         expiresIn,
         new Date(now),
       );
@@ -225,4 +238,8 @@ export class DownloadService {
     }
     return { body, retryAfterSeconds: status === 'pending' ? PENDING_RETRY_AFTER_SECONDS : undefined };
   }
+}
+
+function describe({ workflowId, jobId, taskId }: RunRef): string {
+  return taskId === null ? `job ${jobId} of workflow ${workflowId}` : `task ${taskId} of job ${jobId} of workflow ${workflowId}`;
 }

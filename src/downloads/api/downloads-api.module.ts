@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { CatalogueModule } from '../../catalogue/catalogue.module.js';
 import { QueuesModule } from '../../platform/queues/queues.module.js';
+import { AnnouncerModule } from '../../platform/redis/announcer.module.js';
 import { StorageModule } from '../../storage/storage.module.js';
 import { DownloadOperationsModule } from '../download-operations.module.js';
 import { OperationEventsModule } from '../operation-events.module.js';
@@ -14,21 +14,21 @@ import { RateLimitRepository } from './rate-limit/rate-limit.repository.js';
 import { RateLimiter } from './rate-limit/rate-limiter.js';
 
 /**
- * The public endpoint: PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download, behind its guards.
+ * The public endpoint: PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download and on each task's
+ * .../tasks/{task_id}/download, behind its guards.
  * Only processes that serve the API load this module (AppModule imports it on demand), so a worker never
  * carries the route, its DTOs or Swagger.
  */
 @Module({
-  imports: [CatalogueModule, DownloadOperationsModule, OperationEventsModule, StorageModule, QueuesModule],
+  imports: [CatalogueModule, DownloadOperationsModule, OperationEventsModule, StorageModule, QueuesModule, AnnouncerModule],
   controllers: [DownloadController],
   providers: [
     DownloadService,
     RateLimitRepository,
     RateLimiter,
-    // Guards run in this order, as the contract checks: path parameters, key, rate limit.
-    { provide: APP_GUARD, useClass: PathParamsGuard },
-    { provide: APP_GUARD, useClass: ApiKeyGuard },
-    { provide: APP_GUARD, useClass: RateLimitGuard },
+    PathParamsGuard,
+    ApiKeyGuard,
+    RateLimitGuard,
   ],
 })
 export class DownloadsApiModule {}

@@ -4,9 +4,12 @@ import { AppError } from '../../platform/errors.js';
 export interface ParsedCommand {
   words: string[];
   flags: Record<string, string | undefined>;
+  /** Flags that may be given more than once, every value in order. */
+  lists: Record<string, string[]>;
 }
 
-const FLAGS = ['org', 'name', 'workflow', 'job', 'status', 'inputs', 'outputs', 'limit'] as const;
+const FLAGS = ['org', 'name', 'workflow', 'job', 'status', 'limit', 'url'] as const;
+const REPEATED_FLAGS = ['inputs', 'outputs'] as const;
 
 /** `org create acme --name x` → words [org, create, acme], flags {name: x}. Unknown flags are refused. */
 export function parseCommand(argv: string[]): ParsedCommand {
@@ -15,9 +18,15 @@ export function parseCommand(argv: string[]): ParsedCommand {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(FLAGS.map((flag) => [flag, { type: 'string' as const }])),
+      options: {
+        ...Object.fromEntries(FLAGS.map((flag) => [flag, { type: 'string' as const }])),
+        ...Object.fromEntries(REPEATED_FLAGS.map((flag) => [flag, { type: 'string' as const, multiple: true }])),
+      },
     });
-    return { words: positionals, flags: values as Record<string, string | undefined> };
+    const all = values as Record<string, string | string[] | undefined>;
+    const flags = Object.fromEntries(FLAGS.map((flag) => [flag, all[flag] as string | undefined]));
+    const lists = Object.fromEntries(REPEATED_FLAGS.map((flag) => [flag, (all[flag] as string[] | undefined) ?? []]));
+    return { words: positionals, flags, lists };
   } catch (error) {
     throw new AppError('INVALID_ARGUMENT', (error as Error).message);
   }

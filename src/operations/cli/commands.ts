@@ -7,11 +7,11 @@ import { optionalInteger, requireFlag, requireWord, type ParsedCommand } from '.
 
 const USAGE =
   'commands: org create <name> | apikey create --org <orgId> [--name <n>] | apikey revoke <keyId> | ' +
-  'job register --org <orgId> --workflow <wid> --job <jid> [--status <s>] [--inputs <s3uri>] [--outputs <s3uri>] | ' +
+  'job register --org <orgId> --workflow <wid> --job <jid> [--status <s>] [--inputs <s3uri>]... [--outputs <s3uri>]... | ' +
   'operations list [--status <s>] [--limit N] | demo';
 
 /** Runs one operator command; its result is the JSON document the CLI prints. */
-export async function runCommand(app: INestApplicationContext, { words, flags }: ParsedCommand): Promise<unknown> {
+export async function runCommand(app: INestApplicationContext, { words, flags, lists }: ParsedCommand): Promise<unknown> {
   const operator = app.get(OperatorService);
   switch (`${words[0] ?? ''} ${words[1] ?? ''}`.trim()) {
     case 'org create':
@@ -30,8 +30,8 @@ export async function runCommand(app: INestApplicationContext, { words, flags }:
         workflowId: requireFlag(flags, 'workflow'),
         jobId: requireFlag(flags, 'job'),
         status: flags.status,
-        inputs: flags.inputs,
-        outputs: flags.outputs,
+        inputs: lists.inputs,
+        outputs: lists.outputs,
       });
     case 'operations list':
       return operator.listOperations({ status: flags.status, limit: optionalInteger(flags, 'limit') });

@@ -159,6 +159,22 @@ export class AppConfig {
   @IntegerSetting(1, 65535, 'WORKER_HEALTH_PORT must be an integer between 1 and 65535')
   WORKER_HEALTH_PORT = 3001;
 
+  /** The catalogue API's port (the platform's workflow engine registers jobs there); never PORT. */
+  @IntegerSetting(1, 65535, 'INTERNAL_PORT must be an integer between 1 and 65535')
+  INTERNAL_PORT = 3002;
+
+  /** The bearer token of the catalogue API; unset, it answers 401 to everything. */
+  @IsOptional()
+  @Matches(/^\S{16,512}$/, { message: 'INTERNAL_API_TOKEN must be 16 to 512 characters without spaces' })
+  INTERNAL_API_TOKEN: string | undefined = undefined;
+
+  /** Buckets a job's sources may name (comma-separated); unset, only S3_ASSETS_BUCKET. */
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](,[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])*$/, {
+    message: 'ASSET_BUCKETS must be bucket names separated by commas',
+  })
+  ASSET_BUCKETS: string | undefined = undefined;
+
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
   })
@@ -171,6 +187,11 @@ export class AppConfig {
   /** Where demo and `job register` put sample assets unless told otherwise. */
   get assetsBucket(): string {
     return this.S3_ASSETS_BUCKET ?? this.S3_BUCKET;
+  }
+
+  /** The buckets sources may be read from. */
+  get assetBuckets(): string[] {
+    return this.ASSET_BUCKETS ? [...new Set(this.ASSET_BUCKETS.split(','))] : [this.assetsBucket];
   }
 
   /** The local all-in-one runs its own S3-compatible store when no endpoint is configured. */

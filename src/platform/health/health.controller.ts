@@ -3,7 +3,6 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthChe
 import type { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
 import { AppError, isDependencyUnavailable } from '../errors.js';
-import { Public } from '../http/public.decorator.js';
 import { PrismaService } from '../prisma/prisma.service.js';
 import { describePending, SchemaStatus } from '../prisma/schema-status.js';
 import { FAST_REDIS } from '../redis/redis.connections.js';
@@ -18,7 +17,6 @@ const CHECK_CACHE_MS = 2_000;
  * description lives in openapi.ts, so that a worker, which serves them but publishes no document, never loads
  * Swagger.
  */
-@Public()
 @Controller()
 export class HealthController {
   constructor(

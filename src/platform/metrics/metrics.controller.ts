@@ -1,10 +1,8 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { Public } from '../http/public.decorator.js';
 import { MetricsService } from './metrics.service.js';
 
 /** Prometheus scrape endpoint; both roles serve it. openapi.ts leaves it out of the document. */
-@Public()
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}

@@ -1,4 +1,4 @@
-import { Global, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Injectable, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
 import { createBlockingRedis, createFastRedis, FAST_REDIS } from './redis.connections.js';
@@ -8,8 +8,11 @@ import { RedisEvents } from './redis-events.js';
  * Owns every Redis connection of a process. BullMQ does not close connections it was handed, so they are
  * closed here, after every module (queues and workers first) has shut down.
  */
+/** How long a starting process waits for its fast connections before it serves anyway. */
+const CONNECT_WAIT_MS = 3_000;
+
 @Injectable()
-export class RedisConnections implements OnApplicationShutdown {
+export class RedisConnections implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly connections: Redis[] = [];
 
   constructor(private readonly config: AppConfig) {}
@@ -27,6 +30,18 @@ export class RedisConnections implements OnApplicationShutdown {
     connection.on('error', () => undefined);
     this.connections.push(connection);
     return connection;
+  }
+
+  /**
+   * Fast connections queue nothing while they connect: a request served in the first milliseconds would find
+   * Redis "unavailable" (503 on enqueue, the rate limit skipped). So the process waits for them, briefly: when
+   * Redis is really away it serves anyway and answers as an outage.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    const connecting = this.connections.filter((connection) => connection.status !== 'ready');
+    if (connecting.length === 0) return;
+    const ready = Promise.all(connecting.map((connection) => new Promise((resolve) => connection.once('ready', resolve))));
+    await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, CONNECT_WAIT_MS).unref())]);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -11,3 +11,9 @@ export class DownloadPathDto {
   @Matches(EXTERNAL_ID_PATTERN, { message: `job_id must be ${EXTERNAL_ID_RULE}` })
   job_id!: string;
 }
+
+export class TaskDownloadPathDto extends DownloadPathDto {
+  @ApiProperty({ pattern: EXTERNAL_ID_PATTERN.source, example: 'tile-31UFU', description: `the task id within the job: ${EXTERNAL_ID_RULE}` })
+  @Matches(EXTERNAL_ID_PATTERN, { message: `task_id must be ${EXTERNAL_ID_RULE}` })
+  task_id!: string;
+}

@@ -25,6 +25,9 @@ export class DownloadResponseDto {
   @ApiProperty({ description: 'the job id' })
   job_id!: string;
 
+  @ApiPropertyOptional({ description: 'the task id, for the package of one task' })
+  task_id?: string;
+
   @ApiProperty({ minimum: 0, maximum: 100, description: 'packaging progress in percent; 100 once ready' })
   progress!: number;
 

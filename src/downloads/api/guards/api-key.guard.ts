@@ -1,9 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AppError } from '../../../platform/errors.js';
 import { ApiKeyService, type Caller } from '../../../catalogue/api-key.service.js';
-import { IS_PUBLIC } from '../../../platform/http/public.decorator.js';
 
 /** The OpenAPI security scheme of the public routes. */
 export const API_KEY_SCHEME = 'api-key';
@@ -13,16 +11,12 @@ export type AuthenticatedRequest = Request & { caller?: Caller };
 // `<key>` or `Bearer <key>`; a key is one token of printable characters.
 const AUTHORIZATION = /^(?:bearer\s+)?([\x21-\x7e]{1,256})$/i;
 
-/** Every route but the public ones needs a known, unrevoked key; the caller is attached to the request. */
+/** The download routes need a known, unrevoked key; the caller is attached to the request. */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  constructor(
-    private readonly apiKeys: ApiKeyService,
-    private readonly reflector: Reflector,
-  ) {}
+  constructor(private readonly apiKeys: ApiKeyService) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const match = AUTHORIZATION.exec((request.headers.authorization ?? '').trim());
     if (!match || /^bearer$/i.test(match[1])) {

@@ -1,11 +1,9 @@
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { AppConfig } from '../../../platform/config/app-config.js';
 import { AppError } from '../../../platform/errors.js';
 import { RateLimiter } from '../rate-limit/rate-limiter.js';
 import type { AuthenticatedRequest } from './api-key.guard.js';
-import { IS_PUBLIC } from '../../../platform/http/public.decorator.js';
 
 /**
  * RATE_LIMIT_PER_MINUTE requests per API key, shared by all API processes (see RateLimiter). When Redis
@@ -19,12 +17,10 @@ export class RateLimitGuard implements CanActivate {
 
   constructor(
     private readonly limiter: RateLimiter,
-    private readonly reflector: Reflector,
     private readonly config: AppConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     if (!request.caller) return true;
     let decision;

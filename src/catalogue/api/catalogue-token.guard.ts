@@ -1,0 +1,32 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request } from 'express';
+import { AppConfig } from '../../platform/config/app-config.js';
+import { AppError } from '../../platform/errors.js';
+
+/** The OpenAPI security scheme of the catalogue API. */
+export const CATALOGUE_TOKEN_SCHEME = 'internal-token';
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/**
+ * The catalogue API is for the platform's workflow engine: `Authorization: Bearer <INTERNAL_API_TOKEN>`.
+ * Without a configured token it answers 401 to everything. Compared in constant time.
+ */
+@Injectable()
+export class CatalogueTokenGuard implements CanActivate {
+  private readonly expected: Buffer | undefined;
+
+  constructor(config: AppConfig) {
+    this.expected = config.INTERNAL_API_TOKEN === undefined ? undefined : digest(config.INTERNAL_API_TOKEN);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const header = context.switchToHttp().getRequest<Request>().headers.authorization ?? '';
+    const match = /^bearer\s+(\S+)$/i.exec(header.trim());
+    if (!this.expected || !match || !timingSafeEqual(digest(match[1]), this.expected)) {
+      throw new AppError('UNAUTHENTICATED', 'the catalogue API needs Authorization: Bearer <INTERNAL_API_TOKEN>');
+    }
+    return true;
+  }
+}

@@ -1,0 +1,73 @@
+import { ApiProperty, ApiPropertyOptional, type ApiPropertyOptions } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, ValidateNested } from 'class-validator';
+import { JobStatus } from '../../../generated/prisma/enums.js';
+import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from '../../ids.js';
+import { MAX_SOURCES_PER_SIDE } from '../../source-rules.js';
+
+const STATUSES = Object.keys(JobStatus);
+const SOURCES: ApiPropertyOptions = {
+  type: [String],
+  maxItems: MAX_SOURCES_PER_SIDE,
+  example: ['s3://assets/runs/42/inputs/', 's3://assets/aux/dem.tif'],
+  description: `S3 URIs: a prefix (\`s3://bucket/prefix/\`, every object under it) or one object (\`s3://bucket/key\`); at most ${MAX_SOURCES_PER_SIDE}, in ASSET_BUCKETS`,
+};
+
+export class WorkflowRegistrationDto {
+  @ApiProperty({ format: 'uuid', description: 'the organisation that owns the workflow' })
+  @IsUUID('all', { message: 'organisation_id must be a UUID' })
+  organisation_id!: string;
+}
+
+export class TaskRegistrationDto {
+  @ApiProperty({ pattern: EXTERNAL_ID_PATTERN.source, example: 'tile-31UFU' })
+  @IsString({ message: 'task_id must be a string' })
+  @Matches(EXTERNAL_ID_PATTERN, { message: `task_id must be ${EXTERNAL_ID_RULE}` })
+  task_id!: string;
+
+  @ApiProperty({ enum: STATUSES })
+  @IsIn(STATUSES, { message: `status must be one of ${STATUSES.join(', ')}` })
+  status!: JobStatus;
+
+  @ApiProperty(SOURCES)
+  @IsArray({ message: 'inputs must be an array of S3 URIs' })
+  @ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `inputs must list at most ${MAX_SOURCES_PER_SIDE} sources` })
+  @IsString({ each: true, message: 'inputs must be an array of S3 URIs' })
+  inputs!: string[];
+
+  @ApiProperty(SOURCES)
+  @IsArray({ message: 'outputs must be an array of S3 URIs' })
+  @ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `outputs must list at most ${MAX_SOURCES_PER_SIDE} sources` })
+  @IsString({ each: true, message: 'outputs must be an array of S3 URIs' })
+  outputs!: string[];
+}
+
+export class JobRegistrationDto {
+  @ApiProperty({ enum: STATUSES, description: 'queued and running are unfinished; completed, failed and cancelled are downloadable' })
+  @IsIn(STATUSES, { message: `status must be one of ${STATUSES.join(', ')}` })
+  status!: JobStatus;
+
+  @ApiProperty(SOURCES)
+  @IsArray({ message: 'inputs must be an array of S3 URIs' })
+  @ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `inputs must list at most ${MAX_SOURCES_PER_SIDE} sources` })
+  @IsString({ each: true, message: 'inputs must be an array of S3 URIs' })
+  inputs!: string[];
+
+  @ApiProperty(SOURCES)
+  @IsArray({ message: 'outputs must be an array of S3 URIs' })
+  @ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `outputs must list at most ${MAX_SOURCES_PER_SIDE} sources` })
+  @IsString({ each: true, message: 'outputs must be an array of S3 URIs' })
+  outputs!: string[];
+
+  @ApiPropertyOptional({ type: 'string', format: 'date-time', description: 'when the run finished (finished runs only); kept from the last registration, else now, when absent' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'finished_at must be an ISO 8601 date-time' })
+  finished_at?: string;
+
+  @ApiPropertyOptional({ type: [TaskRegistrationDto], description: 'the job\'s tasks; they replace those registered before (absent: none)' })
+  @IsOptional()
+  @IsArray({ message: 'tasks must be an array' })
+  @ValidateNested({ each: true })
+  @Type(() => TaskRegistrationDto)
+  tasks?: TaskRegistrationDto[];
+}

@@ -1,0 +1,225 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { OperationRepository, type PackageLocation } from '../downloads/operation.repository.js';
+import { PackageObjects } from '../downloads/package-objects.js';
+import { AppConfig } from '../platform/config/app-config.js';
+import { AppError, type ErrorDetail } from '../platform/errors.js';
+import { Announcer } from '../platform/redis/announcer.js';
+import { CatalogueRepository, isFinished, type JobStatus, type JobWithTasks, type RunFields, type Task, type Transaction } from './catalogue.repository.js';
+import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from './ids.js';
+import { checkSources } from './source-rules.js';
+
+/** Announced when a job's registration changed: API processes drop their cached lookups of ready packages. */
+export const CATALOGUE_CHANGED = 'catalogue-changed';
+
+export interface TaskRegistration {
+  taskId: string;
+  status: JobStatus;
+  inputs: string[];
+  outputs: string[];
+}
+
+export interface JobRegistration {
+  workflowId: string;
+  jobId: string;
+  status: JobStatus;
+  inputs: string[];
+  outputs: string[];
+  /** When the run finished; by default kept from an earlier registration, else now (finished runs only). */
+  finishedAt?: Date;
+  /** The job's tasks, replacing those registered before; undefined leaves them as they are. */
+  tasks?: TaskRegistration[];
+}
+
+/** A job as the catalogue API and the CLI answer it. */
+export interface JobView {
+  workflow_id: string;
+  job_id: string;
+  organisation_id: string;
+  status: JobStatus;
+  inputs: string[];
+  outputs: string[];
+  finished_at: string | null;
+  created_at: string;
+  updated_at: string;
+  tasks: Array<{ task_id: string; status: JobStatus; inputs: string[]; outputs: string[]; finished_at: string | null; created_at: string; updated_at: string }>;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((value, index) => value === b[index]);
+
+/**
+ * Registers what the service packages: workflows, jobs and their tasks, from the catalogue API and the CLI
+ * alike. A registration is one transaction; when it changes a job (status, sources, finished_at, its tasks),
+ * the live operations of the job and of the changed tasks are superseded in that same transaction (expired,
+ * their packages handed to the deletions), so that a PUT after it never gets a package of the old job.
+ */
+@Injectable()
+export class CatalogueService {
+  private readonly logger = new Logger(CatalogueService.name);
+
+  constructor(
+    private readonly catalogue: CatalogueRepository,
+    private readonly operations: OperationRepository,
+    private readonly packageObjects: PackageObjects,
+    private readonly announcer: Announcer,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Creates the workflow for the organisation; 409 when another organisation owns it. */
+  async registerWorkflow(workflowId: string, organisationId: string): Promise<{ workflow_id: string; organisation_id: string; created_at: string }> {
+    await this.requireOrganisation(organisationId);
+    const workflow = await this.catalogue.ensureWorkflow(workflowId, organisationId);
+    if (workflow.organisationId !== organisationId) throw new AppError('CONFLICT', `workflow ${workflowId} belongs to another organisation`);
+    return { workflow_id: workflow.id, organisation_id: workflow.organisationId, created_at: workflow.createdAt.toISOString() };
+  }
+
+  /**
+   * Creates or replaces a job (and its tasks). Idempotent: the same registration twice changes nothing. The
+   * workflow must exist, and belong to the `owner` when one is given (the CLI creates it when new).
+   */
+  async registerJob(registration: JobRegistration, owner?: { organisationId: string; createWorkflow: boolean }): Promise<JobView> {
+    this.validate(registration);
+    if (owner?.createWorkflow) {
+      await this.requireOrganisation(owner.organisationId);
+      await this.catalogue.ensureWorkflow(registration.workflowId, owner.organisationId);
+    }
+    const workflow = await this.catalogue.findWorkflow(registration.workflowId);
+    if (!workflow) throw new AppError('NOT_FOUND', `no workflow ${registration.workflowId}`);
+    if (owner && workflow.organisationId !== owner.organisationId) throw new AppError('FORBIDDEN', `workflow ${registration.workflowId} belongs to another organisation`);
+
+    const { workflowId, jobId } = registration;
+    const { view, superseded } = await this.catalogue.inJobTransaction(workflowId, jobId, async (tx) => {
+      const existing = await this.catalogue.findJobWithTasks(workflowId, jobId, tx);
+      const fields = runFields(registration, existing, registration.finishedAt);
+      const tasks = await this.writeTasks(tx, registration, existing, fields);
+      const jobChanged = !existing || !sameRun(existing, fields) || tasks.changed.length > 0 || tasks.removed.length > 0;
+      await this.catalogue.writeJob(tx, workflowId, jobId, fields, jobChanged);
+      const superseded = existing && jobChanged
+        ? await this.operations.supersedeWithin(tx, { workflowId, jobId, job: true, taskIds: [...tasks.changed, ...tasks.removed] }, this.config.S3_BUCKET)
+        : [];
+      // After their operations are superseded: the cascade takes those rows with the tasks.
+      await this.catalogue.deleteTasks(tx, workflowId, jobId, tasks.removed);
+      return { view: toJobView((await this.catalogue.findJobWithTasks(workflowId, jobId, tx))!), superseded };
+    });
+    await this.afterChange(workflowId, jobId, superseded);
+    return view;
+  }
+
+  async getJob(workflowId: string, jobId: string): Promise<JobView> {
+    const job = await this.catalogue.findJobWithTasks(workflowId, jobId);
+    if (!job) throw new AppError('NOT_FOUND', `no job ${jobId} in workflow ${workflowId}`);
+    return toJobView(job);
+  }
+
+  /** Removes the job, its tasks, their operations and their packages. */
+  async deleteJob(workflowId: string, jobId: string): Promise<{ workflow_id: string; job_id: string; deleted: true }> {
+    const superseded = await this.catalogue.inJobTransaction(workflowId, jobId, async (tx) => {
+      const existing = await this.catalogue.findJobWithTasks(workflowId, jobId, tx);
+      if (!existing) throw new AppError('NOT_FOUND', `no job ${jobId} in workflow ${workflowId}`);
+      const taskIds = existing.tasks.map((task) => task.id);
+      const objects = await this.operations.supersedeWithin(tx, { workflowId, jobId, job: true, taskIds }, this.config.S3_BUCKET);
+      await this.catalogue.deleteJob(tx, workflowId, jobId);
+      return objects;
+    });
+    await this.afterChange(workflowId, jobId, superseded);
+    return { workflow_id: workflowId, job_id: jobId, deleted: true };
+  }
+
+  /**
+   * Writes the registration's tasks (a new job's row is written first: tasks refer to it); answers which
+   * earlier tasks changed and which are no longer listed, for the caller to supersede and remove.
+   */
+  private async writeTasks(tx: Transaction, registration: JobRegistration, existing: JobWithTasks | null, jobFields: RunFields): Promise<{ changed: string[]; removed: string[] }> {
+    if (registration.tasks === undefined) return { changed: [], removed: [] };
+    if (!existing) await this.catalogue.writeJob(tx, registration.workflowId, registration.jobId, jobFields, true);
+    const before = new Map((existing?.tasks ?? []).map((task) => [task.id, task]));
+    const changed: string[] = [];
+    for (const task of registration.tasks) {
+      const previous = before.get(task.taskId);
+      before.delete(task.taskId);
+      const fields = runFields(task, previous ?? null);
+      const taskChanged = !previous || !sameRun(previous, fields);
+      if (previous && taskChanged) changed.push(task.taskId);
+      if (taskChanged) await this.catalogue.writeTask(tx, registration.workflowId, registration.jobId, task.taskId, fields, true);
+    }
+    return { changed, removed: [...before.keys()] };
+  }
+
+  private async afterChange(workflowId: string, jobId: string, superseded: PackageLocation[]): Promise<void> {
+    for (const object of superseded) await this.packageObjects.deleteListed(object);
+    await this.announcer.announce(CATALOGUE_CHANGED, `${workflowId}/${jobId}`);
+  }
+
+  private async requireOrganisation(organisationId: string): Promise<void> {
+    if (!/^[0-9a-f-]{36}$/i.test(organisationId) || !(await this.catalogue.findOrganisation(organisationId))) {
+      throw new AppError('INVALID_REQUEST', 'no such organisation', [{ field: 'organisation_id', message: `no organisation with id ${organisationId}` }]);
+    }
+  }
+
+  /** Ids, sources and the consistency of finished_at; every problem at once, each naming its field. */
+  private validate(registration: JobRegistration): void {
+    const problems: ErrorDetail[] = [];
+    for (const [field, value] of [['workflow_id', registration.workflowId], ['job_id', registration.jobId]] as const) {
+      if (!EXTERNAL_ID_PATTERN.test(value)) problems.push({ field, message: `${field} must be ${EXTERNAL_ID_RULE}` });
+    }
+    if (registration.finishedAt && !isFinished(registration.status)) {
+      problems.push({ field: 'finished_at', message: 'must be absent while the job is queued or running' });
+    }
+    const sources = [...checkSources('inputs', registration.inputs, this.config), ...checkSources('outputs', registration.outputs, this.config)];
+    const seen = new Set<string>();
+    (registration.tasks ?? []).forEach((task, index) => {
+      if (!EXTERNAL_ID_PATTERN.test(task.taskId)) problems.push({ field: `tasks[${index}].task_id`, message: `task_id must be ${EXTERNAL_ID_RULE}` });
+      if (seen.has(task.taskId)) problems.push({ field: `tasks[${index}].task_id`, message: `task ${task.taskId} is listed twice` });
+      seen.add(task.taskId);
+      sources.push(...checkSources(`tasks[${index}].inputs`, task.inputs, this.config), ...checkSources(`tasks[${index}].outputs`, task.outputs, this.config));
+    });
+    if (problems.length) throw new AppError('INVALID_REQUEST', `invalid registration: ${problems.map((p) => p.field).join(', ')}`, [...problems, ...sources]);
+    if (sources.length) throw new AppError('INVALID_SOURCE', `invalid sources: ${sources.map((p) => p.field).join(', ')}`, sources);
+  }
+}
+
+/** The stored fields of a registered run: a run that stays finished keeps when it finished. */
+function runFields(run: { status: JobStatus; inputs: string[]; outputs: string[] }, existing: { status: JobStatus; finishedAt: Date | null } | null, finishedAt?: Date): RunFields {
+  const keptFinish = existing && isFinished(existing.status) ? existing.finishedAt : null;
+  return {
+    status: run.status,
+    inputs: [...run.inputs],
+    outputs: [...run.outputs],
+    finishedAt: isFinished(run.status) ? (finishedAt ?? keptFinish ?? new Date()) : null,
+  };
+}
+
+function sameRun(stored: { status: JobStatus; inputs: string[]; outputs: string[]; finishedAt: Date | null }, fields: RunFields): boolean {
+  return (
+    stored.status === fields.status &&
+    sameList(stored.inputs, fields.inputs) &&
+    sameList(stored.outputs, fields.outputs) &&
+    (stored.finishedAt?.getTime() ?? null) === (fields.finishedAt?.getTime() ?? null)
+  );
+}
+
+function toTaskView(task: Task) {
+  return {
+    task_id: task.id,
+    status: task.status,
+    inputs: task.inputs,
+    outputs: task.outputs,
+    finished_at: task.finishedAt?.toISOString() ?? null,
+    created_at: task.createdAt.toISOString(),
+    updated_at: task.updatedAt.toISOString(),
+  };
+}
+
+export function toJobView(job: JobWithTasks): JobView {
+  return {
+    workflow_id: job.workflowId,
+    job_id: job.id,
+    organisation_id: job.workflow.organisationId,
+    status: job.status,
+    inputs: job.inputs,
+    outputs: job.outputs,
+    finished_at: job.finishedAt?.toISOString() ?? null,
+    created_at: job.createdAt.toISOString(),
+    updated_at: job.updatedAt.toISOString(),
+    tasks: job.tasks.map(toTaskView),
+  };
+}

@@ -1,0 +1,372 @@
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { download, Fixtures, inspectZip, sha256, startTestApp, uniqueId, uniqueQueuePrefix, type TestApp } from './support/harness.js';
+
+const TOKEN = 'catalogue-token-0123456789';
+const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
+
+function envelope(code: string, details: unknown = expect.any(Array)) {
+  return { error: { code, message: expect.any(String), details } };
+}
+
+/**
+ * The catalogue API, as the platform's workflow engine uses it on INTERNAL_PORT, and the task downloads it
+ * makes possible: jobs with several sources per side across buckets, tasks, re-registrations that supersede
+ * packages, and every refusal.
+ */
+describe('the catalogue API and task downloads', () => {
+  let fixtures: Fixtures;
+  let service: TestApp;
+  let scratch: string;
+  let owner: { organisationId: string; apiKey: string; keyId: string };
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+    scratch = await mkdtemp(path.join(tmpdir(), 'catalogue-'));
+    service = await startTestApp('all', { INTERNAL_API_TOKEN: TOKEN, ASSET_BUCKETS: 'test-assets,test-assets-extra', READY_CACHE_SECONDS: '5' });
+    owner = await fixtures.organisationWithKey();
+  });
+
+  afterAll(async () => {
+    await service.close();
+    await fixtures.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  const internal = () => service.internal!.http;
+  const authorised = <T extends { set(name: string, value: string): T }>(test: T) => test.set('Authorization', `Bearer ${TOKEN}`);
+  const putWorkflow = (workflowId: string, organisationId = owner.organisationId) =>
+    authorised(internal().put(`/internal/v0/workflows/${workflowId}`)).send({ organisation_id: organisationId });
+  const putJob = (workflowId: string, jobId: string, body: object) => authorised(internal().put(`/internal/v0/workflows/${workflowId}/jobs/${jobId}`)).send(body);
+  const publicPut = (urlPath: string, wait = 30) =>
+    service.http.put(urlPath).set('Authorization', owner.apiKey).set('Prefer', `wait=${wait}`).expect(200).then((response) => response.body);
+
+  async function zipOf(signedUrl: string, name: string) {
+    const fetched = await download(signedUrl);
+    const file = path.join(scratch, name);
+    await writeFile(file, fetched.body);
+    return { zip: inspectZip(file), disposition: fetched.headers.get('content-disposition') };
+  }
+
+  describe('its port and its token', () => {
+    it('answers nothing on PORT: every catalogue route is 404 there, token or not', async () => {
+      const response = await authorised(service.http.put(`/internal/v0/workflows/${uniqueId('wf')}`)).send({ organisation_id: owner.organisationId }).expect(404);
+      expect(response.body).toEqual({ error: { code: 'NOT_FOUND', message: 'no such resource', details: [] } });
+      await service.http.get('/internal/openapi.json').expect(404);
+    });
+
+    it('serves only the catalogue on INTERNAL_PORT: the public routes are 404 there', async () => {
+      await internal().put('/v0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(404);
+      await internal().get('/openapi.json').expect(404);
+    });
+
+    it('answers 401 without the token, with a wrong one, and always when no token is configured', async () => {
+      const workflowId = uniqueId('wf');
+      expect((await internal().put(`/internal/v0/workflows/${workflowId}`).send({ organisation_id: owner.organisationId }).expect(401)).body).toEqual(envelope('UNAUTHENTICATED', []));
+      await internal().put(`/internal/v0/workflows/${workflowId}`).set('Authorization', `Bearer ${TOKEN}x`).send({ organisation_id: owner.organisationId }).expect(401);
+      await internal().put(`/internal/v0/workflows/${workflowId}`).set('Authorization', TOKEN).send({ organisation_id: owner.organisationId }).expect(401);
+      const unset = await startTestApp('api', { QUEUE_PREFIX: uniqueQueuePrefix() });
+      try {
+        await unset.internal!.http.get(`/internal/v0/workflows/${workflowId}/jobs/j`).set('Authorization', `Bearer ${TOKEN}`).expect(401);
+      } finally {
+        await unset.close();
+      }
+      expect(await fixtures.prisma.workflow.count({ where: { id: workflowId } })).toBe(0);
+    });
+
+    it('describes itself at /internal/openapi.json, apart from the public document', async () => {
+      const { body: own } = await internal().get('/internal/openapi.json').expect(200);
+      const { body: publicDocument } = await service.http.get('/openapi.json').expect(200);
+
+      expect(Object.keys(own.paths).sort()).toEqual(['/internal/v0/workflows/{workflow_id}', '/internal/v0/workflows/{workflow_id}/jobs/{job_id}']);
+      expect(Object.keys(own.paths['/internal/v0/workflows/{workflow_id}/jobs/{job_id}']).sort()).toEqual(['delete', 'get', 'put']);
+      expect(own.components.securitySchemes['internal-token']).toMatchObject({ type: 'http', scheme: 'bearer' });
+      expect(Object.keys(publicDocument.paths).filter((p) => p.startsWith('/internal'))).toEqual([]);
+      expect(Object.keys(publicDocument.paths)).toEqual(expect.arrayContaining(['/v0/workflows/{workflow_id}/jobs/{job_id}/download', '/v0/workflows/{workflow_id}/jobs/{job_id}/tasks/{task_id}/download']));
+    });
+  });
+
+  describe('registering', () => {
+    it('creates a workflow once, idempotently, and refuses it to another organisation with 409', async () => {
+      const workflowId = uniqueId('wf');
+      const first = await putWorkflow(workflowId).expect(200);
+      const again = await putWorkflow(workflowId).expect(200);
+      const other = await fixtures.organisationWithKey();
+
+      const conflict = await putWorkflow(workflowId, other.organisationId).expect(409);
+
+      expect(first.body).toMatchObject({ workflow_id: workflowId, organisation_id: owner.organisationId });
+      expect(again.body).toEqual(first.body);
+      expect(conflict.body).toEqual(envelope('CONFLICT', []));
+    });
+
+    it('packages a job of three sources per side across two buckets, each entry named as its source says', async () => {
+      const workflowId = uniqueId('wf');
+      const base = uniqueId('run');
+      await putWorkflow(workflowId).expect(200);
+      const files: Record<string, [string, string]> = {
+        scene1: ['test-assets', `${base}/scenes/B04.tif`],
+        scene2: ['test-assets', `${base}/scenes/sub/B08.tif`],
+        dem: ['test-assets-extra', `${base}/aux/dem.tif`],
+        folder: ['test-assets', `${base}/params/run.json`],
+        product: ['test-assets-extra', `${base}/products/ndvi.tif`],
+        stats: ['test-assets', `${base}/report/stats.csv`],
+        clash: ['test-assets', `${base}/other/ndvi.tif`],
+      };
+      const bodies: Record<string, Buffer> = {};
+      for (const [name, [bucket, key]] of Object.entries(files)) {
+        bodies[name] = raster(4096 + name.length);
+        await fixtures.storage.putObject(bucket, key, bodies[name], 'application/octet-stream');
+      }
+      const registered = await putJob(workflowId, 'job', {
+        status: 'completed',
+        inputs: [`s3://test-assets/${base}/scenes/`, `s3://test-assets-extra/${base}/aux/dem.tif`, `s3://test-assets/${base}/params`],
+        outputs: [`s3://test-assets-extra/${base}/products/`, `s3://test-assets/${base}/report/stats.csv`, `s3://test-assets/${base}/other/ndvi.tif`],
+      }).expect(200);
+      expect(registered.body).toMatchObject({ workflow_id: workflowId, job_id: 'job', organisation_id: owner.organisationId, status: 'completed', tasks: [] });
+
+      const ready = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+
+      expect(ready.status).toBe('ready');
+      const { zip } = await zipOf(ready.signed_url, 'sources.zip');
+      expect(zip.testzip).toBeNull();
+      const byName = Object.fromEntries(zip.entries.map((entry) => [entry.name, entry.sha256]));
+      expect(Object.keys(byName)).toEqual([
+        'inputs/B04.tif', 'inputs/sub/B08.tif', 'inputs/dem.tif', 'inputs/run.json',
+        'outputs/ndvi.tif', 'outputs/stats.csv', 'outputs/ndvi~2.tif', 'manifest.json',
+      ]);
+      expect(byName['inputs/sub/B08.tif']).toBe(sha256(bodies.scene2));
+      expect(byName['inputs/dem.tif']).toBe(sha256(bodies.dem));
+      expect(byName['inputs/run.json']).toBe(sha256(bodies.folder));
+      expect(byName['outputs/ndvi.tif']).toBe(sha256(bodies.product));
+      expect(byName['outputs/ndvi~2.tif']).toBe(sha256(bodies.clash));
+    });
+
+    it('is idempotent: the same registration twice changes nothing and keeps the package', async () => {
+      const workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+      await fixtures.storage.putObject('test-assets', `${workflowId}/in/a.tif`, raster(2048), 'image/tiff');
+      const body = { status: 'completed', inputs: [`s3://test-assets/${workflowId}/in/`], outputs: [], finished_at: '2026-11-30T10:00:00.000Z' };
+      const first = await putJob(workflowId, 'job', body).expect(200);
+      const ready = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+
+      const second = await putJob(workflowId, 'job', body).expect(200);
+
+      expect(second.body).toEqual(first.body);
+      expect(second.body.finished_at).toBe('2026-11-30T10:00:00.000Z');
+      expect((await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`, 0)).id).toBe(ready.id);
+    });
+
+    it('supersedes the ready package of a job registered anew with a new output: its object goes, the next PUT has the new file', async () => {
+      const workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+      await fixtures.storage.putObject('test-assets', `${workflowId}/in/a.tif`, raster(2048), 'image/tiff');
+      const body = { status: 'completed', inputs: [`s3://test-assets/${workflowId}/in/`], outputs: [] as string[] };
+      await putJob(workflowId, 'job', body).expect(200);
+      const old = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+      const oldOperation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: old.id } });
+      await fixtures.storage.putObject('test-assets', `${workflowId}/out/new.tif`, raster(1024), 'image/tiff');
+
+      await putJob(workflowId, 'job', { ...body, outputs: [`s3://test-assets/${workflowId}/out/new.tif`] }).expect(200);
+
+      expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: old.id } })).status).toBe('expired');
+      await expect(fixtures.storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: oldOperation.archiveKey! }))).rejects.toMatchObject({ name: 'NotFound' });
+      expect((await download(old.signed_url)).status).toBe(404);
+      const fresh = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+      expect(fresh.id).not.toBe(old.id);
+      const { zip } = await zipOf(fresh.signed_url, 'anew.zip');
+      expect(zip.entries.map((entry) => entry.name)).toEqual(['inputs/a.tif', 'outputs/new.tif', 'manifest.json']);
+    });
+
+    it('reads a job back with its tasks, and deletes it with its tasks, operations and packages', async () => {
+      const workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+      await fixtures.storage.putObject('test-assets', `${workflowId}/t1/a.tif`, raster(1024), 'image/tiff');
+      await putJob(workflowId, 'job', {
+        status: 'completed',
+        inputs: [],
+        outputs: [],
+        tasks: [{ task_id: 't1', status: 'completed', inputs: [`s3://test-assets/${workflowId}/t1/`], outputs: [] }],
+      }).expect(200);
+      const ready = await publicPut(`/v0/workflows/${workflowId}/jobs/job/tasks/t1/download`);
+      const archiveKey = (await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: ready.id } })).archiveKey!;
+
+      const { body: read } = await authorised(internal().get(`/internal/v0/workflows/${workflowId}/jobs/job`)).expect(200);
+      expect(read.tasks).toEqual([expect.objectContaining({ task_id: 't1', status: 'completed', inputs: [`s3://test-assets/${workflowId}/t1/`], outputs: [] })]);
+
+      const { body: deleted } = await authorised(internal().delete(`/internal/v0/workflows/${workflowId}/jobs/job`)).expect(200);
+
+      expect(deleted).toEqual({ workflow_id: workflowId, job_id: 'job', deleted: true });
+      await authorised(internal().get(`/internal/v0/workflows/${workflowId}/jobs/job`)).expect(404);
+      expect(await fixtures.prisma.task.count({ where: { workflowId } })).toBe(0);
+      expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId } })).toBe(0);
+      await expect(fixtures.storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: archiveKey }))).rejects.toMatchObject({ name: 'NotFound' });
+      await authorised(internal().delete(`/internal/v0/workflows/${workflowId}/jobs/job`)).expect(404);
+    });
+  });
+
+  describe('task downloads', () => {
+    async function jobWithTasks() {
+      const workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+      const put = (key: string, body: Buffer) => fixtures.storage.putObject('test-assets', `${workflowId}/${key}`, body, 'image/tiff');
+      await put('job/in/all.tif', raster(2048));
+      await put('tiles/a/in/a.tif', raster(1024));
+      await put('tiles/a/out/a-ndvi.tif', raster(1024));
+      await put('tiles/b/in/b.tif', raster(1024));
+      await putJob(workflowId, 'job', {
+        status: 'running',
+        inputs: [`s3://test-assets/${workflowId}/job/in/`],
+        outputs: [],
+        tasks: [
+          { task_id: 'tile-a', status: 'completed', inputs: [`s3://test-assets/${workflowId}/tiles/a/in/`], outputs: [`s3://test-assets/${workflowId}/tiles/a/out/`] },
+          { task_id: 'tile-b', status: 'running', inputs: [`s3://test-assets/${workflowId}/tiles/b/in/`], outputs: [] },
+        ],
+      }).expect(200);
+      return workflowId;
+    }
+
+    it("packages one finished task on its own while its job still runs, and the job once it has finished: each with its own files and name", async () => {
+      const workflowId = await jobWithTasks();
+
+      const task = await publicPut(`/v0/workflows/${workflowId}/jobs/job/tasks/tile-a/download`);
+      const jobStillRunning = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/download`).set('Authorization', owner.apiKey).expect(409);
+      await putJob(workflowId, 'job', {
+        status: 'completed',
+        inputs: [`s3://test-assets/${workflowId}/job/in/`],
+        outputs: [],
+        tasks: [
+          { task_id: 'tile-a', status: 'completed', inputs: [`s3://test-assets/${workflowId}/tiles/a/in/`], outputs: [`s3://test-assets/${workflowId}/tiles/a/out/`] },
+          { task_id: 'tile-b', status: 'running', inputs: [`s3://test-assets/${workflowId}/tiles/b/in/`], outputs: [] },
+        ],
+      }).expect(200);
+      const job = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+
+      expect(jobStillRunning.body).toEqual(envelope('JOB_NOT_FINISHED', []));
+      expect(task).toMatchObject({ status: 'ready', workflowId, job_id: 'job', task_id: 'tile-a' });
+      expect(job.task_id).toBeUndefined();
+      const taskZip = await zipOf(task.signed_url, 'task.zip');
+      const jobZip = await zipOf(job.signed_url, 'job.zip');
+      expect(taskZip.zip.entries.map((entry) => entry.name)).toEqual(['inputs/a.tif', 'outputs/a-ndvi.tif', 'manifest.json']);
+      expect(jobZip.zip.entries.map((entry) => entry.name)).toEqual(['inputs/all.tif', 'manifest.json']);
+      expect(taskZip.disposition).toContain(`${workflowId}_job_tile-a.zip`);
+      expect(jobZip.disposition).toContain(`${workflowId}_job.zip`);
+      const manifest = JSON.parse(execFileSync('unzip', ['-p', path.join(scratch, 'task.zip'), 'manifest.json']).toString());
+      expect(manifest).toMatchObject({ workflow_id: workflowId, job_id: 'job', task_id: 'tile-a', operation_id: task.id });
+      const taskOperation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: task.id } });
+      expect(taskOperation).toMatchObject({ taskId: 'tile-a', status: 'ready' });
+    });
+
+    it('answers 404 for an unknown task and 409 TASK_NOT_FINISHED for a running one, recording nothing', async () => {
+      const workflowId = await jobWithTasks();
+
+      const unknown = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/tasks/nope/download`).set('Authorization', owner.apiKey).expect(404);
+      const running = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/tasks/tile-b/download`).set('Authorization', owner.apiKey).expect(409);
+      const badId = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/tasks/bad.id/download`).set('Authorization', owner.apiKey).expect(400);
+
+      expect(unknown.body).toEqual(envelope('NOT_FOUND', []));
+      expect(running.body).toEqual(envelope('TASK_NOT_FINISHED', []));
+      expect(badId.body).toEqual(envelope('INVALID_PARAMETER', [{ field: 'task_id', message: expect.stringContaining('task_id must be') }]));
+      expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId } })).toBe(0);
+    });
+
+    it('turns 100 racing task PUTs on two API processes into one operation', async () => {
+      const workflowId = await jobWithTasks();
+      const second = await startTestApp('api', { QUEUE_PREFIX: service.config.QUEUE_PREFIX, ASSET_BUCKETS: 'test-assets,test-assets-extra' });
+      try {
+        const servers = [service.server, second.server];
+        const responses = await Promise.all(
+          Array.from({ length: 100 }, (_, i) => request(servers[i % 2]).put(`/v0/workflows/${workflowId}/jobs/job/tasks/tile-a/download`).set('Authorization', owner.apiKey)),
+        );
+
+        expect(responses.map((response) => response.status)).toEqual(Array(100).fill(200));
+        expect(new Set(responses.map((response) => response.body.id)).size).toBe(1);
+        expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId, taskId: 'tile-a' } })).toBe(1);
+      } finally {
+        await second.close();
+      }
+    });
+  });
+
+  describe('refusals: the envelope, a field per detail, and nothing written', () => {
+    let workflowId: string;
+
+    beforeAll(async () => {
+      workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+    });
+
+    const valid = () => ({ status: 'completed', inputs: [`s3://test-assets/${workflowId}/in/`], outputs: [] as string[] });
+    const refused = async (response: { body: unknown }, code: string, details: unknown) => {
+      expect(response.body).toEqual(envelope(code, details));
+      expect(await fixtures.prisma.job.count({ where: { workflowId } })).toBe(0);
+    };
+
+    it('malformed JSON: 400 INVALID_REQUEST', async () => {
+      const response = await authorised(internal().put(`/internal/v0/workflows/${workflowId}/jobs/j`)).set('Content-Type', 'application/json').send('{"status": "completed",').expect(400);
+      await refused(response, 'INVALID_REQUEST', []);
+    });
+
+    it('unknown fields and wrong types: 400 INVALID_REQUEST naming each field', async () => {
+      const response = await putJob(workflowId, 'j', { ...valid(), status: 'done', inputs: 's3://test-assets/x/', colour: 'red', tasks: [{ task_id: 't', status: 'completed', inputs: [], outputs: [7] }] }).expect(400);
+      await refused(response, 'INVALID_REQUEST', expect.arrayContaining([
+        { field: 'colour', message: 'colour is not a known field' },
+        { field: 'status', message: expect.stringContaining('status must be one of') },
+        { field: 'inputs', message: 'inputs must be an array of S3 URIs' },
+        { field: 'tasks[0].outputs', message: 'outputs must be an array of S3 URIs' },
+      ]));
+    });
+
+    it('more than 10,000 sources on a side: 400 naming the side', async () => {
+      const response = await putJob(workflowId, 'j', { ...valid(), outputs: Array.from({ length: 10_001 }, (_, i) => `s3://test-assets/${workflowId}/o/${i}.tif`) }).expect(400);
+      await refused(response, 'INVALID_REQUEST', [{ field: 'outputs', message: 'outputs must list at most 10000 sources' }]);
+    });
+
+    it('a body over 1 MiB: 413 PAYLOAD_TOO_LARGE', async () => {
+      const response = await putJob(workflowId, 'j', { ...valid(), outputs: Array.from({ length: 9_000 }, (_, i) => `s3://test-assets/${'x'.repeat(120)}/${i}.tif`) }).expect(413);
+      await refused(response, 'PAYLOAD_TOO_LARGE', []);
+    });
+
+    it("sources outside ASSET_BUCKETS or not S3 URIs: 400 INVALID_SOURCE naming each", async () => {
+      const response = await putJob(workflowId, 'j', {
+        ...valid(),
+        inputs: ['s3://elsewhere/x/', 'https://example.com/a.tif'],
+        tasks: [{ task_id: 't', status: 'completed', inputs: ['s3://BAD_BUCKET/x'], outputs: [] }],
+      }).expect(400);
+      await refused(response, 'INVALID_SOURCE', [
+        { field: 'inputs[0]', message: 'bucket "elsewhere" is not one of ASSET_BUCKETS (test-assets, test-assets-extra)' },
+        { field: 'inputs[1]', message: 'must be an S3 URI: s3://bucket/prefix/ or s3://bucket/key' },
+        { field: 'tasks[0].inputs[0]', message: '"BAD_BUCKET" is not a valid bucket name (3 to 63 of a-z 0-9 . -)' },
+      ]);
+    });
+
+    it('an organisation that does not exist, a malformed one, and an unknown workflow', async () => {
+      const unknownOrg = await putWorkflow(uniqueId('wf'), '00000000-0000-4000-8000-000000000000').expect(400);
+      const malformed = await putWorkflow(uniqueId('wf'), 'acme').expect(400);
+      const noWorkflow = await putJob(uniqueId('wf'), 'j', valid()).expect(404);
+
+      expect(unknownOrg.body).toEqual(envelope('INVALID_REQUEST', [{ field: 'organisation_id', message: 'no organisation with id 00000000-0000-4000-8000-000000000000' }]));
+      expect(malformed.body).toEqual(envelope('INVALID_REQUEST', [{ field: 'organisation_id', message: 'organisation_id must be a UUID' }]));
+      expect(noWorkflow.body).toEqual(envelope('NOT_FOUND', []));
+    });
+
+    it('finished_at on a running job, a task listed twice, and a malformed path parameter', async () => {
+      const running = await putJob(workflowId, 'j', { ...valid(), status: 'running', finished_at: '2026-11-30T10:00:00Z', tasks: [
+        { task_id: 't', status: 'completed', inputs: [], outputs: [] },
+        { task_id: 't', status: 'completed', inputs: [], outputs: [] },
+      ] }).expect(400);
+      const badPath = await putJob(workflowId, 'bad.id', valid()).expect(400);
+
+      await refused(running, 'INVALID_REQUEST', [
+        { field: 'finished_at', message: 'must be absent while the job is queued or running' },
+        { field: 'tasks[1].task_id', message: 'task t is listed twice' },
+      ]);
+      expect(badPath.body).toEqual(envelope('INVALID_REQUEST', [{ field: 'job_id', message: expect.stringContaining('job_id must be') }]));
+    });
+  });
+});
