@@ -83,7 +83,12 @@ describe('the catalogue API and task downloads', () => {
       const { body: own } = await internal().get('/internal/openapi.json').expect(200);
       const { body: publicDocument } = await service.http.get('/openapi.json').expect(200);
 
-      expect(Object.keys(own.paths).sort()).toEqual(['/internal/v0/workflows/{workflow_id}', '/internal/v0/workflows/{workflow_id}/jobs/{job_id}']);
+      expect(Object.keys(own.paths).sort()).toEqual([
+        '/internal/v0/organisations/{org_id}/webhooks',
+        '/internal/v0/organisations/{org_id}/webhooks/{webhook_id}',
+        '/internal/v0/workflows/{workflow_id}',
+        '/internal/v0/workflows/{workflow_id}/jobs/{job_id}',
+      ]);
       expect(Object.keys(own.paths['/internal/v0/workflows/{workflow_id}/jobs/{job_id}']).sort()).toEqual(['delete', 'get', 'put']);
       expect(own.components.securitySchemes['internal-token']).toMatchObject({ type: 'http', scheme: 'bearer' });
       expect(Object.keys(publicDocument.paths).filter((p) => p.startsWith('/internal'))).toEqual([]);

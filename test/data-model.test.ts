@@ -177,4 +177,27 @@ describe('the data model against the migrated database', () => {
     // The object outlives its operation's row: its deletion must not be forgotten with it.
     expect(await fixtures.prisma.packageObject.findUniqueOrThrow({ where: { bucket_key: { bucket: 'test-packages', key } } })).toMatchObject({ state: 'deleting' });
   });
+
+  it('stores webhook endpoints, writes an event to the outbox in the transaction that makes an operation ready, and stores deliveries', async () => {
+    const { organisation, job } = await seedJob();
+    const endpoint = await fixtures.prisma.webhookEndpoint.create({ data: { organisationId: organisation.id, url: 'https://hooks.example.com/a', secretCiphertext: 'v1:iv:tag:ct' } });
+    const quiet = await seedJob();
+    const operation = await fixtures.prisma.downloadOperation.create({ data: { workflowId: job.workflowId, jobId: job.id } });
+    const unheard = await fixtures.prisma.downloadOperation.create({ data: { workflowId: quiet.job.workflowId, jobId: quiet.job.id } });
+
+    await fixtures.prisma.downloadOperation.update({ where: { id: operation.id }, data: { status: 'ready', sizeBytes: 10n, archiveKey: 'packages/x.zip' } });
+    await fixtures.prisma.downloadOperation.update({ where: { id: unheard.id }, data: { status: 'ready' } });
+    await fixtures.prisma.downloadOperation.update({ where: { id: operation.id }, data: { bytesDone: 5n } });
+
+    const events = await fixtures.prisma.webhookEvent.findMany({ where: { operationId: { in: [operation.id, unheard.id] } } });
+    // One event, for the organisation with an endpoint, and only for the change of status.
+    expect(events).toEqual([expect.objectContaining({ organisationId: organisation.id, type: 'download.ready', operationId: operation.id, dispatchedAt: null })]);
+    expect(events[0].operation).toMatchObject({ id: operation.id, status: 'ready', size_bytes: 10, archive_key: 'packages/x.zip' });
+    const delivery = await fixtures.prisma.webhookDelivery.create({
+      data: { eventId: events[0].id, eventType: 'download.ready', organisationId: organisation.id, endpointId: endpoint.id, url: endpoint.url, attempt: 1, statusCode: 503, durationMs: 12, delivered: false, nextAttemptAt: new Date('2026-12-01T10:00:05Z') },
+    });
+    expect(await fixtures.prisma.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id } })).toEqual(delivery);
+    await fixtures.prisma.webhookEndpoint.delete({ where: { id: endpoint.id } });
+    expect(await fixtures.prisma.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id } })).toMatchObject({ endpointId: null });
+  });
 });

@@ -60,7 +60,8 @@ describe('the migrator', () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'api_keys', 'download_operations', 'jobs', 'organisations', 'package_objects', 'tasks', 'workflows',
+      '_prisma_migrations', 'api_keys', 'download_operations', 'jobs', 'organisations', 'package_objects', 'tasks',
+      'webhook_deliveries', 'webhook_endpoints', 'webhook_events', 'workflows',
     ]);
   });
 

@@ -22,9 +22,9 @@ describe('operational endpoints', () => {
       document = (await api.http.get('/openapi.json').expect(200).expect('Content-Type', /json/)).body;
     });
 
-    it('describes PUT and GET on the download path with the workflow_id and job_id parameters', () => {
-      expect(Object.keys(document.paths[path]).sort()).toEqual(['get', 'put']);
-      for (const method of ['put', 'get']) {
+    it('describes PUT, GET and DELETE on the download path with the workflow_id and job_id parameters', () => {
+      expect(Object.keys(document.paths[path]).sort()).toEqual(['delete', 'get', 'put']);
+      for (const method of ['put', 'get', 'delete']) {
         const parameters = document.paths[path][method].parameters.filter((p: any) => p.in === 'path');
         expect(parameters.map((p: any) => p.name).sort()).toEqual(['job_id', 'workflow_id']);
         for (const parameter of parameters) {
@@ -39,7 +39,7 @@ describe('operational endpoints', () => {
       const schema = document.components.schemas[ok.content['application/json'].schema.$ref.split('/').at(-1)];
       expect(Object.keys(schema.properties).slice(0, 4)).toEqual(['id', 'status', 'signed_url', 'workflowId']);
       expect(schema.required).toEqual(expect.arrayContaining(['id', 'status', 'signed_url', 'workflowId']));
-      expect(schema.properties.status.enum).toEqual(['pending', 'ready', 'failed', 'expired']);
+      expect(schema.properties.status.enum).toEqual(['pending', 'ready', 'failed', 'expired', 'cancelled']);
       expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['job_id', 'progress', 'size_bytes', 'expires_at', 'error']));
       expect(ok.headers['Retry-After']).toBeDefined();
     });

@@ -7,7 +7,7 @@ import { PackageObjects } from '../src/downloads/package-objects.js';
 import { RetentionService } from '../src/operations/maintenance/retention.service.js';
 import { OperatorService } from '../src/operations/operator.service.js';
 import { downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, type SeededJob, type TestApp } from './support/harness.js';
-import { freePort, startS3Process, startSwallowingProxy, type Child } from './support/processes.js';
+import { freePort, startS3Process, startS3Proxy, type Child } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const DAY_MS = 24 * 3600 * 1000;
@@ -22,7 +22,7 @@ describe('packages: built, failed, expired, swept', () => {
     const buckets = { assets: 'life-assets', packages: 'life-packages' };
     let scratch: string;
     let s3: Child;
-    let proxy: Awaited<ReturnType<typeof startSwallowingProxy>>;
+    let proxy: Awaited<ReturnType<typeof startS3Proxy>>;
     let fixtures: Fixtures;
     let service: TestApp;
     /** The key whose CompleteMultipartUpload answer is to be lost once. */
@@ -32,10 +32,12 @@ describe('packages: built, failed, expired, swept', () => {
       scratch = await mkdtemp(path.join(tmpdir(), 'lifecycle-'));
       const s3Port = await freePort();
       s3 = await startS3Process(s3Port, scratch, [buckets.assets, buckets.packages]);
-      proxy = await startSwallowingProxy(s3Port, (method, url) => {
-        if (!swallowCompleteOf || method !== 'POST' || !url.includes('uploadId=') || !url.includes(swallowCompleteOf)) return false;
-        swallowCompleteOf = undefined;
-        return true;
+      proxy = await startS3Proxy(s3Port, {
+        swallow: (method, url) => {
+          if (!swallowCompleteOf || method !== 'POST' || !url.includes('uploadId=') || !url.includes(swallowCompleteOf)) return false;
+          swallowCompleteOf = undefined;
+          return true;
+        },
       });
       const overrides = {
         S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,

@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { WebhookDeliveryModule } from '../notifications/webhook-delivery.module.js';
 import { PackagingModule } from '../packaging/packaging.module.js';
 import { MaintenanceModule } from '../operations/maintenance/maintenance.module.js';
 import { AppConfig, type Role } from '../platform/config/app-config.js';
@@ -19,7 +20,7 @@ async function featureModules(role: Role): Promise<DynamicModule['imports']> {
     modules.push((await import('../downloads/api/downloads-api.module.js')).DownloadsApiModule);
     modules.push((await import('../catalogue/api/catalogue-api.module.js')).CatalogueApiModule);
   }
-  if (role !== 'api') modules.push(PackagingModule, MaintenanceModule);
+  if (role !== 'api') modules.push(PackagingModule, MaintenanceModule, WebhookDeliveryModule);
   if (role === 'all') modules.push((await import('../operations/operator.module.js')).OperatorModule);
   return modules;
 }

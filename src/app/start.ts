@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { type INestApplication, Logger } from '@nestjs/common';
 import { CatalogueRepository } from '../catalogue/catalogue.repository.js';
+import { ensureLocalWebhookKey } from '../notifications/webhook-secrets.js';
 import { DemoService } from '../operations/demo.service.js';
 import { ensureDatabase, migrate } from '../platform/prisma/migrator.js';
 import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from '../platform/config/app-config.js';
@@ -40,6 +41,8 @@ async function run(roleArgument: string): Promise<void> {
       embeddedS3 = await startEmbeddedS3(config);
       logger.log(`embedded S3 store on ${embeddedS3.endpoint}, data in ${config.DATA_DIR}`);
     }
+    // Webhook secrets are encrypted under WEBHOOK_SECRET_KEY; locally, a generated key is kept in DATA_DIR.
+    await ensureLocalWebhookKey(config);
     if (await ensureDatabase(config.DATABASE_URL)) logger.log('created the database');
     const { applied } = await migrate(config.DATABASE_URL);
     logger.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');

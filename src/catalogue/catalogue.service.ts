@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OperationRepository, type PackageLocation } from '../downloads/operation.repository.js';
+import { READY_LOOKUPS_STALE } from '../downloads/operation-events.js';
 import { PackageObjects } from '../downloads/package-objects.js';
 import { AppConfig } from '../platform/config/app-config.js';
 import { AppError, type ErrorDetail } from '../platform/errors.js';
@@ -8,8 +9,6 @@ import { CatalogueRepository, isFinished, type JobStatus, type JobWithTasks, typ
 import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from './ids.js';
 import { checkSources } from './source-rules.js';
 
-/** Announced when a job's registration changed: API processes drop their cached lookups of ready packages. */
-export const CATALOGUE_CHANGED = 'catalogue-changed';
 
 export interface TaskRegistration {
   taskId: string;
@@ -146,7 +145,7 @@ export class CatalogueService {
 
   private async afterChange(workflowId: string, jobId: string, superseded: PackageLocation[]): Promise<void> {
     for (const object of superseded) await this.packageObjects.deleteListed(object);
-    await this.announcer.announce(CATALOGUE_CHANGED, `${workflowId}/${jobId}`);
+    await this.announcer.announce(READY_LOOKUPS_STALE, `${workflowId}/${jobId}`);
   }
 
   private async requireOrganisation(organisationId: string): Promise<void> {

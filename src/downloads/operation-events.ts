@@ -2,10 +2,18 @@ import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { RedisEvents } from '../platform/redis/redis-events.js';
 
 const SETTLED = 'operation-settled';
+const CANCELLED = 'operation-cancelled';
 
 /**
- * Tells waiting API requests (`Prefer: wait=N`) that an operation has settled, through Redis pub/sub: workers
- * announce, API processes wake the requests they hold.
+ * Announced (Announcer) when cached lookups of ready packages may be stale: a job registered anew, an
+ * operation cancelled. Every API process drops them.
+ */
+export const READY_LOOKUPS_STALE = 'ready-lookups-stale';
+
+/**
+ * Operations' news over Redis pub/sub: workers announce that an operation settled and API processes wake the
+ * requests they hold (`Prefer: wait=N`); the API announces a cancel and whichever worker runs that build
+ * stops it.
  */
 @Injectable()
 export class OperationEvents implements OnModuleDestroy {
@@ -22,6 +30,20 @@ export class OperationEvents implements OnModuleDestroy {
       // Waiters fall back to their deadline and re-read Postgres; the operation itself is already recorded.
       this.logger.warn(`could not announce operation ${operationId}: ${(error as Error).message}`);
     }
+  }
+
+  /** Best effort, like publishSettled: a build that misses it is stopped when it next records progress. */
+  async publishCancelled(operationId: string): Promise<void> {
+    try {
+      await this.events.publish(CANCELLED, operationId);
+    } catch (error) {
+      this.logger.warn(`could not announce the cancel of ${operationId}: ${(error as Error).message}`);
+    }
+  }
+
+  /** Calls `handler` with the id of every operation cancelled anywhere. */
+  async onCancelled(handler: (operationId: string) => void): Promise<void> {
+    await this.events.subscribe(CANCELLED, handler);
   }
 
   /**

@@ -6,6 +6,7 @@ export function toOperationRecord(operation: DownloadOperation) {
     id: operation.id,
     workflow_id: operation.workflowId,
     job_id: operation.jobId,
+    task_id: operation.taskId,
     status: operation.status,
     attempts: operation.attempts,
     progress: progressPercent(operation),
@@ -22,7 +23,42 @@ export function toOperationRecord(operation: DownloadOperation) {
     started_at: operation.startedAt?.toISOString() ?? null,
     ready_at: operation.readyAt?.toISOString() ?? null,
     failed_at: operation.failedAt?.toISOString() ?? null,
+    cancelled_at: operation.cancelledAt?.toISOString() ?? null,
     expires_at: operation.expiresAt?.toISOString() ?? null,
+  };
+}
+
+/** An operation as callers see it (the download endpoint, webhooks), before a URL is signed for it. */
+export interface PublicOperation {
+  id: string;
+  status: DownloadOperation['status'];
+  signed_url: string;
+  workflowId: string;
+  job_id: string;
+  task_id?: string;
+  progress: number;
+  size_bytes: number | null;
+  expires_at: string | null;
+  created_at: string;
+  error?: { code: string; message: string };
+}
+
+/** The contract's four fields first, spelled as the upstream API spells them, then the documented extras. */
+export function toPublicOperation(operation: DownloadOperation, status = operation.status): PublicOperation {
+  return {
+    id: operation.id,
+    status,
+    signed_url: '',
+    workflowId: operation.workflowId,
+    job_id: operation.jobId,
+    ...(operation.taskId === null ? {} : { task_id: operation.taskId }),
+    progress: progressPercent(operation),
+    size_bytes: operation.sizeBytes === null ? null : Number(operation.sizeBytes),
+    expires_at: null,
+    created_at: operation.createdAt.toISOString(),
+    ...(status === 'failed'
+      ? { error: { code: operation.errorCode ?? 'PACKAGING_FAILED', message: operation.errorMessage ?? 'packaging failed' } }
+      : {}),
   };
 }
 

@@ -44,7 +44,7 @@ const OPERATION_COLUMNS = `
            o.archive_key AS "archiveKey", o.size_bytes AS "sizeBytes", o.sha256, o.error_code AS "errorCode",
            o.error_message AS "errorMessage", o.requested_by AS "requestedBy", o.created_at AS "createdAt",
            o.updated_at AS "updatedAt", o.started_at AS "startedAt", o.ready_at AS "readyAt",
-           o.failed_at AS "failedAt", o.expires_at AS "expiresAt"`;
+           o.failed_at AS "failedAt", o.cancelled_at AS "cancelledAt", o.expires_at AS "expiresAt"`;
 
 /**
  * The workflow's owner, the job's status and the job's current operation (the live one: at most one exists,
@@ -206,6 +206,34 @@ export class OperationRepository {
   }
 
   /**
+   * Cancels the live operation of a job or task: a pending one stops being built (its worker is told
+   * separately), a ready one's object is handed to the deletions in the same transaction. Returns the
+   * cancelled operation and the object to delete, or null when there is no live operation. Racing a build's
+   * completion, whichever is recorded second cleans up: markReady after this finds no pending operation and
+   * deletes its own object; this after markReady finds the package ready and deletes it.
+   */
+  async cancel({ workflowId, jobId, taskId }: RunRef, bucket: string): Promise<{ operation: DownloadOperation; object: PackageLocation | null } | null> {
+    return this.prisma.$transaction(async (tx) => {
+      const live = await tx.downloadOperation.findFirst({ where: { workflowId, jobId, taskId, status: { in: [...LIVE_STATUSES] } }, select: { id: true } });
+      if (!live) return null;
+      const { count } = await tx.downloadOperation.updateMany({
+        where: { id: live.id, status: { in: [...LIVE_STATUSES] } },
+        data: { status: 'cancelled', cancelledAt: new Date() },
+      });
+      if (count === 0) return null;
+      const operation = await tx.downloadOperation.findUniqueOrThrow({ where: { id: live.id } });
+      if (!operation.archiveKey) return { operation, object: null };
+      const object = { bucket, key: operation.archiveKey };
+      await tx.packageObject.upsert({
+        where: { bucket_key: object },
+        create: { ...object, operationId: operation.id, state: 'deleting' },
+        update: { state: 'deleting' },
+      });
+      return { operation, object };
+    });
+  }
+
+  /**
    * A packaging attempt starts: counts it, and returns its number (which names its object), or null when the
    * operation is no longer pending.
    */
@@ -224,8 +252,10 @@ export class OperationRepository {
     await this.prisma.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { bytesTotal, entryCount } });
   }
 
-  async recordProgress(id: string, bytesDone: bigint): Promise<void> {
-    await this.prisma.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { bytesDone } });
+  /** Returns false when the operation is no longer pending (cancelled, superseded): its build may stop. */
+  async recordProgress(id: string, bytesDone: bigint): Promise<boolean> {
+    const { count } = await this.prisma.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { bytesDone } });
+    return count === 1;
   }
 
   /**
@@ -294,7 +324,7 @@ export class OperationRepository {
 
   async countByStatus(): Promise<Record<string, number>> {
     const groups = await this.prisma.downloadOperation.groupBy({ by: ['status'], _count: { _all: true } });
-    const counts: Record<string, number> = { pending: 0, ready: 0, failed: 0, expired: 0 };
+    const counts: Record<string, number> = { pending: 0, ready: 0, failed: 0, expired: 0, cancelled: 0 };
     for (const group of groups) counts[group.status] = group._count._all;
     return counts;
   }

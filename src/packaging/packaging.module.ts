@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { CatalogueModule } from '../catalogue/catalogue.module.js';
 import { DownloadOperationsModule } from '../downloads/download-operations.module.js';
 import { OperationEventsModule } from '../downloads/operation-events.module.js';
+import { WebhookDispatchModule } from '../notifications/webhook-dispatch.module.js';
 import { QueuesModule } from '../platform/queues/queues.module.js';
 import { StorageModule } from '../storage/storage.module.js';
 import { PackageBuilder } from './package-builder.js';
@@ -11,7 +12,7 @@ import { PackagingWorker } from './packaging.worker.js';
 
 /** The workers' side: take an operation off the queue, stream its job's assets into a ZIP in S3, record the outcome. */
 @Module({
-  imports: [CatalogueModule, DownloadOperationsModule, OperationEventsModule, StorageModule, QueuesModule],
+  imports: [CatalogueModule, DownloadOperationsModule, OperationEventsModule, StorageModule, QueuesModule, WebhookDispatchModule],
   providers: [PackageUploads, PackageBuilder, PackagingService, PackagingWorker],
   exports: [PackagingWorker],
 })

@@ -12,6 +12,7 @@ import type { StoredObject } from '../storage/storage.repository.js';
 import { shouldStore } from './compression-policy.js';
 import { assignEntryNames, type NamedSource } from './entry-names.js';
 import { PackageBuilder, type PlannedEntry } from './package-builder.js';
+import { WebhookDispatcher } from '../notifications/webhook-dispatcher.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
 
@@ -45,6 +46,7 @@ export class PackagingService {
     private readonly storage: StorageRepository,
     private readonly builder: PackageBuilder,
     private readonly events: OperationEvents,
+    private readonly webhooks: WebhookDispatcher,
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
   ) {}
@@ -74,6 +76,10 @@ export class PackagingService {
 
     const location = { bucket: this.config.S3_BUCKET, key: archiveKeyFor(operation, attempt) };
     await this.packageObjects.writing(location, operation.id, attempt);
+    // Stops the build when a progress write finds the operation no longer pending: a backstop for a cancel
+    // whose announcement this worker missed, and for a job superseded by a new registration.
+    const ended = new AbortController();
+    const buildSignal = signal ? AbortSignal.any([signal, ended.signal]) : ended.signal;
     try {
       const built = await this.builder.build({
         destination: location,
@@ -89,11 +95,11 @@ export class PackagingService {
         deflateLevel: DEFLATE_LEVEL,
         storeManifest: this.config.COMPRESSION === 'store',
         stallTimeoutMs: this.config.BUILD_STALL_TIMEOUT_SECONDS * 1000,
-        onProgress: this.progressRecorder(operation.id).add,
-        signal,
+        onProgress: this.progressRecorder(operation.id, () => ended.abort()).add,
+        signal: buildSignal,
       });
       // The build may have finished just as it was interrupted: a worker that lost its lock never claims it.
-      if (signal?.aborted) throw new PackagingError('INTERRUPTED', 'the build was interrupted as it finished', true);
+      if (buildSignal.aborted) throw new PackagingError('INTERRUPTED', 'the build was interrupted as it finished', true);
       const readyAt = new Date();
       const marked = await this.recordReady(operation.id, {
         bytesDone: BigInt(totalBytes),
@@ -111,7 +117,7 @@ export class PackagingService {
       }
       this.metrics.packageBytes.inc(built.sizeBytes);
       this.logger.log(`operation ${operation.id} ready: ${entries.length} entries, ${built.sizeBytes} bytes`);
-      await this.events.publishSettled(operation.id);
+      await Promise.all([this.events.publishSettled(operation.id), this.webhooks.dispatchFor(operation.id)]);
       return 'ready';
     } catch (error) {
       await this.abandon(location);
@@ -144,7 +150,7 @@ export class PackagingService {
     this.logger.warn(`operation ${operationId} attempt failed (${error.code}${isLastAttempt ? ', final' : ''}): ${error.message}`);
     if (isLastAttempt) {
       if (await this.operations.markFailed(operationId, error.code, error.publicMessage)) {
-        await this.events.publishSettled(operationId);
+        await Promise.all([this.events.publishSettled(operationId), this.webhooks.dispatchFor(operationId)]);
       }
     } else {
       await this.operations.recordAttemptError(operationId, error.code, error.publicMessage);
@@ -210,7 +216,7 @@ export class PackagingService {
     for (const object of objects) yield { relativeKey: object.key.slice(prefix.length), object };
   }
 
-  private progressRecorder(operationId: string) {
+  private progressRecorder(operationId: string, onEnded: () => void) {
     let done = 0n;
     let lastWrite = Date.now();
     let writing = false;
@@ -224,6 +230,9 @@ export class PackagingService {
         writing = true;
         this.operations
           .recordProgress(operationId, done)
+          .then((pending) => {
+            if (!pending) onEnded();
+          })
           .catch((error: Error) => this.logger.warn(`progress of ${operationId} not recorded: ${error.message}`))
           .finally(() => (writing = false));
       },

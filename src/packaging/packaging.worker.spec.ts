@@ -1,11 +1,12 @@
 import { Test } from '@nestjs/testing';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { getLoggerToken } from 'nestjs-pino';
+import { OperationEvents } from '../downloads/operation-events.js';
 import { AppConfig, loadConfig } from '../platform/config/app-config.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import type { PackageJobData } from '../platform/queues/queue-names.js';
 import { QueueWorkers } from '../platform/queues/queue-workers.js';
-import { LOCK_LOST_REASON, SHUTDOWN_REASON } from './attempt-policy.js';
+import { CANCELLED_REASON, LOCK_LOST_REASON, SHUTDOWN_REASON } from './attempt-policy.js';
 import { PackagingError } from './packaging-error.js';
 import { PackagingService } from './packaging.service.js';
 import { PackagingWorker } from './packaging.worker.js';
@@ -56,6 +57,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
         },
         { provide: MetricsService, useValue: { recordBuild: (outcome: string) => void builds.push({ outcome }) } },
         { provide: AppConfig, useValue: loadConfig({}) },
+        { provide: OperationEvents, useValue: { onCancelled: async () => undefined } },
         // The BullMQ worker itself is not under test: a stand-in that never runs.
         { provide: QueueWorkers, useValue: { create: () => ({ on: () => undefined, cancelJob: () => true }) } },
         { provide: getLoggerToken(PackagingWorker.name), useValue: { runInContext: (fn: () => unknown) => fn(), warn: () => undefined, error: () => undefined } },
@@ -133,6 +135,21 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
     expect(job.movedToDelayed).toBe(false);
     expect(failures).toEqual([]);
     expect(builds).toEqual([{ outcome: 'abandoned' }]);
+  });
+
+  it('ends the job, recording nothing more and retrying nothing, when the caller cancelled it', async () => {
+    const cancel = new AbortController();
+    outcome = async () => {
+      cancel.abort(CANCELLED_REASON);
+      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
+    };
+    const job = jobOf(0);
+
+    await expect(attempt(job, cancel.signal)).resolves.toBe('cancelled');
+
+    expect(job.movedToDelayed).toBe(false);
+    expect(failures).toEqual([]);
+    expect(builds).toEqual([{ outcome: 'cancelled' }]);
   });
 
   it('hands the job back, spending no attempt and recording no failure, when interrupted by a shutdown', async () => {

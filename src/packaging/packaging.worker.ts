@@ -5,7 +5,8 @@ import { AppConfig } from '../platform/config/app-config.js';
 import { MetricsService, type BuildOutcome } from '../platform/metrics/metrics.service.js';
 import { PACKAGING_QUEUE, type PackageJobData } from '../platform/queues/queue-names.js';
 import { QueueWorkers } from '../platform/queues/queue-workers.js';
-import { judgeFailedAttempt, LOCK_LOST_REASON, SHUTDOWN_REASON, type AttemptVerdict } from './attempt-policy.js';
+import { CANCELLED_REASON, judgeFailedAttempt, LOCK_LOST_REASON, SHUTDOWN_REASON, type AttemptVerdict } from './attempt-policy.js';
+import { OperationEvents } from '../downloads/operation-events.js';
 import { LockWatch } from './lock-watch.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
 import { PackagingService, type PackagingOutcome } from './packaging.service.js';
@@ -14,6 +15,7 @@ import { PackagingService, type PackagingOutcome } from './packaging.service.js'
 const OUTCOME_OF: Record<AttemptVerdict, BuildOutcome> = {
   'hand-back': 'handed_back',
   abandon: 'abandoned',
+  cancelled: 'cancelled',
   postpone: 'postponed',
   retry: 'retried',
   final: 'failed',
@@ -26,7 +28,7 @@ const OUTCOME_OF: Record<AttemptVerdict, BuildOutcome> = {
  */
 @Injectable()
 export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly worker: Worker<PackageJobData, PackagingOutcome>;
+  private readonly worker: Worker<PackageJobData, PackagingOutcome | 'cancelled'>;
   private readonly locks: LockWatch;
   private draining: Promise<void> | undefined;
 
@@ -34,6 +36,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly packaging: PackagingService,
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
+    private readonly events: OperationEvents,
     workers: QueueWorkers,
     @InjectPinoLogger(PackagingWorker.name) private readonly logger: PinoLogger,
   ) {
@@ -46,7 +49,11 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     );
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    // A cancel is announced to every worker; the one running that build stops it (the others know no such job).
+    await this.events.onCancelled((operationId) => {
+      if (this.worker.cancelJob(operationId, CANCELLED_REASON)) this.logger.info(`operation ${operationId} cancelled: stopping its build`);
+    });
     this.worker.run().catch((error: Error) => this.logger.error(`packaging worker stopped: ${error.message}`));
   }
 
@@ -74,13 +81,13 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   /** Every log line of a build carries its operation id. */
-  process(job: Job<PackageJobData>, token: string | undefined, signal: AbortSignal | undefined): Promise<PackagingOutcome> {
+  process(job: Job<PackageJobData>, token: string | undefined, signal: AbortSignal | undefined): Promise<PackagingOutcome | 'cancelled'> {
     return this.logger.runInContext(() => this.attempt(job, token, signal), {
       bindings: { operation_id: job.data.operationId, attempt: job.attemptsMade + 1 },
     });
   }
 
-  private async attempt(job: Job<PackageJobData>, token: string | undefined, signal: AbortSignal | undefined): Promise<PackagingOutcome> {
+  private async attempt(job: Job<PackageJobData>, token: string | undefined, signal: AbortSignal | undefined): Promise<PackagingOutcome | 'cancelled'> {
     const { operationId } = job.data;
     const started = Date.now();
     const seconds = () => (Date.now() - started) / 1000;
@@ -98,6 +105,8 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
       });
       this.metrics.recordBuild(OUTCOME_OF[verdict], seconds());
       if (verdict === 'abandon') throw error;
+      // Recorded by the cancel itself; the job ends here, without retries.
+      if (verdict === 'cancelled') return 'cancelled';
       if (verdict === 'hand-back') {
         this.logger.warn(`operation ${operationId} handed back to the queue at shutdown`);
         return this.moveBack(job, token, 0, error);

@@ -20,5 +20,6 @@ export default async function globalSetup() {
     LOG_LEVEL: 'silent',
     DEMO_SEED: 'false',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    WEBHOOK_SECRET_KEY: 'test-run-webhook-secret-key-0123456789',
   });
 }

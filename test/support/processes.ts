@@ -118,16 +118,37 @@ export async function startRelay(targetPort: number, listenPort = 0): Promise<{ 
   };
 }
 
+/** What an S3 proxy may do to a request, chosen by method and URL. */
+export interface S3ProxyRules {
+  /** The request reaches the server and is carried out, but its answer never reaches the client. */
+  swallow?: (method: string, url: string) => boolean;
+  /** The request is held until the promise resolves, then forwarded. */
+  hold?: (method: string, url: string) => Promise<void> | undefined;
+}
+
 /**
- * An HTTP relay in front of a server (s3rver here) that can swallow the answer to chosen requests: the
- * request reaches the server and is carried out, but the client's connection is dropped before the answer
- * arrives, as when a client times out on a request that succeeded.
+ * An HTTP relay in front of a server (s3rver here) that records every request and can swallow or hold chosen
+ * ones: a client timing out on a request that succeeded, or a request still in flight while something else
+ * happens.
  */
-export async function startSwallowingProxy(targetPort: number, swallow: (method: string, url: string) => boolean): Promise<{ port: number; close(): Promise<void> }> {
+export async function startS3Proxy(targetPort: number, rules: S3ProxyRules = {}): Promise<{ port: number; requests: Array<{ method: string; url: string }>; close(): Promise<void> }> {
   const http = await import('node:http');
-  const server = http.createServer((request, response) => {
-    const upstream = http.request({ host: '127.0.0.1', port: targetPort, method: request.method, path: request.url, headers: request.headers }, (answer) => {
-      if (swallow(request.method ?? '', request.url ?? '')) {
+  const requests: Array<{ method: string; url: string }> = [];
+  const server = http.createServer(async (request, response) => {
+    const method = request.method ?? '';
+    const url = request.url ?? '';
+    requests.push({ method, url });
+    const held = rules.hold?.(method, url);
+    // A held request is read whole first, then forwarded once released, whatever its client did meanwhile.
+    let body: Buffer | undefined;
+    if (held) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      body = Buffer.concat(chunks);
+    }
+    if (held) await held;
+    const upstream = http.request({ host: '127.0.0.1', port: targetPort, method, path: url, headers: request.headers }, (answer) => {
+      if (rules.swallow?.(method, url)) {
         answer.resume();
         answer.once('end', () => request.socket.destroy());
         return;
@@ -136,14 +157,17 @@ export async function startSwallowingProxy(targetPort: number, swallow: (method:
       answer.pipe(response);
     });
     upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
+    if (body) upstream.end(body);
+    else request.pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as { port: number }).port,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -1,4 +1,4 @@
-import { applyDecorators, Controller, Get, Headers, HttpCode, Param, Put, Req, Res, UseGuards } from '@nestjs/common';
+import { applyDecorators, Controller, Delete, Get, Headers, HttpCode, Param, Put, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { RunRef } from '../operation.repository.js';
@@ -16,7 +16,7 @@ const ERROR_RESPONSES: Array<[number, string]> = [
   [400, 'a path parameter is malformed (INVALID_PARAMETER; details name it)'],
   [401, 'no key, an unknown key or a revoked key (UNAUTHENTICATED)'],
   [403, "the key's organisation does not own the workflow (FORBIDDEN)"],
-  [404, 'no such workflow, job, task or operation (NOT_FOUND)'],
+  [404, 'no such workflow, job, task or operation, or no live operation to cancel (NOT_FOUND)'],
   [409, 'the job run (or the task) has not finished (JOB_NOT_FINISHED, TASK_NOT_FINISHED)'],
   [429, "the key's rate limit is spent (RATE_LIMITED)"],
   [500, 'anything unexpected (INTERNAL)'],
@@ -84,6 +84,17 @@ export class DownloadController {
     return this.send(await this.downloads.current(request.caller!, jobOf(params)), response);
   }
 
+  @Delete('download')
+  @ApiOperation({
+    summary: 'Cancel the live operation of a job',
+    description: 'A pending build stops within seconds and leaves nothing in S3; a ready package is deleted at once (its URLs answer 404). 404 when there is no live operation; the next PUT starts a new one.',
+  })
+  @ApiOkResponse({ type: DownloadResponseDto, description: 'the operation, cancelled' })
+  @ApiErrorResponses()
+  async cancel(@Param() params: DownloadPathDto, @Req() request: AuthenticatedRequest, @Res({ passthrough: true }) response: Response): Promise<DownloadResponseDto> {
+    return this.send(await this.downloads.cancel(request.caller!, jobOf(params)), response);
+  }
+
   @Put('tasks/:task_id/download')
   @HttpCode(200)
   @ApiOperation({
@@ -109,6 +120,14 @@ export class DownloadController {
   @ApiErrorResponses()
   async currentTask(@Param() params: TaskDownloadPathDto, @Req() request: AuthenticatedRequest, @Res({ passthrough: true }) response: Response): Promise<DownloadResponseDto> {
     return this.send(await this.downloads.current(request.caller!, taskOf(params)), response);
+  }
+
+  @Delete('tasks/:task_id/download')
+  @ApiOperation({ summary: 'Cancel the live operation of a task', description: 'As for a job.' })
+  @ApiOkResponse({ type: DownloadResponseDto, description: 'the operation, cancelled' })
+  @ApiErrorResponses()
+  async cancelTask(@Param() params: TaskDownloadPathDto, @Req() request: AuthenticatedRequest, @Res({ passthrough: true }) response: Response): Promise<DownloadResponseDto> {
+    return this.send(await this.downloads.cancel(request.caller!, taskOf(params)), response);
   }
 
   private send(answer: DownloadAnswer, response: Response): DownloadResponseDto {

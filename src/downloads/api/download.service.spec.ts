@@ -4,6 +4,7 @@ import { AppConfig, loadConfig } from '../../platform/config/app-config.js';
 import { AppError } from '../../platform/errors.js';
 import { MetricsService } from '../../platform/metrics/metrics.service.js';
 import { Announcer } from '../../platform/redis/announcer.js';
+import { WebhookDispatcher } from '../../notifications/webhook-dispatcher.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 import { DownloadUrlSigner } from '../../storage/url-signer.js';
 import { OperationEvents } from '../operation-events.js';
@@ -37,6 +38,7 @@ function operation(fields: Partial<DownloadOperation>): DownloadOperation {
     startedAt: null,
     readyAt: null,
     failedAt: null,
+    cancelledAt: null,
     expiresAt: null,
     ...fields,
   };
@@ -108,6 +110,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
         { provide: OperationEvents, useValue: {} },
         { provide: MetricsService, useValue: { waitingRequests: { set: () => undefined } } },
         { provide: Announcer, useValue: { listen: async () => undefined } },
+        { provide: WebhookDispatcher, useValue: { dispatchFor: async () => undefined } },
         { provide: DownloadUrlSigner, useValue: { sign: async (_bucket: string, key: string, name: string, seconds: number) => `https://s3/${key}?name=${name}&expires=${seconds}` } },
         { provide: AppConfig, useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600', PERMANENT_FAILURE_COOLDOWN_SECONDS: '300' }) },
       ],

@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { isFinished } from '../../catalogue/catalogue.repository.js';
 import type { Caller } from '../../catalogue/api-key.service.js';
-import { CATALOGUE_CHANGED } from '../../catalogue/catalogue.service.js';
 import { Announcer } from '../../platform/redis/announcer.js';
+import { WebhookDispatcher } from '../../notifications/webhook-dispatcher.js';
 import { PERMANENT_FAILURES } from '../../packaging/packaging-error.js';
 import { AppConfig } from '../../platform/config/app-config.js';
 import { AppError } from '../../platform/errors.js';
@@ -10,8 +10,8 @@ import { MetricsService } from '../../platform/metrics/metrics.service.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 import { DownloadUrlSigner } from '../../storage/url-signer.js';
 import { TtlCache } from '../../utils/ttl-cache.js';
-import { OperationEvents } from '../operation-events.js';
-import { progressPercent } from '../operation-record.js';
+import { OperationEvents, READY_LOOKUPS_STALE } from '../operation-events.js';
+import { toPublicOperation } from '../operation-record.js';
 import { OperationRepository, type DownloadOperation, type DownloadTarget, type RunRef } from '../operation.repository.js';
 import { PackageObjects } from '../package-objects.js';
 import type { DownloadResponseDto } from './dto/download-response.dto.js';
@@ -47,6 +47,7 @@ export class DownloadService {
     private readonly signer: DownloadUrlSigner,
     private readonly metrics: MetricsService,
     private readonly announcer: Announcer,
+    private readonly webhooks: WebhookDispatcher,
     private readonly config: AppConfig,
   ) {
     this.readyTargets = new TtlCache(config.READY_CACHE_SECONDS * 1000);
@@ -57,7 +58,7 @@ export class DownloadService {
    * for it to settle, until `waitSeconds` pass or `disconnected` fires (the client went away).
    */
   async request(caller: Caller, ref: RunRef, waitSeconds: number, disconnected?: AbortSignal): Promise<DownloadAnswer> {
-    this.listening ??= this.announcer.listen(CATALOGUE_CHANGED, () => this.readyTargets.clear()).catch((error: Error) => {
+    this.listening ??= this.announcer.listen(READY_LOOKUPS_STALE, () => this.readyTargets.clear()).catch((error: Error) => {
       this.logger.warn(`not listening for catalogue changes: ${error.message}`);
     });
     const cacheKey = `${ref.workflowId}/${ref.jobId}/${ref.taskId ?? ''}`;
@@ -77,6 +78,29 @@ export class DownloadService {
     this.authorise(caller, target, ref, { requireFinished: false });
     if (!target!.current) throw new AppError('NOT_FOUND', `no download operation for ${describe(ref)}`);
     return this.present(target!.current);
+  }
+
+  /**
+   * DELETE: cancels the live operation. A pending build stops within seconds on whichever worker runs it
+   * (told over Redis); a ready package is deleted at once, so its URLs answer 404. The next PUT starts anew.
+   */
+  async cancel(caller: Caller, ref: RunRef): Promise<DownloadAnswer> {
+    const target = await this.operations.findDownloadTarget(ref);
+    this.authorise(caller, target, ref);
+    const cancelled = await this.operations.cancel(ref, this.config.S3_BUCKET);
+    if (!cancelled) throw new AppError('NOT_FOUND', `no live download operation for ${describe(ref)}`);
+    const { operation, object } = cancelled;
+    this.readyTargets.clear();
+    if (object) await this.packageObjects.deleteListed(object);
+    else await this.events.publishCancelled(operation.id);
+    await this.queue.discard(operation.id);
+    await Promise.all([
+      this.events.publishSettled(operation.id),
+      this.announcer.announce(READY_LOOKUPS_STALE, `${ref.workflowId}/${ref.jobId}`),
+      // Queued for the workers to deliver: the API never calls a receiver on a request's path.
+      this.webhooks.dispatchFor(operation.id),
+    ]);
+    return this.present(operation);
   }
 
   /** The contract's order of checks: workflow (404, 403), job (404), task (404), finished (409). */
@@ -205,18 +229,7 @@ export class DownloadService {
     const now = Date.now();
     // A ready package at its expiry is answered as expired, without a URL, even before the sweep gets to it.
     const status = operation.status === 'ready' && this.isPastRetention(operation, now) ? 'expired' : operation.status;
-    const body: DownloadResponseDto = {
-      id: operation.id,
-      status,
-      signed_url: '',
-      workflowId: operation.workflowId,
-      job_id: operation.jobId,
-      ...(operation.taskId === null ? {} : { task_id: operation.taskId }),
-      progress: progressPercent(operation),
-      size_bytes: operation.sizeBytes === null ? null : Number(operation.sizeBytes),
-      expires_at: null,
-      created_at: operation.createdAt.toISOString(),
-    };
+    const body: DownloadResponseDto = toPublicOperation(operation, status);
     if (status === 'ready' && operation.archiveKey) {
       // The URL lives for the configured TTL, but never past the package's own expiry: whole seconds, rounded down.
       const packageExpiry = operation.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY;
@@ -229,12 +242,6 @@ export class DownloadService {
         new Date(now),
       );
       body.expires_at = new Date(now + expiresIn * 1000).toISOString();
-    }
-    if (status === 'failed') {
-      body.error = {
-        code: operation.errorCode ?? 'PACKAGING_FAILED',
-        message: operation.errorMessage ?? 'packaging failed',
-      };
     }
     return { body, retryAfterSeconds: status === 'pending' ? PENDING_RETRY_AFTER_SECONDS : undefined };
   }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { CatalogueModule } from '../../catalogue/catalogue.module.js';
+import { WebhookDispatchModule } from '../../notifications/webhook-dispatch.module.js';
 import { QueuesModule } from '../../platform/queues/queues.module.js';
 import { AnnouncerModule } from '../../platform/redis/announcer.module.js';
 import { StorageModule } from '../../storage/storage.module.js';
@@ -20,7 +21,7 @@ import { RateLimiter } from './rate-limit/rate-limiter.js';
  * carries the route, its DTOs or Swagger.
  */
 @Module({
-  imports: [CatalogueModule, DownloadOperationsModule, OperationEventsModule, StorageModule, QueuesModule, AnnouncerModule],
+  imports: [CatalogueModule, DownloadOperationsModule, OperationEventsModule, StorageModule, QueuesModule, AnnouncerModule, WebhookDispatchModule],
   controllers: [DownloadController],
   providers: [
     DownloadService,

@@ -4,6 +4,7 @@ import { ConfigModule } from '../../platform/config/config.module.js';
 import { PrismaModule } from '../../platform/prisma/prisma.module.js';
 import { DownloadOperationsModule } from '../../downloads/download-operations.module.js';
 import { StorageModule } from '../../storage/storage.module.js';
+import { NotificationsModule } from '../../notifications/notifications.module.js';
 import { OperatorModule } from '../operator.module.js';
 
 /**
@@ -15,7 +16,7 @@ export class CliModule {
   static forConfig(config: AppConfig): DynamicModule {
     return {
       module: CliModule,
-      imports: [ConfigModule.forConfig(config), PrismaModule, StorageModule, DownloadOperationsModule, OperatorModule],
+      imports: [ConfigModule.forConfig(config), PrismaModule, StorageModule, DownloadOperationsModule, OperatorModule, NotificationsModule],
       exports: [OperatorModule, StorageModule, DownloadOperationsModule],
     };
   }

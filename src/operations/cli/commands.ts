@@ -1,6 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { ApiKeyService } from '../../catalogue/api-key.service.js';
 import { AppError } from '../../platform/errors.js';
+import { WebhooksService } from '../../notifications/webhooks.service.js';
 import { DemoService } from '../demo.service.js';
 import { OperatorService } from '../operator.service.js';
 import { optionalInteger, requireFlag, requireWord, type ParsedCommand } from './arguments.js';
@@ -8,7 +9,8 @@ import { optionalInteger, requireFlag, requireWord, type ParsedCommand } from '.
 const USAGE =
   'commands: org create <name> | apikey create --org <orgId> [--name <n>] | apikey revoke <keyId> | ' +
   'job register --org <orgId> --workflow <wid> --job <jid> [--status <s>] [--inputs <s3uri>]... [--outputs <s3uri>]... | ' +
-  'operations list [--status <s>] [--limit N] | demo';
+  'operations list [--status <s>] [--limit N] | demo | webhook create --org <orgId> --url <url> | webhook list --org <orgId> | ' +
+  'webhook delete <webhookId> | webhook deliveries --org <orgId> [--limit N]';
 
 /** Runs one operator command; its result is the JSON document the CLI prints. */
 export async function runCommand(app: INestApplicationContext, { words, flags, lists }: ParsedCommand): Promise<unknown> {
@@ -37,6 +39,14 @@ export async function runCommand(app: INestApplicationContext, { words, flags, l
       return operator.listOperations({ status: flags.status, limit: optionalInteger(flags, 'limit') });
     case 'demo':
       return app.get(DemoService).seed();
+    case 'webhook create':
+      return app.get(WebhooksService).create(requireFlag(flags, 'org'), requireFlag(flags, 'url'));
+    case 'webhook list':
+      return app.get(WebhooksService).list(requireFlag(flags, 'org'));
+    case 'webhook delete':
+      return app.get(WebhooksService).delete(requireWord(words, 2, 'webhook id'));
+    case 'webhook deliveries':
+      return app.get(WebhooksService).deliveries(requireFlag(flags, 'org'), optionalInteger(flags, 'limit'));
     default:
       throw new AppError('INVALID_ARGUMENT', `unknown command "${words.join(' ')}"; ${USAGE}`);
   }

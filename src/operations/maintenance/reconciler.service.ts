@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OperationRepository } from '../../downloads/operation.repository.js';
 import { AppConfig } from '../../platform/config/app-config.js';
+import { WebhookDispatcher } from '../../notifications/webhook-dispatcher.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 
 /** Operations looked at per run at most; the next run takes the rest. */
@@ -20,10 +21,11 @@ export class Reconciler {
   constructor(
     private readonly operations: OperationRepository,
     private readonly queue: PackageQueue,
+    private readonly webhooks: WebhookDispatcher,
     private readonly config: AppConfig,
   ) {}
 
-  async reconcile(now = new Date()): Promise<{ added: number; revived: number }> {
+  async reconcile(now = new Date()): Promise<{ added: number; revived: number; events: number }> {
     const stale = await this.operations.findStalePending(new Date(now.getTime() - this.config.RECONCILE_AFTER_SECONDS * 1000), RECONCILE_BATCH);
     const result = { added: 0, revived: 0 };
     for (const operation of stale) {
@@ -37,6 +39,11 @@ export class Reconciler {
     if (result.added + result.revived > 0) {
       this.logger.warn(`re-drove stranded operations: ${result.added} queued again, ${result.revived} revived`);
     }
-    return result;
+    // Webhook events whose dispatcher died before queueing them.
+    const events = await this.webhooks.dispatchLeftBehind(now).catch((error: Error) => {
+      this.logger.warn(`webhook events not dispatched: ${error.message}`);
+      return 0;
+    });
+    return { ...result, events };
   }
 }

@@ -184,9 +184,33 @@ export class AppConfig {
   @IsIn(LOG_FORMATS, { message: `LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}` })
   LOG_FORMAT: LogFormatSetting = 'auto';
 
+  /**
+   * The key webhook signing secrets are encrypted under (at least 32 characters; the key is derived from it).
+   * Unset, the local all-in-one keeps a generated one in DATA_DIR; production roles need it for webhooks.
+   */
+  @IsOptional()
+  @Matches(/^\S{32,1024}$/, { message: 'WEBHOOK_SECRET_KEY must be 32 to 1024 characters without spaces' })
+  WEBHOOK_SECRET_KEY: string | undefined = undefined;
+
+  /** Tests and local setups: webhooks may use http and reach private and loopback addresses. */
+  @IsBoolean({ message: 'WEBHOOK_ALLOW_PRIVATE must be true or false' })
+  WEBHOOK_ALLOW_PRIVATE = false;
+
+  /** Seconds before each retry of a webhook delivery that failed; after the last, it is given up. */
+  @Matches(/^\d{1,6}(,\d{1,6}){0,19}$/, { message: 'WEBHOOK_RETRY_DELAYS_SECONDS must be up to 20 comma-separated whole seconds' })
+  WEBHOOK_RETRY_DELAYS_SECONDS = '5,300,1800,7200,18000,36000';
+
+  /** Webhook deliveries in flight per worker process (a slow receiver holds one of these, never a build). */
+  @IntegerSetting(1, 1000, 'WEBHOOK_CONCURRENCY must be an integer from 1 to 1000')
+  WEBHOOK_CONCURRENCY = 10;
+
   /** Where demo and `job register` put sample assets unless told otherwise. */
   get assetsBucket(): string {
     return this.S3_ASSETS_BUCKET ?? this.S3_BUCKET;
+  }
+
+  get webhookRetryDelaysMs(): number[] {
+    return this.WEBHOOK_RETRY_DELAYS_SECONDS.split(',').map((seconds) => Number(seconds) * 1000);
   }
 
   /** The buckets sources may be read from. */

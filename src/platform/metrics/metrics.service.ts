@@ -4,7 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 /** Gauges read from Postgres or Redis are read at most this often. */
 const COLLECTED_GAUGE_CACHE_MS = 5_000;
 
-export type BuildOutcome = 'ready' | 'failed' | 'retried' | 'skipped' | 'handed_back' | 'postponed' | 'abandoned';
+export type BuildOutcome = 'ready' | 'failed' | 'retried' | 'skipped' | 'handed_back' | 'postponed' | 'abandoned' | 'cancelled';
 
 /**
  * The Prometheus metrics of one process, in a registry of its own (not prom-client's global one, so that
@@ -33,7 +33,7 @@ export class MetricsService {
 
   readonly builds = new Counter({
     name: 'packaging_builds_total',
-    help: 'Packaging attempts by outcome (ready, failed, retried, skipped, handed_back, postponed, abandoned)',
+    help: 'Packaging attempts by outcome (ready, failed, retried, skipped, handed_back, postponed, abandoned, cancelled)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

@@ -85,6 +85,14 @@ export class PackageQueue implements OnModuleDestroy {
     return 'revived';
   }
 
+  /**
+   * Drops the job of an operation that will not be built (cancelled) if it is still waiting; best effort: a
+   * job already running or gone is left to its worker, which finds the operation no longer pending.
+   */
+  async discard(operationId: string): Promise<void> {
+    await withTimeout(this.queue.remove(operationId), ENQUEUE_TIMEOUT_MS).catch(() => undefined);
+  }
+
   async jobCounts(): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
     const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
     return {

@@ -8,3 +8,12 @@ export const PACKAGE_JOB = 'package';
 export interface PackageJobData {
   operationId: string;
 }
+
+export const WEBHOOK_QUEUE = 'webhooks';
+export const WEBHOOK_JOB = 'deliver';
+
+/** One event to one endpoint; the BullMQ job id is `<event id>.<endpoint id>`. */
+export interface WebhookJobData {
+  eventId: string;
+  endpointId: string;
+}

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Worker, type Processor } from 'bullmq';
+import { Worker, type Processor, type WorkerOptions } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
 import { RedisConnections } from '../redis/redis.module.js';
 
@@ -16,7 +16,7 @@ export class QueueWorkers {
     private readonly connections: RedisConnections,
   ) {}
 
-  create<Data, Result>(queueName: string, processor: Processor<Data, Result>, concurrency: number): Worker<Data, Result> {
+  create<Data, Result>(queueName: string, processor: Processor<Data, Result>, concurrency: number, extra: Partial<WorkerOptions> = {}): Worker<Data, Result> {
     const lockMs = this.config.WORKER_LOCK_SECONDS * 1000;
     return new Worker<Data, Result>(queueName, processor, {
       connection: this.connections.blocking(`${queueName}-worker`),
@@ -28,6 +28,7 @@ export class QueueWorkers {
       stalledInterval: lockMs,
       // A job whose worker died twice is failed instead of being handed round for ever.
       maxStalledCount: 2,
+      ...extra,
     });
   }
 }

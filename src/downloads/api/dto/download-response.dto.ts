@@ -13,8 +13,8 @@ export class DownloadResponseDto {
   @ApiProperty({ format: 'uuid', description: 'the download operation id; stable across repeated PUTs while the operation lives' })
   id!: string;
 
-  @ApiProperty({ enum: ['pending', 'ready', 'failed', 'expired'] })
-  status!: 'pending' | 'ready' | 'failed' | 'expired';
+  @ApiProperty({ enum: ['pending', 'ready', 'failed', 'expired', 'cancelled'] })
+  status!: 'pending' | 'ready' | 'failed' | 'expired' | 'cancelled';
 
   @ApiProperty({ description: 'presigned GET URL of the ZIP when ready; the empty string otherwise (never null)', example: '' })
   signed_url!: string;

@@ -1,0 +1,74 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import type { Job, Worker } from 'bullmq';
+import { AppConfig } from '../platform/config/app-config.js';
+import { WEBHOOK_QUEUE, type WebhookJobData } from '../platform/queues/queue-names.js';
+import { QueueWorkers } from '../platform/queues/queue-workers.js';
+import { webhookPayload } from './event-payload.js';
+import { WebhookSecrets } from './webhook-secrets.js';
+import { WebhookSender } from './webhook-sender.js';
+import { WebhookRepository } from './webhook.repository.js';
+
+/** A delivery that failed; BullMQ tries it again after the next delay of the schedule. */
+class NotDelivered extends Error {
+  override name = 'NotDelivered';
+}
+
+/**
+ * Delivers webhook events, WEBHOOK_CONCURRENCY at a time, on a queue and worker of their own: a receiver that
+ * is slow or down holds a delivery slot, never a build. Each attempt is recorded in webhook_deliveries; a
+ * failed one is tried again after each delay of WEBHOOK_RETRY_DELAYS_SECONDS, then given up.
+ */
+@Injectable()
+export class WebhookDeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(WebhookDeliveryWorker.name);
+  private readonly worker: Worker<WebhookJobData>;
+
+  constructor(
+    private readonly webhooks: WebhookRepository,
+    private readonly secrets: WebhookSecrets,
+    private readonly sender: WebhookSender,
+    private readonly config: AppConfig,
+    workers: QueueWorkers,
+  ) {
+    const delays = config.webhookRetryDelaysMs;
+    this.worker = workers.create(WEBHOOK_QUEUE, (job: Job<WebhookJobData>) => this.deliver(job), config.WEBHOOK_CONCURRENCY, {
+      settings: { backoffStrategy: (attemptsMade: number) => delays[Math.min(attemptsMade, delays.length) - 1] },
+    });
+    this.worker.on('error', (error) => this.logger.warn(`webhook worker: ${error.message}`));
+  }
+
+  onApplicationBootstrap(): void {
+    this.worker.run().catch((error: Error) => this.logger.error(`webhook worker stopped: ${error.message}`));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.worker.close();
+    this.sender.close();
+  }
+
+  private async deliver(job: Job<WebhookJobData>): Promise<void> {
+    const { eventId, endpointId } = job.data;
+    const [event, endpoint] = await Promise.all([this.webhooks.findEvent(eventId), this.webhooks.findEndpoint(endpointId)]);
+    // The endpoint was deleted, or the organisation with it: nobody to tell.
+    if (!event || !endpoint) return;
+    const attempt = job.attemptsMade + 1;
+    const body = JSON.stringify(webhookPayload(event));
+    const outcome = await this.sender.send(endpoint.url, this.secrets.decrypt(endpoint.secretCiphertext), event.id, body);
+    const delays = this.config.webhookRetryDelaysMs;
+    const retryIn = !outcome.delivered && attempt <= delays.length ? delays[attempt - 1] : undefined;
+    await this.webhooks.recordAttempt({
+      eventId: event.id,
+      eventType: event.type,
+      organisationId: event.organisationId,
+      endpointId: endpoint.id,
+      url: endpoint.url,
+      attempt,
+      ...outcome,
+      nextAttemptAt: retryIn === undefined ? null : new Date(Date.now() + retryIn),
+    });
+    if (!outcome.delivered) {
+      if (retryIn === undefined) this.logger.warn(`webhook ${event.id} to ${endpoint.url} given up after ${attempt} attempts`);
+      throw new NotDelivered(outcome.error ?? `answered ${outcome.statusCode}`);
+    }
+  }
+}

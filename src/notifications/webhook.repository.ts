@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import type { WebhookDelivery, WebhookEndpoint, WebhookEvent } from '../generated/prisma/client.js';
+import { PrismaService } from '../platform/prisma/prisma.service.js';
+
+export type { WebhookDelivery, WebhookEndpoint, WebhookEvent };
+
+export interface DeliveryAttempt {
+  eventId: string;
+  eventType: string;
+  organisationId: string;
+  endpointId: string;
+  url: string;
+  attempt: number;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+  delivered: boolean;
+  nextAttemptAt: Date | null;
+}
+
+/** Webhook endpoints, the outbox of events to deliver, and every delivery attempt. */
+@Injectable()
+export class WebhookRepository {
+  constructor(private readonly prisma: PrismaService) {}
+
+  createEndpoint(organisationId: string, url: string, secretCiphertext: string): Promise<WebhookEndpoint> {
+    return this.prisma.webhookEndpoint.create({ data: { organisationId, url, secretCiphertext } });
+  }
+
+  listEndpoints(organisationId: string): Promise<WebhookEndpoint[]> {
+    return this.prisma.webhookEndpoint.findMany({ where: { organisationId }, orderBy: { createdAt: 'asc' } });
+  }
+
+  findEndpoint(id: string): Promise<WebhookEndpoint | null> {
+    return this.prisma.webhookEndpoint.findUnique({ where: { id } });
+  }
+
+  /** Deletes the endpoint (of the organisation, when given); false when there was none. */
+  async deleteEndpoint(id: string, organisationId?: string): Promise<boolean> {
+    const { count } = await this.prisma.webhookEndpoint.deleteMany({ where: { id, ...(organisationId ? { organisationId } : {}) } });
+    return count === 1;
+  }
+
+  findEvent(id: string): Promise<WebhookEvent | null> {
+    return this.prisma.webhookEvent.findUnique({ where: { id } });
+  }
+
+  /** Events not yet queued: those of the operation when given, else those older than `before`. */
+  findUndispatched(filter: { operationId: string } | { before: Date }, limit = 500): Promise<WebhookEvent[]> {
+    const where = 'operationId' in filter ? { operationId: filter.operationId } : { createdAt: { lt: filter.before } };
+    return this.prisma.webhookEvent.findMany({ where: { dispatchedAt: null, ...where }, orderBy: { createdAt: 'asc' }, take: limit });
+  }
+
+  async markDispatched(id: string): Promise<void> {
+    await this.prisma.webhookEvent.updateMany({ where: { id, dispatchedAt: null }, data: { dispatchedAt: new Date() } });
+  }
+
+  async recordAttempt(attempt: DeliveryAttempt): Promise<void> {
+    await this.prisma.webhookDelivery.create({ data: attempt });
+  }
+
+  listDeliveries(organisationId: string, limit: number): Promise<WebhookDelivery[]> {
+    return this.prisma.webhookDelivery.findMany({ where: { organisationId }, orderBy: { attemptedAt: 'desc' }, take: limit });
+  }
+}

@@ -1,0 +1,289 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Webhook } from 'standardwebhooks';
+import { WebhookSender } from '../src/notifications/webhook-sender.js';
+import { PackageObjects } from '../src/downloads/package-objects.js';
+import { loadConfig } from '../src/platform/config/app-config.js';
+import { download, downloadPath, Fixtures, startTestApp, testConfig, type SeededJob, type TestApp } from './support/harness.js';
+import { freePort, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
+
+const MiB = 1024 * 1024;
+const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+/** Runs the operator CLI and answers the JSON it printed. */
+function cli(...args: string[]): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`cli ${args.join(' ')}: ${code} ${stderr}`))));
+  });
+}
+
+interface Received {
+  headers: Record<string, string>;
+  body: string;
+  at: number;
+}
+
+/** A webhook receiver on loopback that answers as told (a status, after a delay) and keeps what it got. */
+async function startReceiver(answer: (count: number) => { status: number; delayMs?: number }) {
+  const received: Received[] = [];
+  const server = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      received.push({ headers: request.headers as Record<string, string>, body, at: Date.now() });
+      const { status, delayMs = 0 } = answer(received.length);
+      setTimeout(() => response.writeHead(status).end('ok'), delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`,
+    received,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+describe('cancel, and webhooks when an operation ends', () => {
+  let fixtures: Fixtures;
+  let service: TestApp;
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+    service = await startTestApp('all', { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1', PACKAGE_DELETE_GRACE_SECONDS: '0' });
+  });
+
+  afterAll(async () => {
+    await service.close();
+    await fixtures.close();
+  });
+
+  const put = (job: SeededJob, wait = 30) => service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', `wait=${wait}`).expect(200).then((r) => r.body);
+  const deliveriesOf = (organisationId: string) => fixtures.prisma.webhookDelivery.findMany({ where: { organisationId }, orderBy: { attemptedAt: 'asc' } });
+
+  describe('webhooks', () => {
+    it('signs each event so that it verifies with the secret the CLI printed once, and stores that secret encrypted', async () => {
+      const receiver = await startReceiver(() => ({ status: 204 }));
+      try {
+        const owner = await fixtures.organisationWithKey();
+        const created = await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        expect(created).toMatchObject({ id: expect.any(String), url: receiver.url, secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/) });
+        const stored = await fixtures.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: created.id } });
+        expect(stored.secretCiphertext).not.toContain(created.secret.slice(6));
+        expect(await cli('webhook', 'list', '--org', owner.organisationId)).toEqual([{ id: created.id, organisation_id: owner.organisationId, url: receiver.url, created_at: expect.any(String) }]);
+
+        const job = await fixtures.job({ owner, inputs: { 'a.tif': raster(2048) } });
+        const ready = await put(job);
+        expect(ready.status).toBe('ready');
+        await waitFor(async () => receiver.received.length === 1, 15_000, 'the event');
+
+        const [event] = receiver.received;
+        const verified = new Webhook(created.secret).verify(event.body, event.headers) as { type: string; data: Record<string, unknown> };
+        expect(verified).toMatchObject({ type: 'download.ready', timestamp: expect.any(String), data: { id: ready.id, status: 'ready', workflowId: job.workflowId, job_id: job.jobId, progress: 100 } });
+        expect(verified.data).not.toHaveProperty('signed_url');
+        expect(() => new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(event.body, event.headers)).toThrow();
+        const deliveries = await cli('webhook', 'deliveries', '--org', owner.organisationId);
+        expect(deliveries).toEqual([expect.objectContaining({ event_id: event.headers['webhook-id'], event_type: 'download.ready', attempt: 1, delivered: true, status_code: 204, next_attempt_at: null })]);
+      } finally {
+        await receiver.close();
+      }
+    }, 60_000);
+
+    it('retries a receiver that answers 500 twice with the same webhook-id, and records every attempt', async () => {
+      const receiver = await startReceiver((count) => ({ status: count <= 2 ? 500 : 200 }));
+      try {
+        const owner = await fixtures.organisationWithKey();
+        await service.internal!.http; // the endpoint is created through the catalogue API this time
+        const created = await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        const job = await fixtures.job({ owner, inputs: { 'a.tif': raster(2048) } });
+        await put(job);
+
+        await waitFor(async () => receiver.received.length === 3 && (await deliveriesOf(owner.organisationId)).length === 3, 30_000, 'three attempts');
+
+        expect(new Set(receiver.received.map((got) => got.headers['webhook-id'])).size).toBe(1);
+        for (const got of receiver.received) expect(() => new Webhook(created.secret).verify(got.body, got.headers)).not.toThrow();
+        const attempts = await deliveriesOf(owner.organisationId);
+        expect(attempts.map(({ attempt, statusCode, delivered }) => ({ attempt, statusCode, delivered }))).toEqual([
+          { attempt: 1, statusCode: 500, delivered: false },
+          { attempt: 2, statusCode: 500, delivered: false },
+          { attempt: 3, statusCode: 200, delivered: true },
+        ]);
+        expect(attempts[0].nextAttemptAt).not.toBeNull();
+        expect(attempts[2].nextAttemptAt).toBeNull();
+        expect(attempts.filter((attempt) => attempt.delivered)).toHaveLength(1);
+      } finally {
+        await receiver.close();
+      }
+    }, 60_000);
+
+    it('a slow receiver does not delay the next build', async () => {
+      const receiver = await startReceiver(() => ({ status: 200, delayMs: 6_000 }));
+      try {
+        const owner = await fixtures.organisationWithKey();
+        await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        const first = await fixtures.job({ owner, inputs: { 'a.tif': raster(2048) } });
+        const second = await fixtures.job({ owner, inputs: { 'b.tif': raster(2048) } });
+        await put(first);
+        await waitFor(async () => receiver.received.length >= 1, 15_000, 'the first event to reach the receiver');
+
+        const next = await put(second);
+
+        expect(next.status).toBe('ready');
+        // The first event's delivery is still waiting on the receiver while the next package is already ready.
+        expect(await deliveriesOf(owner.organisationId)).toEqual([]);
+        await waitFor(async () => (await deliveriesOf(owner.organisationId)).length === 2, 30_000, 'both deliveries');
+      } finally {
+        await receiver.close();
+      }
+    }, 60_000);
+
+    it('refuses private, loopback and metadata addresses without WEBHOOK_ALLOW_PRIVATE: when created, and on connection', async () => {
+      const strict = await startTestApp('api', { INTERNAL_API_TOKEN: 'catalogue-token-0123456789', WEBHOOK_ALLOW_PRIVATE: 'false', QUEUE_PREFIX: service.config.QUEUE_PREFIX });
+      const sender = new WebhookSender(loadConfig({ ...process.env, WEBHOOK_ALLOW_PRIVATE: 'false' }));
+      const receiver = await startReceiver(() => ({ status: 200 }));
+      try {
+        const owner = await fixtures.organisationWithKey();
+        const create = (url: string) =>
+          strict.internal!.http.post(`/internal/v0/organisations/${owner.organisationId}/webhooks`).set('Authorization', 'Bearer catalogue-token-0123456789').send({ url });
+        for (const url of ['https://169.254.169.254/latest/meta-data/', 'https://127.0.0.1/hook', 'https://[::1]/hook', 'https://localhost/hook', 'https://10.0.0.8/hook', `http://example.com/hook`]) {
+          const refused = await create(url).expect(400);
+          expect(refused.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: [{ field: 'url', message: expect.any(String) }] });
+        }
+        expect((await create('https://hooks.example.com/downloads').expect(201)).body.secret).toMatch(/^whsec_/);
+
+        // A name that resolves to loopback is refused where it matters, when connecting.
+        const port = new URL(receiver.url).port;
+        for (const url of [`https://localhost:${port}/hooks`, 'https://169.254.169.254/latest/meta-data/']) {
+          const outcome = await sender.send(url, `whsec_${randomBytes(32).toString('base64')}`, 'evt', '{}');
+          expect(outcome).toMatchObject({ delivered: false, statusCode: null, error: expect.stringMatching(/not allowed|private|reserved/i) });
+        }
+        expect((await sender.send(receiver.url, `whsec_${randomBytes(32).toString('base64')}`, 'evt', '{}')).error).toBe('refused: only https:// URLs are called');
+        expect(receiver.received).toEqual([]);
+      } finally {
+        sender.close();
+        await receiver.close();
+        await strict.close();
+      }
+    }, 30_000);
+  });
+
+  describe('cancel', () => {
+    it('deletes a ready package at once: its signed URL answers 404, and the next PUT starts anew', async () => {
+      const receiver = await startReceiver(() => ({ status: 200 }));
+      try {
+        const owner = await fixtures.organisationWithKey();
+        await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        const job = await fixtures.job({ owner, inputs: { 'a.tif': raster(4096) } });
+        const ready = await put(job);
+        expect((await download(ready.signed_url)).status).toBe(200);
+
+        const { body: cancelled } = await service.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+        expect(cancelled).toMatchObject({ id: ready.id, status: 'cancelled', signed_url: '' });
+        expect((await download(ready.signed_url)).status).toBe(404);
+        expect((await service.http.get(downloadPath(job)).set('Authorization', job.apiKey).expect(200)).body.status).toBe('cancelled');
+        await service.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(404);
+        const again = await put(job);
+        expect(again.id).not.toBe(ready.id);
+        await waitFor(async () => receiver.received.some((got) => JSON.parse(got.body).type === 'download.cancelled'), 15_000, 'the cancelled event');
+      } finally {
+        await receiver.close();
+      }
+    }, 60_000);
+  });
+
+  describe('cancel, on an S3 of its own whose requests are watched', () => {
+    let scratch: string;
+    let s3: Child;
+    let proxy: Awaited<ReturnType<typeof startS3Proxy>>;
+    let local: Fixtures;
+    let direct: Fixtures;
+    let app: TestApp;
+    let holdComplete: Promise<void> | undefined;
+
+    beforeAll(async () => {
+      scratch = await mkdtemp(path.join(tmpdir(), 'cancel-'));
+      const port = await freePort();
+      s3 = await startS3Process(port, scratch, ['cancel-assets', 'cancel-packages']);
+      proxy = await startS3Proxy(port, { hold: (method, url) => (method === 'POST' && url.includes('uploadId=') ? holdComplete : undefined) });
+      const settings = { S3_BUCKET: 'cancel-packages', S3_ASSETS_BUCKET: 'cancel-assets', PACKAGE_DELETE_GRACE_SECONDS: '0' };
+      local = await Fixtures.create(testConfig({ ...settings, S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+      direct = await Fixtures.create(testConfig({ ...settings, S3_ENDPOINT: `http://127.0.0.1:${port}` }));
+      app = await startTestApp('all', { ...settings, S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, PACKAGE_ATTEMPTS: '1' });
+    }, 30_000);
+
+    afterAll(async () => {
+      await app.close();
+      await local.close();
+      await direct.close();
+      await proxy.close();
+      await s3.kill('SIGKILL');
+      await rm(scratch, { recursive: true, force: true });
+    });
+
+    const packagesOf = async (job: SeededJob) =>
+      ((await direct.storage.client.send(new ListObjectsV2Command({ Bucket: 'cancel-packages', Prefix: `packages/${job.workflowId}/` }))).Contents ?? []).map((o) => o.Key);
+    const cancelledBuilds = async () => Number(/packaging_builds_total\{outcome="cancelled"\} (\d+)/.exec((await app.http.get('/metrics')).text)?.[1] ?? 0);
+
+    it('stops a pending 1 GiB build within 5 s, aborts its upload and leaves nothing in the bucket', async () => {
+      const job = await direct.job({ inputs: Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`b${i}.tif`, raster(128 * MiB)])) });
+      const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      await waitFor(async () => (await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).bytesDone > 64n * BigInt(MiB), 60_000, 'the build to be under way');
+      const before = await cancelledBuilds();
+
+      const { body: cancelled } = await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      const cancelledAt = Date.now();
+
+      expect(cancelled).toMatchObject({ id: pending.id, status: 'cancelled' });
+      await waitFor(async () => (await cancelledBuilds()) === before + 1, 5_000, 'the build to stop');
+      expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+      const uploadIds = proxy.requests.filter((r) => r.url.includes(job.workflowId) && r.method === 'POST' && r.url.includes('uploads')).length;
+      expect(uploadIds).toBe(1);
+      expect(proxy.requests.some((r) => r.method === 'DELETE' && r.url.includes(job.workflowId) && r.url.includes('uploadId='))).toBe(true);
+      expect(proxy.requests.some((r) => r.method === 'POST' && r.url.includes(job.workflowId) && r.url.includes('uploadId='))).toBe(false);
+      expect(await packagesOf(job)).toEqual([]);
+      expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: 'cancelled', readyAt: null });
+    }, 180_000);
+
+    it('a cancel that lands while the upload completes ends cancelled with no object left', async () => {
+      let release: () => void = () => undefined;
+      holdComplete = new Promise<void>((resolve) => (release = resolve));
+      const job = await direct.job({ inputs: { 'a.tif': raster(12 * MiB) } });
+      try {
+        const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        await waitFor(async () => proxy.requests.some((r) => r.method === 'POST' && r.url.includes(job.workflowId) && r.url.includes('uploadId=')), 30_000, 'the upload to be completing');
+
+        // The cancel is recorded first; the build stops and gives its object up; the upload then completes in S3
+        // after all, so the object appears after its attempt deleted it.
+        await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        await waitFor(async () => (await direct.prisma.packageObject.count({ where: { operationId: pending.id, state: 'deleting' } })) === 1, 15_000, 'the attempt to give its object up');
+        release();
+        await waitFor(async () => (await packagesOf(job)).length === 1, 15_000, 'the late upload to land');
+
+        // The sweep deletes what no ready operation owns, the late object too.
+        await app.app.get(PackageObjects).sweep();
+
+        expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: 'cancelled', readyAt: null });
+        expect(await packagesOf(job)).toEqual([]);
+        expect(await direct.prisma.packageObject.count({ where: { operationId: pending.id } })).toBe(0);
+      } finally {
+        release();
+        holdComplete = undefined;
+      }
+    }, 60_000);
+  });
+});
