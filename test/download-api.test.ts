@@ -1,4 +1,7 @@
+import { Redis } from 'ioredis';
 import request from 'supertest';
+import { FairShare } from '../src/platform/queues/fair-share.js';
+import { PackageQueue } from '../src/platform/queues/package-queue.js';
 import { waitFor } from './support/processes.js';
 import { downloadPath, Fixtures, inspectQueue, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 
@@ -30,6 +33,15 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
   });
 
   const put = (target: SeededJob, key = target.apiKey) => api.http.put(downloadPath(target)).set('Authorization', key);
+  /** The operations waiting in an organisation's line for a build slot. */
+  const inLine = async (organisationId: string, prefix = queuePrefix) => {
+    const redis = new Redis(process.env.REDIS_URL!);
+    try {
+      return await redis.lrange(`${prefix}:fair:q:${organisationId}`, 0, -1);
+    } finally {
+      redis.disconnect();
+    }
+  };
 
   describe('the 200 answer', () => {
     it('records a pending operation and answers the four upstream fields, signed_url empty, with Retry-After', async () => {
@@ -77,16 +89,27 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       expect(response.body.status).toBe('pending');
     });
 
-    it('queues exactly one packaging job under the operation id', async () => {
-      const { body } = await put(job).expect(200);
-      await put(job).expect(200);
+    it("puts the operation in its organisation's line once; a worker admits it as one job under the operation id", async () => {
+      // A line of its own: what other tests left waiting would be admitted first.
+      const prefix = uniqueQueuePrefix();
+      const own = await startTestApp('api', { QUEUE_PREFIX: prefix });
+      try {
+        const { body } = await own.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        await own.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
 
-      await inspectQueue(queuePrefix, async (queue) => {
-        const queued = await queue.getJob(body.id);
-        expect(queued?.data).toEqual({ operationId: body.id });
-        const waiting = await queue.getJobs(['waiting', 'delayed', 'active']);
-        expect(waiting.filter((j) => j.data.operationId === body.id)).toHaveLength(1);
-      });
+        expect(await inLine(job.organisationId, prefix)).toEqual([body.id]);
+        expect(await own.app.get(PackageQueue).admitNext(2)).toEqual([body.id]);
+        await inspectQueue(prefix, async (queue) => {
+          const queued = await queue.getJob(body.id);
+          expect(queued?.data).toEqual({ operationId: body.id });
+          const waiting = await queue.getJobs(['waiting', 'delayed', 'active']);
+          expect(waiting.filter((j) => j.data.operationId === body.id)).toHaveLength(1);
+        });
+        await own.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        expect(await inLine(job.organisationId, prefix)).toEqual([]);
+      } finally {
+        await own.close();
+      }
     });
   });
 
@@ -103,10 +126,7 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
         const ids = new Set(responses.map((r) => r.body.id));
         expect(ids.size).toBe(1);
         expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId: job.workflowId, jobId: job.jobId } })).toBe(1);
-        await inspectQueue(queuePrefix, async (queue) => {
-          const jobs = await queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
-          expect(jobs.filter((j) => j.data.operationId === [...ids][0])).toHaveLength(1);
-        });
+        expect(await inLine(job.organisationId)).toEqual([...ids]);
       } finally {
         await second.close();
       }
@@ -358,10 +378,10 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       const recorded = await fixtures.prisma.downloadOperation.findFirstOrThrow({ where: { jobId: job.jobId } });
       const healthy = await startTestApp('api', { QUEUE_PREFIX: prefix });
       try {
-        expect(await inspectQueue(prefix, (queue) => queue.getJob(recorded.id))).toBeUndefined();
+        expect(await healthy.app.get(FairShare).stateOf(recorded.id)).toBe('unknown');
         const { body } = await healthy.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
         expect(body.id).toBe(recorded.id);
-        expect((await inspectQueue(prefix, (queue) => queue.getJob(recorded.id)))?.data).toEqual({ operationId: recorded.id });
+        expect(await healthy.app.get(FairShare).stateOf(recorded.id)).toBe('queued');
       } finally {
         await healthy.close();
       }

@@ -119,7 +119,7 @@ describe('operational endpoints', () => {
     expect(text).toContain('http_requests_total{method="PUT",route="/v0/workflows/:workflow_id/jobs/:job_id/download",status="200"} 1');
     expect(text).toContain('http_requests_total{method="PUT",route="/v0/workflows/:workflow_id/jobs/:job_id/download",status="401"} 1');
     expect(text).toMatch(/http_request_duration_seconds_bucket\{le="0.005",method="PUT"/);
-    expect(text).toMatch(/packaging_queue_jobs\{state="waiting"\} [1-9]/);
+    expect(text).toMatch(/packaging_queue_jobs\{state="in_line"\} [1-9]/);
     for (const state of ['active', 'delayed', 'failed']) expect(text).toContain(`packaging_queue_jobs{state="${state}"}`);
     expect(text).toMatch(/download_operations\{status="pending"\} [1-9]/);
     for (const name of ['packaging_builds_total', 'packaging_duration_seconds', 'packaging_source_bytes_total', 'packaging_archive_bytes_total', 'process_resident_memory_bytes']) {

@@ -3,6 +3,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { PackageObjects } from '../src/downloads/package-objects.js';
+import { PackageQueue } from '../src/platform/queues/package-queue.js';
 import { PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
 import { download, downloadPath, Fixtures, inspectQueue, sha256, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { startRelay, waitFor } from './support/processes.js';
@@ -35,8 +36,12 @@ describe('no operation stranded, one writer per package', () => {
     }, timeoutMs, `operation ${id} to be ready`);
   const put = (app: TestApp, job: SeededJob) => app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
 
-  /** Fails the job of an operation in Redis without a word to Postgres, as a worker cut off from Postgres would. */
-  async function failInRedisOnly(queuePrefix: string, operationId: string): Promise<void> {
+  /**
+   * Admits the operation's build, as a worker with a free slot would, then fails its job in Redis without a
+   * word to Postgres, as a worker cut off from Postgres would.
+   */
+  async function failInRedisOnly(api: TestApp, queuePrefix: string, operationId: string): Promise<void> {
+    expect(await api.app.get(PackageQueue).admitNext(1)).toEqual([operationId]);
     const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
     const worker = new Worker(PACKAGING_QUEUE, async () => {
       throw new UnrecoverableError('the outcome could not be recorded');
@@ -87,7 +92,7 @@ describe('no operation stranded, one writer per package', () => {
     try {
       const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
       const { body } = await put(api, job);
-      await failInRedisOnly(queuePrefix, body.id);
+      await failInRedisOnly(api, queuePrefix, body.id);
       expect((await operationOf(body.id)).status).toBe('pending');
 
       const { body: again } = await put(api, job);
@@ -109,7 +114,7 @@ describe('no operation stranded, one writer per package', () => {
     try {
       const endedInRedis = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
       const { body } = await put(api, endedInRedis);
-      await failInRedisOnly(queuePrefix, body.id);
+      await failInRedisOnly(api, queuePrefix, body.id);
       const neverQueued = await fixtures.job({ inputs: { 'b.tif': raster(64 * 1024) } });
       const recordedOnly = await fixtures.prisma.downloadOperation.create({ data: { workflowId: neverQueued.workflowId, jobId: neverQueued.jobId } });
 

@@ -303,14 +303,23 @@ export class OperationRepository {
     });
   }
 
-  /** Pending operations untouched since `before` (progress touches a running build every second), oldest first. */
-  findStalePending(before: Date, limit: number): Promise<Array<Pick<DownloadOperation, 'id' | 'updatedAt'>>> {
-    return this.prisma.downloadOperation.findMany({
-      where: { status: 'pending', updatedAt: { lt: before } },
-      orderBy: { updatedAt: 'asc' },
-      take: limit,
-      select: { id: true, updatedAt: true },
-    });
+  /**
+   * Pending operations untouched since `before` (progress touches a running build every second), oldest first,
+   * with the organisation they are built for.
+   */
+  findStalePending(before: Date, limit: number): Promise<Array<{ id: string; organisationId: string }>> {
+    return this.prisma.$queryRaw<Array<{ id: string; organisationId: string }>>`
+      SELECT o.id, w.organisation_id AS "organisationId"
+        FROM download_operations o JOIN workflows w ON w.id = o.workflow_id
+       WHERE o.status = 'pending' AND o.updated_at < ${before}
+       ORDER BY o.updated_at LIMIT ${limit}`;
+  }
+
+  /** Which of these operations are still pending. */
+  async pendingAmong(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.prisma.downloadOperation.findMany({ where: { id: { in: ids }, status: 'pending' }, select: { id: true } });
+    return new Set(rows.map((row) => row.id));
   }
 
   /** Deletes up to `limit` finished operations created before `before` (history); live ones are kept. */

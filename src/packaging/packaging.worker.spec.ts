@@ -6,6 +6,8 @@ import { AppConfig, loadConfig } from '../platform/config/app-config.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import type { PackageJobData } from '../platform/queues/queue-names.js';
 import { QueueWorkers } from '../platform/queues/queue-workers.js';
+import { PackageQueue } from '../platform/queues/package-queue.js';
+import { RedisEvents } from '../platform/redis/redis-events.js';
 import { CANCELLED_REASON, LOCK_LOST_REASON, SHUTDOWN_REASON } from './attempt-policy.js';
 import { PackagingError } from './packaging-error.js';
 import { PackagingService } from './packaging.service.js';
@@ -58,6 +60,8 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
         { provide: MetricsService, useValue: { recordBuild: (outcome: string) => void builds.push({ outcome }) } },
         { provide: AppConfig, useValue: loadConfig({}) },
         { provide: OperationEvents, useValue: { onCancelled: async () => undefined } },
+        { provide: PackageQueue, useValue: { release: async () => undefined, admitNext: async () => [] } },
+        { provide: RedisEvents, useValue: { subscribe: async () => undefined } },
         // The BullMQ worker itself is not under test: a stand-in that never runs.
         { provide: QueueWorkers, useValue: { create: () => ({ on: () => undefined, cancelJob: () => true }) } },
         { provide: getLoggerToken(PackagingWorker.name), useValue: { runInContext: (fn: () => unknown) => fn(), warn: () => undefined, error: () => undefined } },

@@ -7,7 +7,10 @@ import { PACKAGING_QUEUE, type PackageJobData } from '../platform/queues/queue-n
 import { QueueWorkers } from '../platform/queues/queue-workers.js';
 import { CANCELLED_REASON, judgeFailedAttempt, LOCK_LOST_REASON, SHUTDOWN_REASON, type AttemptVerdict } from './attempt-policy.js';
 import { OperationEvents } from '../downloads/operation-events.js';
+import { BuildAdmission } from './build-admission.js';
 import { LockWatch } from './lock-watch.js';
+import { PackageQueue, WORK_SUBMITTED } from '../platform/queues/package-queue.js';
+import { RedisEvents } from '../platform/redis/redis-events.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
 import { PackagingService, type PackagingOutcome } from './packaging.service.js';
 
@@ -30,6 +33,9 @@ const OUTCOME_OF: Record<AttemptVerdict, BuildOutcome> = {
 export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly worker: Worker<PackageJobData, PackagingOutcome | 'cancelled'>;
   private readonly locks: LockWatch;
+  private readonly admission: BuildAdmission;
+  /** Builds running in this process. */
+  private running = 0;
   private draining: Promise<void> | undefined;
 
   constructor(
@@ -37,6 +43,8 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
     private readonly events: OperationEvents,
+    private readonly queue: PackageQueue,
+    private readonly redisEvents: RedisEvents,
     workers: QueueWorkers,
     @InjectPinoLogger(PackagingWorker.name) private readonly logger: PinoLogger,
   ) {
@@ -44,6 +52,9 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     // Connection errors repeat while Redis is away; the worker reconnects by itself.
     this.worker.on('error', (error) => this.logger.warn(`packaging worker: ${error.message}`));
     this.worker.on('failed', (job, error) => void this.onFailed(job, error));
+    // A build that ended for good frees its organisation's slot (a retry, a hand-back or a lost lock does not).
+    this.worker.on('completed', (job) => void this.release(job.id!));
+    this.admission = new BuildAdmission(this.queue, () => (this.draining ? 0 : config.WORKER_CONCURRENCY - this.running), this.logger);
     this.locks = new LockWatch(this.worker, config.WORKER_LOCK_SECONDS * 1000, LOCK_LOST_REASON, (jobId) =>
       this.logger.warn(`lost the lock of operation ${jobId}: stopping its build, another worker takes it over`),
     );
@@ -54,7 +65,10 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     await this.events.onCancelled((operationId) => {
       if (this.worker.cancelJob(operationId, CANCELLED_REASON)) this.logger.info(`operation ${operationId} cancelled: stopping its build`);
     });
+    // Work is announced to every worker; those with a free slot claim it.
+    await this.redisEvents.subscribe(WORK_SUBMITTED, () => this.admission.fill());
     this.worker.run().catch((error: Error) => this.logger.error(`packaging worker stopped: ${error.message}`));
+    this.admission.fill();
   }
 
   /**
@@ -67,6 +81,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   private async drain(): Promise<void> {
+    this.admission.stop();
     const closing = this.worker.close();
     const grace = setTimeout(() => {
       this.logger.warn('grace period over: handing running builds back to the queue');
@@ -92,6 +107,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     const started = Date.now();
     const seconds = () => (Date.now() - started) / 1000;
     this.locks.started(job.id!);
+    this.running++;
     try {
       const outcome = await this.packaging.package(operationId, signal);
       this.metrics.recordBuild(outcome, seconds());
@@ -128,7 +144,14 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
       throw failure;
     } finally {
       this.locks.finished(job.id!);
+      this.running--;
+      this.admission.fill();
     }
+  }
+
+  private async release(operationId: string): Promise<void> {
+    await this.queue.release(operationId).catch((error: Error) => this.logger.warn(`slot of ${operationId} not released yet: ${error.message}`));
+    this.admission.fill();
   }
 
   /**
@@ -146,7 +169,10 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
    * by BullMQ directly, and its operation must not stay pending for ever.
    */
   private async onFailed(job: Job<PackageJobData> | undefined, error: Error): Promise<void> {
-    if (!job || !/stalled/i.test(error.message)) return;
+    if (!job) return;
+    const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(error.message);
+    if (final) await this.release(job.id!);
+    if (!/stalled/i.test(error.message)) return;
     const failure = new PackagingError('INTERRUPTED', error.message, false);
     await this.packaging
       .recordFailure(job.data.operationId, failure, true)

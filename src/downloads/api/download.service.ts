@@ -137,14 +137,14 @@ export class DownloadService {
         candidate = null;
       }
       if (candidate?.status === 'pending') {
-        await this.requeue(candidate.id);
+        await this.requeue(candidate.id, target.organisationId);
         return candidate;
       }
       if (candidate?.status === 'ready') return candidate;
       if (candidate && this.standsAsPermanentFailure(candidate, target)) return candidate;
       const created = await this.operations.createPending(ref, keyId);
       if (created) {
-        await this.queue.enqueue(created.id);
+        await this.queue.enqueue(created.id, target.organisationId);
         return created;
       }
       // Another request recorded the live operation first: answer with that one.
@@ -176,9 +176,9 @@ export class DownloadService {
    * or finished in Redis while its row stayed pending. Only a safety net (the reconciler is another): when
    * Redis is away the caller still gets the pending operation.
    */
-  private async requeue(operationId: string): Promise<void> {
+  private async requeue(operationId: string, organisationId: string): Promise<void> {
     try {
-      await this.queue.ensureQueued(operationId);
+      await this.queue.ensureQueued(operationId, organisationId);
     } catch (error) {
       this.logger.warn(`could not re-queue pending operation ${operationId}: ${(error as Error).message}`);
     }

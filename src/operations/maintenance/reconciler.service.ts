@@ -4,6 +4,8 @@ import { AppConfig } from '../../platform/config/app-config.js';
 import { WebhookDispatcher } from '../../notifications/webhook-dispatcher.js';
 import { PackageQueue } from '../../platform/queues/package-queue.js';
 
+const UUID = /^[0-9a-f-]{36}$/i;
+
 /** Operations looked at per run at most; the next run takes the rest. */
 const RECONCILE_BATCH = 200;
 
@@ -25,12 +27,26 @@ export class Reconciler {
     private readonly config: AppConfig,
   ) {}
 
+  /**
+   * Admitted builds whose end went unseen (a worker died between the outcome and the release) still hold
+   * their organisation's slots: released once their operation is no longer pending.
+   */
+  private async releaseEnded(): Promise<void> {
+    try {
+      const admitted = (await this.queue.admitted()).filter((id) => UUID.test(id)).slice(0, RECONCILE_BATCH * 5);
+      const pending = await this.operations.pendingAmong(admitted);
+      for (const id of admitted) if (!pending.has(id)) await this.queue.release(id);
+    } catch (error) {
+      this.logger.warn(`admitted builds not checked: ${(error as Error).message}`);
+    }
+  }
+
   async reconcile(now = new Date()): Promise<{ added: number; revived: number; events: number }> {
     const stale = await this.operations.findStalePending(new Date(now.getTime() - this.config.RECONCILE_AFTER_SECONDS * 1000), RECONCILE_BATCH);
     const result = { added: 0, revived: 0 };
     for (const operation of stale) {
       try {
-        const outcome = await this.queue.ensureQueued(operation.id);
+        const outcome = await this.queue.ensureQueued(operation.id, operation.organisationId);
         if (outcome !== 'queued') result[outcome]++;
       } catch (error) {
         this.logger.warn(`could not re-drive operation ${operation.id}: ${(error as Error).message}`);
@@ -39,6 +55,7 @@ export class Reconciler {
     if (result.added + result.revived > 0) {
       this.logger.warn(`re-drove stranded operations: ${result.added} queued again, ${result.revived} revived`);
     }
+    await this.releaseEnded();
     // Webhook events whose dispatcher died before queueing them.
     const events = await this.webhooks.dispatchLeftBehind(now).catch((error: Error) => {
       this.logger.warn(`webhook events not dispatched: ${error.message}`);

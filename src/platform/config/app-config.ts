@@ -71,6 +71,10 @@ export class AppConfig {
   @IntegerSetting(1, 64, 'WORKER_CONCURRENCY must be an integer from 1 to 64')
   WORKER_CONCURRENCY = 2;
 
+  /** Builds one organisation may run at once across all workers; 0: no cap. */
+  @IntegerSetting(0, 100_000, 'ORG_MAX_ACTIVE_BUILDS must be an integer from 0 (no cap) to 100000')
+  ORG_MAX_ACTIVE_BUILDS = 0;
+
   @IsString({ message: 'DATA_DIR must be a folder path' })
   @MinLength(1, { message: 'DATA_DIR must be a folder path' })
   DATA_DIR = './data';

@@ -3,16 +3,23 @@ import { Queue } from 'bullmq';
 import { AppConfig } from '../config/app-config.js';
 import { DependencyUnavailableError } from '../errors.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { RedisEvents } from '../redis/redis-events.js';
 import { RedisConnections } from '../redis/redis.module.js';
+import { FairShare } from './fair-share.js';
 import { PACKAGE_JOB, PACKAGING_QUEUE, type PackageJobData } from './queue-names.js';
+
+/** Announced when operations join the line: workers with a free slot claim them. */
+export const WORK_SUBMITTED = 'work-submitted';
 
 const ENQUEUE_TIMEOUT_MS = 3_000;
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
 /**
- * The process's one Queue object for packaging runs, one job per download operation, keyed by the operation's
- * id. It sits on a fail-fast connection (workers wait through outages on their own connections instead), so
- * that a request answers 503 in seconds when Redis is away and nothing piles up in an offline queue.
+ * The packaging queue: operations first wait in line per organisation (FairShare), and a worker with a free
+ * slot claims the next one fairly and puts its BullMQ job on the queue (admit), one job per operation, keyed
+ * by the operation's id. The process's one Queue object sits on a fail-fast connection (workers wait through
+ * outages on their own connections instead), so that a request answers 503 in seconds when Redis is away and
+ * nothing piles up in an offline queue.
  */
 @Injectable()
 export class PackageQueue implements OnModuleDestroy {
@@ -20,6 +27,8 @@ export class PackageQueue implements OnModuleDestroy {
 
   constructor(
     private readonly config: AppConfig,
+    private readonly fair: FairShare,
+    private readonly events: RedisEvents,
     connections: RedisConnections,
     metrics: MetricsService,
   ) {
@@ -28,7 +37,7 @@ export class PackageQueue implements OnModuleDestroy {
     this.queue.on('error', () => undefined);
     metrics.addCollectedGauge('packaging_queue_jobs', 'Packaging jobs in the queue by state', 'state', async () => {
       const counts = await this.queue.getJobCounts(...COUNTED_STATES);
-      return Object.fromEntries(COUNTED_STATES.map((state) => [state, counts[state] ?? 0]));
+      return { ...Object.fromEntries(COUNTED_STATES.map((state) => [state, counts[state] ?? 0])), in_line: await this.fair.backlog() };
     });
   }
 
@@ -37,11 +46,39 @@ export class PackageQueue implements OnModuleDestroy {
   }
 
   /**
-   * Queues the packaging run of an operation. The job id is the operation id, so queueing the same operation
-   * again, from any process, is a no-op while the job exists: racing requests and re-queues after a crash
-   * produce one run. (add() rather than addBulk(): only add() deduplicates by jobId.)
+   * Puts an operation in its organisation's line for a build and tells the workers. Idempotent: an operation
+   * already waiting or admitted is left as it is, so racing requests produce one build.
    */
-  async enqueue(operationId: string): Promise<void> {
+  async enqueue(operationId: string, organisationId: string): Promise<void> {
+    await withTimeout(this.fair.submit(operationId, organisationId), ENQUEUE_TIMEOUT_MS);
+    await this.events.publish(WORK_SUBMITTED, operationId).catch(() => undefined);
+  }
+
+  /** A worker with `free` slots admits up to that many operations, fairly, and queues their jobs. */
+  async admitNext(free: number): Promise<string[]> {
+    const waiting = await this.queue.getWaitingCount();
+    if (free - waiting <= 0) return [];
+    const claimed = await this.fair.claim(free - waiting, this.config.ORG_MAX_ACTIVE_BUILDS);
+    for (const operationId of claimed) await this.admit(operationId);
+    return claimed;
+  }
+
+  /** An admitted build ended for good: its organisation's slot is free again. */
+  release(operationId: string): Promise<void> {
+    return this.fair.release(operationId);
+  }
+
+  /** Operations admitted and not released, for the reconciler to check against their status. */
+  admitted(): Promise<string[]> {
+    return this.fair.admitted();
+  }
+
+  /**
+   * Queues the BullMQ job of an admitted operation. The job id is the operation id, so queueing the same
+   * operation again, from any process, is a no-op while the job exists. (add() rather than addBulk(): only
+   * add() deduplicates by jobId.)
+   */
+  private async admit(operationId: string): Promise<void> {
     const adding = this.queue.add(
       PACKAGE_JOB,
       { operationId },
@@ -58,25 +95,29 @@ export class PackageQueue implements OnModuleDestroy {
   }
 
   /**
-   * Makes sure the operation's packaging job will run: added when Redis has none (never queued, or removed),
-   * revived when it finished in Redis while its operation stayed pending (its outcome could not be recorded),
-   * left alone when it is waiting, delayed or running. add() alone would do nothing for a finished job, whose
-   * id still blocks it.
+   * Makes sure the operation's build will run: left alone while it waits in line or its job waits, is delayed
+   * or runs; its job queued when it was admitted but the job is missing; revived when the job finished in Redis
+   * while the operation stayed pending (its outcome could not be recorded); put in line when nothing knows it
+   * (never queued, or Redis lost it).
    */
-  async ensureQueued(operationId: string): Promise<'added' | 'revived' | 'queued'> {
-    return withTimeout(this.revive(operationId), ENQUEUE_TIMEOUT_MS);
+  async ensureQueued(operationId: string, organisationId: string): Promise<'added' | 'revived' | 'queued'> {
+    return withTimeout(this.revive(operationId, organisationId), ENQUEUE_TIMEOUT_MS);
   }
 
-  private async revive(operationId: string): Promise<'added' | 'revived' | 'queued'> {
+  private async revive(operationId: string, organisationId: string): Promise<'added' | 'revived' | 'queued'> {
+    const inLine = await this.fair.stateOf(operationId);
+    if (inLine === 'queued') return 'queued';
     const job = await this.queue.getJob(operationId);
     const state = job ? await job.getState() : 'unknown';
     if (!job || state === 'unknown') {
-      await this.enqueue(operationId);
+      if (inLine === 'running') await this.admit(operationId);
+      else await this.enqueue(operationId, organisationId);
       return 'added';
     }
     if (state !== 'completed' && state !== 'failed') return 'queued';
     try {
       // A fresh set of attempts: the earlier ones ended without their outcome on record.
+      await this.fair.markRunning(operationId, organisationId);
       await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
     } catch (error) {
       // Another process revived it a moment ago: it is queued either way.
@@ -90,7 +131,7 @@ export class PackageQueue implements OnModuleDestroy {
    * job already running or gone is left to its worker, which finds the operation no longer pending.
    */
   async discard(operationId: string): Promise<void> {
-    await withTimeout(this.queue.remove(operationId), ENQUEUE_TIMEOUT_MS).catch(() => undefined);
+    await withTimeout(Promise.all([this.queue.remove(operationId), this.fair.forget(operationId)]), ENQUEUE_TIMEOUT_MS).catch(() => undefined);
   }
 
   async jobCounts(): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {

@@ -1,0 +1,166 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { AppConfig } from '../config/app-config.js';
+import { FAST_REDIS } from '../redis/redis.connections.js';
+
+/*
+ * Round-robin admission of builds across groups (organisations), in Redis, for any number of worker processes.
+ * Keys, all under QUEUE_PREFIX (hash-tagged, so they share one Redis Cluster slot with the BullMQ queue):
+ *   fair:groups   ZSET  group -> its turn (a counter): the group that has waited longest comes first
+ *   fair:q:<g>    LIST  the group's operations, first come first served
+ *   fair:queued   HASH  operation -> group, while it waits here
+ *   fair:running  HASH  operation -> group, once admitted and until its build ends for good
+ *   fair:active   HASH  group -> how many of its builds are admitted (the per-group cap counts these)
+ *   fair:clock    the counter turns are drawn from (monotonic across processes, unlike their clocks)
+ */
+
+const SUBMIT = `
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 0 end
+redis.call('RPUSH', ARGV[3] .. ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[4]), ARGV[2]) end
+return 1`;
+
+// Takes up to ARGV[1] operations, one at a time from the group that has waited longest and is under the cap
+// (ARGV[2], 0 for none); a group served goes to the back of the round.
+const CLAIM = `
+local wanted, cap, queuePrefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local claimed, offset = {}, 0
+while #claimed < wanted do
+  local groups = redis.call('ZRANGE', KEYS[1], offset, offset + 99)
+  if #groups == 0 then break end
+  local served = false
+  for _, group in ipairs(groups) do
+    local active = tonumber(redis.call('HGET', KEYS[4], group) or '0')
+    if cap == 0 or active < cap then
+      local operation = redis.call('LPOP', queuePrefix .. group)
+      if operation then
+        redis.call('HDEL', KEYS[2], operation)
+        redis.call('HSET', KEYS[3], operation, group)
+        redis.call('HINCRBY', KEYS[4], group, 1)
+        claimed[#claimed + 1] = operation
+      end
+      if redis.call('LLEN', queuePrefix .. group) == 0 then redis.call('ZREM', KEYS[1], group)
+      else redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[5]), group) end
+      served = true
+      break
+    end
+  end
+  if served then offset = 0 else offset = offset + 100 end
+end
+return claimed`;
+
+const RELEASE = `
+local group = redis.call('HGET', KEYS[1], ARGV[1])
+if not group then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HINCRBY', KEYS[2], group, -1) <= 0 then redis.call('HDEL', KEYS[2], group) end
+return 1`;
+
+const FORGET = `
+local group = redis.call('HGET', KEYS[2], ARGV[1])
+if group then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('LREM', ARGV[2] .. group, 0, ARGV[1])
+  if redis.call('LLEN', ARGV[2] .. group) == 0 then redis.call('ZREM', KEYS[1], group) end
+end
+local running = redis.call('HGET', KEYS[3], ARGV[1])
+if running then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  if redis.call('HINCRBY', KEYS[4], running, -1) <= 0 then redis.call('HDEL', KEYS[4], running) end
+end
+return 1`;
+
+const MARK_RUNNING = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return 1`;
+
+type FairRedis = Redis & {
+  fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string): Promise<number>;
+  fairClaim(groups: string, queued: string, running: string, active: string, clock: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
+  fairRelease(running: string, active: string, operation: string): Promise<number>;
+  fairForget(groups: string, queued: string, running: string, active: string, operation: string, queuePrefix: string): Promise<number>;
+  fairMarkRunning(running: string, active: string, operation: string, group: string): Promise<number>;
+};
+
+export type FairState = 'queued' | 'running' | 'unknown';
+
+/**
+ * Fair admission of packaging builds: operations wait here per organisation, and a worker with a free slot
+ * claims the next one from the organisation that has waited longest and runs fewer than
+ * ORG_MAX_ACTIVE_BUILDS, before putting its BullMQ job on the queue. So one organisation's backlog delays
+ * another's build by at most the builds already running, however many workers there are; BullMQ keeps doing
+ * the rest (locks, retries, stalled jobs, hand-backs).
+ */
+@Injectable()
+export class FairShare {
+  private readonly redis: FairRedis;
+  private readonly keys: { groups: string; queued: string; running: string; active: string; clock: string; queuePrefix: string };
+
+  constructor(@Inject(FAST_REDIS) redis: Redis, config: AppConfig) {
+    const prefix = `${config.QUEUE_PREFIX}:fair`;
+    this.keys = {
+      groups: `${prefix}:groups`,
+      queued: `${prefix}:queued`,
+      running: `${prefix}:running`,
+      active: `${prefix}:active`,
+      clock: `${prefix}:clock`,
+      queuePrefix: `${prefix}:q:`,
+    };
+    for (const [name, numberOfKeys, lua] of [
+      ['fairSubmit', 4, SUBMIT],
+      ['fairClaim', 5, CLAIM],
+      ['fairRelease', 2, RELEASE],
+      ['fairForget', 4, FORGET],
+      ['fairMarkRunning', 2, MARK_RUNNING],
+    ] as const) {
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
+    }
+    this.redis = redis as FairRedis;
+  }
+
+  /** Puts an operation in its group's line; false when it is already waiting or admitted. */
+  async submit(operationId: string, group: string): Promise<boolean> {
+    const { groups, queued, running, clock, queuePrefix } = this.keys;
+    return (await this.redis.fairSubmit(groups, queued, running, clock, operationId, group, queuePrefix)) === 1;
+  }
+
+  /** Admits up to `wanted` operations, fairly; answers their ids. */
+  claim(wanted: number, cap: number): Promise<string[]> {
+    const { groups, queued, running, active, clock, queuePrefix } = this.keys;
+    return this.redis.fairClaim(groups, queued, running, active, clock, String(wanted), String(cap), queuePrefix);
+  }
+
+  /** An admitted build ended for good (ready, failed, cancelled, skipped): its group's slot is free. */
+  async release(operationId: string): Promise<void> {
+    await this.redis.fairRelease(this.keys.running, this.keys.active, operationId);
+  }
+
+  /** Takes an operation out, waiting or admitted (a cancel). */
+  async forget(operationId: string): Promise<void> {
+    const { groups, queued, running, active, queuePrefix } = this.keys;
+    await this.redis.fairForget(groups, queued, running, active, operationId, queuePrefix);
+  }
+
+  /** Counts an operation as admitted that runs without a claim (a job revived in BullMQ). */
+  async markRunning(operationId: string, group: string): Promise<void> {
+    await this.redis.fairMarkRunning(this.keys.running, this.keys.active, operationId, group);
+  }
+
+  async stateOf(operationId: string): Promise<FairState> {
+    const [queued, running] = await Promise.all([this.redis.hexists(this.keys.queued, operationId), this.redis.hexists(this.keys.running, operationId)]);
+    return queued ? 'queued' : running ? 'running' : 'unknown';
+  }
+
+  /** Operations waiting for a slot, all groups together. */
+  backlog(): Promise<number> {
+    return this.redis.hlen(this.keys.queued);
+  }
+
+  /** The admitted operations, for the reconciler to release those whose builds ended unseen. */
+  async admitted(): Promise<string[]> {
+    return this.redis.hkeys(this.keys.running);
+  }
+}

@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import { downloadPath, Fixtures, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
+import { freePort, spawnService, waitFor } from './support/processes.js';
+
+const MiB = 1024 * 1024;
+const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
+
+/**
+ * Builds start round-robin across organisations, and ORG_MAX_ACTIVE_BUILDS caps one organisation's running
+ * builds across every worker. Checked on the operations' own timestamps (started_at, ready_at).
+ */
+describe('fair scheduling across organisations', () => {
+  let fixtures: Fixtures;
+
+  beforeAll(async () => {
+    fixtures = await Fixtures.create();
+  });
+
+  afterAll(async () => {
+    await fixtures.close();
+  });
+
+  async function jobsOf(count: number, bytes: number) {
+    const owner = await fixtures.organisationWithKey();
+    const jobs: SeededJob[] = [];
+    for (let i = 0; i < count; i++) jobs.push(await fixtures.job({ owner, inputs: { 'scene.tif': raster(bytes) } }));
+    return jobs;
+  }
+  const putAll = async (api: TestApp, jobs: SeededJob[]) => {
+    const ids: string[] = [];
+    for (const job of jobs) ids.push((await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200)).body.id);
+    return ids;
+  };
+  const allReady = (ids: string[]) =>
+    waitFor(async () => {
+      const operations = await fixtures.prisma.downloadOperation.findMany({ where: { id: { in: ids } } });
+      return operations.length === ids.length && operations.every((operation) => operation.status === 'ready') ? operations : undefined;
+    }, 120_000, 'every build');
+
+  it("starts one organisation's build before another's third, when the first queued six ahead of it (one worker, one slot)", async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix, WORKER_CONCURRENCY: '1' });
+    try {
+      const a = await jobsOf(6, 24 * MiB);
+      const [b] = await jobsOf(1, 24 * MiB);
+
+      const aIds = await putAll(api, a);
+      const [bId] = await putAll(api, [b]);
+
+      const operations = await allReady([...aIds, bId]);
+      const started = (id: string) => operations.find((operation) => operation.id === id)!.startedAt!.getTime();
+      const aStarts = aIds.map(started).sort((x, y) => x - y);
+      expect(started(bId)).toBeLessThan(aStarts[2]);
+      // One slot: the builds ran one after another.
+      const byStart = [...operations].sort((x, y) => x.startedAt!.getTime() - y.startedAt!.getTime());
+      for (let i = 1; i < byStart.length; i++) expect(byStart[i].startedAt!.getTime()).toBeGreaterThanOrEqual(byStart[i - 1].readyAt!.getTime());
+    } finally {
+      await worker.close();
+      await api.close();
+    }
+  }, 180_000);
+
+  it('caps an organisation at ORG_MAX_ACTIVE_BUILDS across two worker processes, while another organisation builds beside it', async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const settings = { QUEUE_PREFIX: queuePrefix, WORKER_CONCURRENCY: '2', ORG_MAX_ACTIVE_BUILDS: '1' };
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    // Two worker processes, as production runs them: the cap holds across processes, through Redis.
+    const ports = [await freePort(), await freePort()];
+    const workers = ports.map((port) => spawnService('worker', { ...settings, WORKER_HEALTH_PORT: String(port) }));
+    try {
+      for (const port of ports) {
+        await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false), 30_000, 'a worker to be ready', 100);
+      }
+      const a = await jobsOf(4, 24 * MiB);
+      const b = await jobsOf(2, 24 * MiB);
+
+      const aIds = await putAll(api, a);
+      const bIds = await putAll(api, b);
+
+      const operations = await allReady([...aIds, ...bIds]);
+      const intervals = (ids: string[]) =>
+        operations
+          .filter((operation) => ids.includes(operation.id))
+          .map((operation) => [operation.startedAt!.getTime(), operation.readyAt!.getTime()] as const)
+          .sort((x, y) => x[0] - y[0]);
+      const aRuns = intervals(aIds);
+      for (let i = 1; i < aRuns.length; i++) expect(aRuns[i][0]).toBeGreaterThanOrEqual(aRuns[i - 1][1]);
+      // B was not held behind A's line: its builds ran while A's were still to come.
+      const bRuns = intervals(bIds);
+      expect(bRuns.some(([start]) => start < aRuns[aRuns.length - 1][0])).toBe(true);
+    } finally {
+      for (const worker of workers) await worker.kill('SIGTERM');
+      await api.close();
+    }
+  }, 180_000);
+});
