@@ -119,6 +119,21 @@ export class AppConfig {
   @IntegerSetting(0, 3_600_000, 'RETRY_BASE_DELAY_MS must be an integer from 0 to 3600000')
   RETRY_BASE_DELAY_MS = 5_000;
 
+  /**
+   * Requests a build keeps in flight to read its sources: large objects as concurrent byte ranges, small
+   * objects several at a time. One connection carries far less than S3 can serve, and each small object
+   * costs a round trip, so a build reads through many at once.
+   */
+  @IntegerSetting(1, 64, 'FETCH_CONCURRENCY must be an integer from 1 to 64')
+  FETCH_CONCURRENCY = 16;
+
+  /**
+   * Source bytes a build holds ahead of the ZIP writer (requested or received, not yet written), in MiB: the
+   * memory that parallel reads cost, whatever the package size. At least one range (8 MiB).
+   */
+  @IntegerSetting(8, 1024, 'FETCH_BUFFER_MIB must be an integer from 8 to 1024')
+  FETCH_BUFFER_MIB = 32;
+
   @IsIn(COMPRESSION_MODES, { message: `COMPRESSION must be one of ${COMPRESSION_MODES.join(', ')}` })
   COMPRESSION: CompressionMode = 'auto';
 
