@@ -139,6 +139,28 @@ describe('OrderedFetcher', () => {
     expect(consumed).toBe(3 * 1024 * KiB + 40 * 3 * KiB);
   });
 
+  it('reads far ahead only while the writer waits for bytes', async () => {
+    const objects = Array.from({ length: 6 }, () => randomBytes(64 * KiB));
+    const entries = objects.map((bytes, i) => store.put(`o${i}`, bytes));
+    const held: Array<() => void> = [];
+    const answer = store.answer;
+    store.answer = (request, bytes) => new Promise<void>((resolve) => held.push(resolve)).then(() => answer(request, bytes));
+    const fetcher = open(entries, { bufferBytes: 256 * KiB });
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Nobody is writing yet: one range is read ahead, no more.
+    expect(store.requests).toHaveLength(1);
+
+    const reading = readAll(fetcher);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The writer waits for bytes: reads go ahead up to the byte budget.
+    expect(store.requests).toHaveLength(4);
+
+    const answering = setInterval(() => held.splice(0).forEach((resolve) => resolve()), 1);
+    const contents = await reading.finally(() => clearInterval(answering));
+    expect(contents.map((bytes) => bytes.toString('hex'))).toEqual(objects.map((bytes) => bytes.toString('hex')));
+  });
+
   it('reads again only what a range lacks when its answer breaks off', async () => {
     const bytes = randomBytes(200 * KiB);
     const entries = [store.put('a', bytes)];
@@ -245,6 +267,9 @@ describe('OrderedFetcher', () => {
       return { body, etag: store.objects.get(request.key)!.etag, objectSize: object.length };
     };
     const fetcher = open(entries);
+    // The writer starts on the first entry, and waits.
+    const first = (await fetcher.streams().next()).value!;
+    first.source.resume();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(store.inFlight).toBe(4);
 

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RangeAnswer, StorageRepository } from '../storage/storage.repository.js';
 import type { PlannedEntry } from './package-builder.js';
+import { chunksOf } from './chunks.js';
 import { isMissingObject, PackagingError } from './packaging-error.js';
 import { STREAM_CHUNK_BYTES } from './zip-writer.js';
 
@@ -85,6 +86,7 @@ export class OrderedFetcher {
   private readonly running = new Set<Promise<void>>();
   private nextEntry = 0;
   private nextOffset = 0;
+  /** Bytes of the ranges started and not yet handed over: what FETCH_BUFFER_MIB bounds. */
   private reservedBytes = 0;
   private fetching = 0;
   private closed = false;
@@ -134,15 +136,21 @@ export class OrderedFetcher {
     this.waiting = undefined;
   }
 
-  /** Starts the next ranges in order while a connection, the byte budget and the window allow. */
+  /**
+   * Starts the next ranges in order while a connection, the byte budget and the window allow. Reading far ahead
+   * pays only while the writer waits for bytes (the network is the limit): then every connection is kept busy.
+   * While the writer has bytes to take (it, or the upload behind it, is the limit), reads ahead would only fill
+   * memory and every buffer behind them, so at most one range is kept ahead of it.
+   */
   private pump(): void {
     const { concurrency, bufferBytes, rangeBytes, rangesAhead } = this.settings;
+    const budget = this.waiting ? bufferBytes : rangeBytes;
     while (!this.closed && this.fetching < concurrency && this.window.length < rangesAhead && this.nextEntry < this.entries.length) {
       const index = this.nextEntry;
       const entry = this.entries[index];
       const start = this.nextOffset;
       const end = Math.min(entry.size, start + rangeBytes);
-      if (this.reservedBytes > 0 && this.reservedBytes + (end - start) > bufferBytes) return;
+      if (this.reservedBytes > 0 && this.reservedBytes + (end - start) > budget) return;
       if (end === entry.size) {
         this.nextEntry++;
         this.nextOffset = 0;
@@ -171,6 +179,7 @@ export class OrderedFetcher {
       if (range === undefined || range.index !== index) {
         // Not started yet: it starts as soon as the bytes ahead of it are written.
         this.waiting = () => this.feed(stream, index);
+        this.pump();
         return;
       }
       const chunk = range.chunks.shift();
@@ -182,6 +191,7 @@ export class OrderedFetcher {
       }
       if (!range.complete) {
         this.waiting = () => this.feed(stream, index);
+        this.pump();
         return;
       }
       this.window.shift();
@@ -245,7 +255,7 @@ export class OrderedFetcher {
       try {
         if (request.signal.aborted) stop();
         this.checkVersion(range, answer);
-        for await (const chunk of body as AsyncIterable<Buffer>) {
+        for await (const chunk of chunksOf(body)) {
           range.lastByteAt = Date.now();
           if (range.received + chunk.length > range.length) {
             throw range.length === 0

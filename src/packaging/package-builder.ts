@@ -51,10 +51,11 @@ export interface BuiltPackage {
 }
 
 /**
- * Upload parts in flight per package: memory is about partSize × (UPLOAD_QUEUE_SIZE + 1). Four parts keep
- * pace with the reads at the default fetch settings (BENCHMARKS.md, "S3-like network").
+ * Upload parts in flight per package: memory is about partSize × (UPLOAD_QUEUE_SIZE + 1). Three keep pace with
+ * the reads at the default fetch settings; a fourth made no build faster and cost a worker 8 MiB more
+ * (BENCHMARKS.md, "S3-like network").
  */
-export const UPLOAD_QUEUE_SIZE = 4;
+export const UPLOAD_QUEUE_SIZE = 3;
 /** ZIP headers, data descriptor, central record and manifest line per entry, generously. */
 const OVERHEAD_BYTES_PER_ENTRY = 1024;
 /** An abort that S3 does not answer (s3rver answers 405; an unreachable S3 retries) must not hold the build. */

@@ -6,6 +6,11 @@ export interface RangeCall extends ByteRange {
   key: string;
 }
 
+interface RecordedCall extends RangeCall {
+  signal: AbortSignal | undefined;
+  answered: boolean;
+}
+
 /** Decides the answer to one ranged read; `real` asks s3rver. */
 export type RangeScript = (call: RangeCall, real: () => Promise<RangeAnswer>) => Promise<RangeAnswer>;
 
@@ -14,10 +19,8 @@ export type RangeScript = (call: RangeCall, real: () => Promise<RangeAnswer>) =>
  * with a change to the object (`script`), and which records every read and every body it handed out.
  */
 export class ScriptedStorage extends StorageRepository {
-  readonly calls: RangeCall[] = [];
+  readonly calls: RecordedCall[] = [];
   readonly bodies: Readable[] = [];
-  /** Reads asked for and not yet answered (or refused). */
-  unanswered = 0;
   script: RangeScript | undefined;
 
   constructor(config: AppConfig) {
@@ -25,17 +28,21 @@ export class ScriptedStorage extends StorageRepository {
   }
 
   override async readRange(bucket: string, key: string, range: ByteRange, abortSignal?: AbortSignal): Promise<RangeAnswer> {
-    const call = { key, ...range };
+    const call: RecordedCall = { key, ...range, signal: abortSignal, answered: false };
     this.calls.push(call);
-    this.unanswered++;
     try {
       const real = () => super.readRange(bucket, key, range, abortSignal);
-      const answer = await (this.script ? this.script(call, real) : real());
+      const answer = await (this.script ? this.script({ key, ...range }, real) : real());
       this.bodies.push(answer.body);
       return answer;
     } finally {
-      this.unanswered--;
+      call.answered = true;
     }
+  }
+
+  /** Every read asked for was answered (or refused), or its requester gave it up: nothing is left waiting for it. */
+  get everyReadAnsweredOrAborted(): boolean {
+    return this.calls.every((call) => call.answered || call.signal?.aborted === true);
   }
 
   /** Every body handed out was read to its end or closed: no connection is left half-read. */

@@ -128,11 +128,13 @@ export class AppConfig {
   FETCH_CONCURRENCY = 16;
 
   /**
-   * Source bytes a build holds ahead of the ZIP writer (requested or received, not yet written), in MiB: the
-   * memory that parallel reads cost, whatever the package size. At least one range (8 MiB).
+   * Source bytes a build may hold ahead of the ZIP writer (requested or received, not yet written), in MiB: the
+   * memory that parallel reads cost, whatever the package size. At least one range (8 MiB). The default lets
+   * the next range of a large object start while half of the current one is still to be written, and keeps a
+   * whole worker under 200 MiB during a build; every MiB more costs one or two in a worker (BENCHMARKS.md).
    */
   @IntegerSetting(8, 1024, 'FETCH_BUFFER_MIB must be an integer from 8 to 1024')
-  FETCH_BUFFER_MIB = 32;
+  FETCH_BUFFER_MIB = 12;
 
   @IsIn(COMPRESSION_MODES, { message: `COMPRESSION must be one of ${COMPRESSION_MODES.join(', ')}` })
   COMPRESSION: CompressionMode = 'auto';
