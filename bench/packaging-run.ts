@@ -2,6 +2,7 @@ import type { AppConfig } from '../src/platform/config/app-config.js';
 import type { PackageUploads } from '../src/packaging/package-uploads.js';
 import type { StorageRepository } from '../src/storage/storage.repository.js';
 import { PackageBuilder, type PlannedEntry } from '../src/packaging/package-builder.js';
+import { PackageSources } from '../src/packaging/package-sources.js';
 
 /** The service's deflate level for text-like entries (PackagingService's DEFLATE_LEVEL, not exported). */
 const DEFLATE_LEVEL = 1;
@@ -17,7 +18,7 @@ export async function packageEntries(
   entries: PlannedEntry[],
   destination: { bucket: string; key: string },
 ): Promise<number> {
-  const builder = new PackageBuilder(storage, uploads);
+  const builder = new PackageBuilder(new PackageSources(storage, config), uploads);
   const createdAt = new Date();
   let progress = 0;
   const built = await builder.build({

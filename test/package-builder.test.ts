@@ -1,11 +1,14 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { StorageRepository } from '../src/storage/storage.repository.js';
+import { PackageSources } from '../src/packaging/package-sources.js';
 import { PackageUploads } from '../src/packaging/package-uploads.js';
 import { PackageBuilder, type BuildRequest, type PlannedEntry } from '../src/packaging/package-builder.js';
 import { PackagingError } from '../src/packaging/packaging-error.js';
-import { Fixtures, uniqueId } from './support/harness.js';
+import { Fixtures, testConfig, uniqueId } from './support/harness.js';
+import { ScriptedStorage } from './support/scripted-storage.js';
 
 /**
  * Failures in the middle of a build, against the real s3rver. What S3 cannot be made to do here (drop a
@@ -13,16 +16,21 @@ import { Fixtures, uniqueId } from './support/harness.js';
  */
 describe('PackageBuilder when a build goes wrong', () => {
   let fixtures: Fixtures;
-  let storage: StorageRepository;
+  let storage: ScriptedStorage;
   let sut: PackageBuilder;
 
   beforeAll(async () => {
     fixtures = await Fixtures.create();
-    storage = fixtures.storage;
-    sut = new PackageBuilder(storage, new PackageUploads(storage));
+    storage = new ScriptedStorage(fixtures.config);
+    sut = new PackageBuilder(new PackageSources(storage, fixtures.config), new PackageUploads(storage));
+  });
+
+  afterEach(() => {
+    storage.script = undefined;
   });
 
   afterAll(async () => {
+    storage.onModuleDestroy();
     await fixtures.close();
   });
 
@@ -56,11 +64,9 @@ describe('PackageBuilder when a build goes wrong', () => {
     await expect(storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: key }))).rejects.toMatchObject({ name: 'NotFound' });
   }
 
-  /** Serves one key through a stream of our making; every other key from S3. */
-  function replaceSource(key: string, make: () => Readable): () => void {
-    const original = storage.openObject;
-    storage.openObject = async (bucket, candidate, signal) => (candidate === key ? make() : original.call(storage, bucket, candidate, signal));
-    return () => (storage.openObject = original);
+  /** Answers every read of one key with a stream of our making; every other key from S3. */
+  function replaceSource(key: string, make: () => Readable): void {
+    storage.script = async (call, real) => (call.key === key ? { body: make(), etag: '', objectSize: undefined } : real());
   }
 
   it('completes and reports size and SHA-256 when nothing goes wrong', async () => {
@@ -75,35 +81,37 @@ describe('PackageBuilder when a build goes wrong', () => {
     expect(head.ContentType).toBe('application/zip');
   });
 
-  it('keeps the original cause when a source breaks mid-stream, and leaves no object behind', async () => {
+  it('keeps the original cause when a source breaks on every attempt, and leaves no object behind', async () => {
     const entries = await seed({ 'a.tif': randomBytes(50_000), 'b.tif': randomBytes(3_000_000) });
-    const restore = replaceSource(entries[1].key, () => {
+    replaceSource(entries[1].key, () => {
       let sent = 0;
       return new Readable({
         read() {
-          if (sent >= 1_000_000) return void this.destroy(Object.assign(new Error('socket reset by peer'), { code: 'ECONNRESET' }));
-          sent += 100_000;
-          this.push(randomBytes(100_000));
+          if (sent >= 100_000) return void this.destroy(Object.assign(new Error('socket reset by peer'), { code: 'ECONNRESET' }));
+          sent += 10_000;
+          this.push(randomBytes(10_000));
         },
       });
     });
     const build = request(entries);
-    try {
-      const failure = await sut.build(build).catch((error: unknown) => error);
 
-      expect(failure).toBeInstanceOf(PackagingError);
-      expect(failure).toMatchObject({ code: 'SOURCE_READ_FAILED', retriable: true });
-      expect((failure as Error).message).toContain('socket reset by peer');
-      await expectNoObject(build.destination.key);
-    } finally {
-      restore();
-    }
+    const failure = await sut.build(build).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(PackagingError);
+    expect(failure).toMatchObject({ code: 'SOURCE_READ_FAILED', retriable: true });
+    expect((failure as Error).message).toContain('socket reset by peer');
+    // Four attempts, each asking only for what the range still lacked.
+    const starts = storage.calls.filter((call) => call.key === entries[1].key).map((call) => call.start);
+    expect(starts).toHaveLength(4);
+    expect(starts[0]).toBe(0);
+    starts.slice(1).forEach((start, i) => expect(start).toBeGreaterThan(starts[i]));
+    await expectNoObject(build.destination.key);
   });
 
-  it('fails a build that stops making progress instead of hanging', async () => {
+  it('fails a build whose source stops sending, after reading it again, instead of hanging', async () => {
     const entries = await seed({ 'a.tif': randomBytes(10_000), 'stuck.tif': randomBytes(10_000) });
     // A source that sends a little, then never sends again nor ends.
-    const restore = replaceSource(entries[1].key, () => {
+    replaceSource(entries[1].key, () => {
       let sent = false;
       return new Readable({
         read() {
@@ -113,13 +121,34 @@ describe('PackageBuilder when a build goes wrong', () => {
       });
     });
     const build = request(entries, { stallTimeoutMs: 1_500 });
-    try {
-      const failure = await sut.build(build).catch((error: unknown) => error);
 
-      expect(failure).toMatchObject({ code: 'STALLED', retriable: true });
-      await expectNoObject(build.destination.key);
+    const failure = await sut.build(build).catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ code: 'STALLED', retriable: true });
+    expect(storage.calls.filter((call) => call.key === entries[1].key).length).toBeGreaterThan(1);
+    await expectNoObject(build.destination.key);
+    expect(storage.everyBodyClosed).toBe(true);
+  });
+
+  it('fails a build whose upload stops taking bytes (the watchdog), and leaves no read behind', async () => {
+    // An S3 endpoint that accepts connections and never answers: the package's PutObject hangs.
+    const sockets: Socket[] = [];
+    const blackHole: Server = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const port = (blackHole.address() as { port: number }).port;
+    const unanswering = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${port}` }));
+    const builder = new PackageBuilder(new PackageSources(storage, fixtures.config), new PackageUploads(unanswering));
+    const entries = await seed({ 'a.tif': randomBytes(200_000), 'b.tif': randomBytes(300_000) });
+    try {
+      const failure = await builder.build(request(entries, { stallTimeoutMs: 1_500 })).catch((error: unknown) => error);
+
+      expect(failure).toMatchObject({ code: 'STALLED', message: 'no progress for 1500 ms', retriable: true });
+      expect(storage.everyReadAnsweredOrAborted).toBe(true);
+      expect(storage.everyBodyClosed).toBe(true);
     } finally {
-      restore();
+      unanswering.onModuleDestroy();
+      sockets.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => blackHole.close(resolve));
     }
   });
 
@@ -132,16 +161,16 @@ describe('PackageBuilder when a build goes wrong', () => {
     expect(failure).toMatchObject({ code: 'SOURCE_CHANGED' });
   });
 
-  it('stops when the build is interrupted from outside (shutdown)', async () => {
-    const entries = await seed({ 'a.tif': randomBytes(10_000), 'slow.tif': randomBytes(10_000) });
-    const restore = replaceSource(entries[1].key, () => new Readable({ read() {} }));
+  it('stops when the build is interrupted from outside (shutdown), leaving no read open', async () => {
+    const entries = await seed({ 'a.tif': randomBytes(10_000), 'slow.tif': randomBytes(10_000), 'c.tif': randomBytes(10_000) });
+    replaceSource(entries[1].key, () => new Readable({ read() {} }));
     const controller = new AbortController();
-    try {
-      const building = sut.build(request(entries, { signal: controller.signal }));
-      setTimeout(() => controller.abort(), 200);
-      await expect(building).rejects.toMatchObject({ code: 'INTERRUPTED' });
-    } finally {
-      restore();
-    }
+
+    const building = sut.build(request(entries, { signal: controller.signal }));
+    setTimeout(() => controller.abort(), 200);
+
+    await expect(building).rejects.toMatchObject({ code: 'INTERRUPTED' });
+    expect(storage.everyReadAnsweredOrAborted).toBe(true);
+    expect(storage.everyBodyClosed).toBe(true);
   });
 });

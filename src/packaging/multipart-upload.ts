@@ -11,6 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import { chunksOf } from './chunks.js';
 
 export interface MultipartUploadOptions {
   bucket: string;
@@ -87,7 +88,7 @@ export class PooledMultipartUpload {
     let current = await this.nextBuffer();
     let filled = 0;
     let partNumber = 0;
-    for await (const chunk of this.body as AsyncIterable<Buffer>) {
+    for await (const chunk of chunksOf(this.body)) {
       let offset = 0;
       while (offset < chunk.length) {
         const copied = chunk.copy(current, filled, offset);

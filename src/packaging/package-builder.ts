@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
-import { StorageRepository } from '../storage/storage.repository.js';
 import { BuildSupervisor } from './build-supervisor.js';
 import type { PooledMultipartUpload } from './multipart-upload.js';
+import { PackageSources, type SourceStreams } from './package-sources.js';
 import { PackageUploads } from './package-uploads.js';
 import { manifestStream, type ManifestEntry } from './manifest.js';
-import { asPackagingError, isMissingObject, PackagingError } from './packaging-error.js';
+import { asPackagingError, PackagingError } from './packaging-error.js';
 import { partSizeFor } from './part-size.js';
 import { DigestStream, ZipArchiveWriter } from './zip-writer.js';
 
@@ -44,8 +43,12 @@ export interface BuiltPackage {
   partSize: number;
 }
 
-/** Upload parts in flight per package: memory is about partSize × (UPLOAD_QUEUE_SIZE + 1). */
-export const UPLOAD_QUEUE_SIZE = 4;
+/**
+ * Upload parts in flight per package: memory is about partSize × (UPLOAD_QUEUE_SIZE + 1). Three keep pace with
+ * the reads at the default fetch settings; a fourth made no build faster and cost a worker 8 MiB more
+ * (BENCHMARKS.md, "S3-like network").
+ */
+export const UPLOAD_QUEUE_SIZE = 3;
 /** ZIP headers, data descriptor, central record and manifest line per entry, generously. */
 const OVERHEAD_BYTES_PER_ENTRY = 1024;
 /** An abort that S3 does not answer (s3rver answers 405; an unreachable S3 retries) must not hold the build. */
@@ -62,30 +65,32 @@ interface ArchivePipeline {
 }
 
 /**
- * Streams S3 objects through a ZIP writer into one multipart upload: each source is opened just before it is
- * needed (the next one is opened while the current one streams), nothing touches the disk, and memory stays
- * at a few upload parts whatever the package size. Resolves only after S3 has completed the upload.
+ * Streams S3 objects through a ZIP writer into one multipart upload: sources are read over several connections
+ * and written in order (PackageSources), nothing touches the disk, and memory stays at a few upload parts plus
+ * the fetch buffer whatever the package size. Resolves only after S3 has completed the upload.
  */
 @Injectable()
 export class PackageBuilder {
   constructor(
-    private readonly storage: StorageRepository,
+    private readonly sources: PackageSources,
     private readonly uploads: PackageUploads,
   ) {}
 
   async build(request: BuildRequest): Promise<BuiltPackage> {
     const supervisor = new BuildSupervisor(request.stallTimeoutMs, request.signal);
     const archive = this.openArchive(request, supervisor);
+    const sources = this.openSources(request, supervisor);
     try {
-      const written = await this.writeEntries(archive, request, supervisor);
+      const written = await this.writeEntries(archive, sources, request, supervisor);
       await this.writeManifest(archive, request, written, supervisor);
       await this.finish(archive, supervisor);
       return { sizeBytes: archive.archive.bytes, sha256: archive.archive.digest(), entries: written, partSize: archive.partSize };
     } catch (error) {
       const cause = supervisor.causeOf(error);
-      await this.tearDown(archive, cause);
+      await this.tearDown(archive, sources, cause);
       throw cause;
     } finally {
+      await sources.close();
       supervisor.close();
     }
   }
@@ -108,14 +113,19 @@ export class PackageBuilder {
     return { writer, archive, upload, uploaded, partSize };
   }
 
+  /** The sources, read ahead in order from now on; a source that fails for good fails the build at once. */
+  private openSources(request: BuildRequest, supervisor: BuildSupervisor): SourceStreams {
+    return this.sources.open(request.entries, { stallTimeoutMs: request.stallTimeoutMs, onFailure: (error) => supervisor.fail(error) });
+  }
+
   /** Every source in order, each checked against its listed size and hashed as it streams. */
-  private async writeEntries(archive: ArchivePipeline, request: BuildRequest, supervisor: BuildSupervisor): Promise<ManifestEntry[]> {
+  private async writeEntries(archive: ArchivePipeline, sources: SourceStreams, request: BuildRequest, supervisor: BuildSupervisor): Promise<ManifestEntry[]> {
     const onBytes = (bytes: number) => {
       supervisor.progressed();
       request.onProgress?.(bytes);
     };
     const written: ManifestEntry[] = [];
-    for await (const { entry, source } of this.sources(request.entries, supervisor)) {
+    for await (const { entry, source } of sources.streams()) {
       const result = await supervisor.race(
         archive.writer.addStream(entry.path, source, { store: entry.store, date: request.entryDate }, onBytes).catch((error: unknown) => {
           throw asPackagingError(error, 'SOURCE_READ_FAILED');
@@ -127,23 +137,6 @@ export class PackageBuilder {
       written.push({ path: entry.path, source: sourceUri(entry), size: entry.size, etag: entry.etag, sha256: result.sha256 });
     }
     return written;
-  }
-
-  /**
-   * The sources as streams, in order. Read-ahead: the next object's request goes out while the current one
-   * streams, hiding S3's first-byte latency. A source opened but not consumed is destroyed.
-   */
-  private async *sources(entries: PlannedEntry[], supervisor: BuildSupervisor): AsyncGenerator<{ entry: PlannedEntry; source: Readable }> {
-    let opening = entries.length > 0 ? this.open(entries[0]) : undefined;
-    try {
-      for (let index = 0; index < entries.length; index++) {
-        const source = await supervisor.race(opening!);
-        opening = index + 1 < entries.length ? this.open(entries[index + 1]) : undefined;
-        yield { entry: entries[index], source };
-      }
-    } finally {
-      opening?.then((stream) => stream.destroy(), () => undefined);
-    }
   }
 
   private async writeManifest(archive: ArchivePipeline, request: BuildRequest, written: ManifestEntry[], supervisor: BuildSupervisor): Promise<void> {
@@ -158,22 +151,11 @@ export class PackageBuilder {
     supervisor.check();
   }
 
-  /** Stops every stream and aborts the upload, so that no partial object appears. */
-  private async tearDown(archive: ArchivePipeline, cause: PackagingError): Promise<void> {
+  /** Stops every stream and read and aborts the upload, so that no partial object appears. */
+  private async tearDown(archive: ArchivePipeline, sources: SourceStreams, cause: PackagingError): Promise<void> {
     archive.writer.destroy(cause);
     archive.archive.destroy(cause);
-    await Promise.race([archive.upload.abort().catch(() => undefined), delay(ABORT_WAIT_MS)]);
-  }
-
-  private open(entry: PlannedEntry): Promise<Readable> {
-    const opening = this.storage.openObject(entry.bucket, entry.key).catch((error: unknown) => {
-      throw isMissingObject(error)
-        ? new PackagingError('SOURCE_MISSING', `${sourceUri(entry)} no longer exists`, false, { cause: error })
-        : new PackagingError('SOURCE_READ_FAILED', `${sourceUri(entry)} could not be opened: ${(error as Error).message}`, true, { cause: error });
-    });
-    // A read-ahead may fail before it is awaited; it is awaited (and its failure reported) in order.
-    opening.catch(() => undefined);
-    return opening;
+    await Promise.all([sources.close(), Promise.race([archive.upload.abort().catch(() => undefined), delay(ABORT_WAIT_MS)])]);
   }
 }
 

@@ -6,6 +6,7 @@ import { WebhookDispatchModule } from '../notifications/webhook-dispatch.module.
 import { QueuesModule } from '../platform/queues/queues.module.js';
 import { StorageModule } from '../storage/storage.module.js';
 import { PackageBuilder } from './package-builder.js';
+import { PackageSources } from './package-sources.js';
 import { PackageUploads } from './package-uploads.js';
 import { PackagingService } from './packaging.service.js';
 import { PackagingWorker } from './packaging.worker.js';
@@ -13,7 +14,7 @@ import { PackagingWorker } from './packaging.worker.js';
 /** The workers' side: take an operation off the queue, stream its job's assets into a ZIP in S3, record the outcome. */
 @Module({
   imports: [CatalogueModule, DownloadOperationsModule, OperationEventsModule, StorageModule, QueuesModule, WebhookDispatchModule],
-  providers: [PackageUploads, PackageBuilder, PackagingService, PackagingWorker],
+  providers: [PackageSources, PackageUploads, PackageBuilder, PackagingService, PackagingWorker],
   exports: [PackagingWorker],
 })
 export class PackagingModule {}

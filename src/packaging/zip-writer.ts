@@ -12,8 +12,13 @@ export interface WrittenEntry {
   sha256: string;
 }
 
-/** Chunks that move through the build: large enough to keep per-chunk overhead small, small enough to keep memory flat. */
-export const STREAM_CHUNK_BYTES = 1024 * 1024;
+/**
+ * What each stream of the build buffers: enough to keep per-chunk overhead small. Reads run ahead of the upload
+ * now, so every stream is full while a build runs; bytes queued there long enough outlive V8's young
+ * generation and wait, dead, for a full collection (BENCHMARKS.md, "S3-like network"). 1 MiB per stream cost a
+ * worker about 7 MiB more and was no faster.
+ */
+export const STREAM_CHUNK_BYTES = 256 * 1024;
 
 /** Counts and hashes what flows through it, unchanged. */
 export class DigestStream extends Transform {

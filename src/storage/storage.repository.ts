@@ -21,6 +21,22 @@ export interface StoredObject {
   etag: string;
 }
 
+/** Bytes `start` (inclusive) to `end` (exclusive) of the version of an object whose ETag is `etag`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+  /** The listed ETag, without quotes; empty when unknown (the read is then not pinned). */
+  etag: string;
+}
+
+export interface RangeAnswer {
+  body: Readable;
+  /** The ETag of the object that answered, without quotes. */
+  etag: string;
+  /** The object's whole size, from Content-Range, when the answer is a range. */
+  objectSize: number | undefined;
+}
+
 /** S3 (AWS, MinIO, s3rver): listing and reading job assets, writing and deleting packages. */
 @Injectable()
 export class StorageRepository implements OnModuleDestroy {
@@ -69,6 +85,29 @@ export class StorageRepository implements OnModuleDestroy {
   async openObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<Readable> {
     const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
     return response.Body as Readable;
+  }
+
+  /**
+   * A ranged read pinned to one version: S3 answers 412 when the object no longer has that ETag. Some
+   * S3-compatible stores ignore If-Match (s3rver does), so callers compare the answer's ETag as well. An empty
+   * range at offset 0 reads the whole object, which is how an empty object is read (a Range on it is invalid).
+   */
+  async readRange(bucket: string, key: string, range: ByteRange, abortSignal?: AbortSignal): Promise<RangeAnswer> {
+    const response = await this.client.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Range: range.end > range.start ? `bytes=${range.start}-${range.end - 1}` : undefined,
+        IfMatch: range.etag ? `"${range.etag}"` : undefined,
+      }),
+      { abortSignal },
+    );
+    const total = /\/(\d+)$/.exec(response.ContentRange ?? '')?.[1];
+    return {
+      body: response.Body as Readable,
+      etag: (response.ETag ?? '').replaceAll('"', ''),
+      objectSize: total === undefined ? undefined : Number(total),
+    };
   }
 
   async putObject(bucket: string, key: string, body: Buffer | string, contentType: string): Promise<void> {

@@ -37,6 +37,8 @@ describe('loadConfig', () => {
     ['SIGNED_URL_TTL_SECONDS', '0', 'SIGNED_URL_TTL_SECONDS must be an integer from 1 to 604800 (7 days)'],
     ['PACKAGE_RETENTION_HOURS', '1.5', 'PACKAGE_RETENTION_HOURS must be a positive integer'],
     ['WORKER_CONCURRENCY', '-1', 'WORKER_CONCURRENCY must be an integer from 1 to 64'],
+    ['FETCH_CONCURRENCY', '0', 'FETCH_CONCURRENCY must be an integer from 1 to 64'],
+    ['FETCH_BUFFER_MIB', '4', 'FETCH_BUFFER_MIB must be an integer from 8 to 1024'],
     ['COMPRESSION', 'zstd', 'COMPRESSION must be one of auto, store, deflate'],
   ])('refuses %s=%s, naming the variable and what it expects', (name, value, expected) => {
     expect(problemsOf({ [name]: value })).toEqual([expected]);

@@ -154,6 +154,23 @@ export class AppConfig {
   @IntegerSetting(0, 100_000, 'PREFER_WAIT_MAX_WAITERS must be an integer from 0 to 100000')
   PREFER_WAIT_MAX_WAITERS = 1000;
 
+  /**
+   * Requests a build keeps in flight to read its sources: large objects as concurrent byte ranges, small
+   * objects several at a time. One connection carries far less than S3 can serve, and each small object
+   * costs a round trip, so a build reads through many at once.
+   */
+  @IntegerSetting(1, 64, 'FETCH_CONCURRENCY must be an integer from 1 to 64')
+  FETCH_CONCURRENCY = 16;
+
+  /**
+   * Source bytes a build may hold ahead of the ZIP writer (requested or received, not yet written), in MiB: the
+   * memory that parallel reads cost, whatever the package size. At least one range (8 MiB). The default lets
+   * the next range of a large object start while half of the current one is still to be written, and keeps a
+   * whole worker under 200 MiB during a build; every MiB more costs one or two in a worker (BENCHMARKS.md).
+   */
+  @IntegerSetting(8, 1024, 'FETCH_BUFFER_MIB must be an integer from 8 to 1024')
+  FETCH_BUFFER_MIB = 12;
+
   @IsIn(COMPRESSION_MODES, { message: `COMPRESSION must be one of ${COMPRESSION_MODES.join(', ')}` })
   COMPRESSION: CompressionMode = 'auto';
 

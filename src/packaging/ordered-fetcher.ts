@@ -1,0 +1,356 @@
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RangeAnswer, StorageRepository } from '../storage/storage.repository.js';
+import type { PlannedEntry } from './package-builder.js';
+import { chunksOf } from './chunks.js';
+import { isMissingObject, PackagingError } from './packaging-error.js';
+import { STREAM_CHUNK_BYTES } from './zip-writer.js';
+
+export interface FetchSettings {
+  /** Requests in flight at once: the connections one build uses. */
+  concurrency: number;
+  /** Bytes requested or received and not yet handed to the ZIP writer, at most (one range may exceed it alone). */
+  bufferBytes: number;
+  /** Objects are read in ranges of this size, aligned to multiples of it from the object's start. */
+  rangeBytes: number;
+  /** Ranges started and not yet handed over, at most: what a job of many tiny objects queues ahead. */
+  rangesAhead: number;
+  /** Reads of one range, the first included, before it fails the build. */
+  attempts: number;
+  /** Pause before the first retry of a range; it doubles with each further one. */
+  retryDelayMs: number;
+  /** A range that receives nothing for this long is abandoned and read again. */
+  idleTimeoutMs: number;
+}
+
+/** The one storage operation the fetcher needs. */
+export type RangeReader = Pick<StorageRepository, 'readRange'>;
+
+export interface EntrySource {
+  entry: PlannedEntry;
+  source: Readable;
+}
+
+/** One range of one entry: fetched into memory, attempt after attempt, handed to the ZIP writer in order. */
+class RangeRead {
+  /** Received and not yet handed over. */
+  readonly chunks: Buffer[] = [];
+  received = 0;
+  complete = false;
+  failure: PackagingError | undefined;
+  /** The attempt in flight, aborted when it stalls or the build ends. */
+  request: AbortController | undefined;
+  lastByteAt = 0;
+  stalled = false;
+
+  constructor(
+    readonly index: number,
+    readonly entry: PlannedEntry,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  /** The entry's last range ends where the object does. */
+  get last(): boolean {
+    return this.end === this.entry.size;
+  }
+
+  get where(): string {
+    const uri = `s3://${this.entry.bucket}/${this.entry.key}`;
+    return this.length > 0 ? `${uri} bytes ${this.start}-${this.end - 1}` : uri;
+  }
+}
+
+/**
+ * Reads a build's sources over several connections and hands their bytes over strictly in ZIP order. Large
+ * objects are fetched as concurrent byte ranges, small objects several at a time; both the requests in flight
+ * and the bytes held ahead of the writer are bounded, so memory stays flat whatever the package size.
+ *
+ * Each read is pinned to the listed version of its object (If-Match, and the answer's ETag compared), so an
+ * object overwritten during the build fails it as SOURCE_CHANGED instead of mixing versions. A range that
+ * fails on the network or stalls is read again on its own, from the first byte it has not received, a few
+ * times with a short backoff; the build fails only when one range keeps failing.
+ *
+ * A range's bytes are collected as they arrive rather than read behind backpressure: the memory is reserved
+ * when the range starts, and a connection that is never paused cannot be mistaken for a stalled one.
+ */
+export class OrderedFetcher {
+  /** Ranges started and not yet handed over, in ZIP order: the first one is being written. */
+  private readonly window: RangeRead[] = [];
+  /** Ranges with a request in flight. */
+  private readonly reading = new Set<RangeRead>();
+  private readonly running = new Set<Promise<void>>();
+  private nextEntry = 0;
+  private nextOffset = 0;
+  /** Bytes of the ranges started and not yet handed over: what FETCH_BUFFER_MIB bounds. */
+  private reservedBytes = 0;
+  private fetching = 0;
+  private closed = false;
+  private readonly closing = new AbortController();
+  /** The entry stream waiting for bytes of the first range, if it is. */
+  private waiting: (() => void) | undefined;
+  private current: Readable | undefined;
+  private readonly idleCheck: NodeJS.Timeout;
+
+  constructor(
+    private readonly storage: RangeReader,
+    private readonly entries: PlannedEntry[],
+    private readonly settings: FetchSettings,
+    /** Told of the first range that fails for good, at once, even far ahead of the writer. */
+    private readonly onFailure: (error: PackagingError) => void,
+  ) {
+    this.idleCheck = setInterval(() => this.abortStalled(), Math.max(10, Math.min(1_000, settings.idleTimeoutMs / 4)));
+    this.idleCheck.unref();
+    this.pump();
+  }
+
+  /** Each entry with a stream of its bytes, in order. Each stream must be read to its end before the next one. */
+  async *streams(): AsyncGenerator<EntrySource> {
+    for (let index = 0; index < this.entries.length; index++) {
+      const feed = (stream: Readable) => this.feed(stream, index);
+      this.current = new Readable({
+        highWaterMark: STREAM_CHUNK_BYTES,
+        read() {
+          feed(this);
+        },
+      });
+      yield { entry: this.entries[index], source: this.current };
+    }
+  }
+
+  /** Aborts every request, ends every pause, and resolves once nothing of the build's reads is left running. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      clearInterval(this.idleCheck);
+      this.closing.abort();
+      for (const range of this.reading) range.request?.abort();
+      this.current?.destroy();
+    }
+    await Promise.allSettled([...this.running]);
+    this.window.length = 0;
+    this.waiting = undefined;
+  }
+
+  /**
+   * Starts the next ranges in order while a connection, the byte budget and the window allow. Reading far ahead
+   * pays only while the writer waits for bytes (the network is the limit): then every connection is kept busy.
+   * While the writer has bytes to take (it, or the upload behind it, is the limit), reads ahead would only fill
+   * memory and every buffer behind them, so at most one range is kept ahead of it.
+   */
+  private pump(): void {
+    const { concurrency, bufferBytes, rangeBytes, rangesAhead } = this.settings;
+    const budget = this.waiting ? bufferBytes : rangeBytes;
+    while (!this.closed && this.fetching < concurrency && this.window.length < rangesAhead && this.nextEntry < this.entries.length) {
+      const index = this.nextEntry;
+      const entry = this.entries[index];
+      const start = this.nextOffset;
+      const end = Math.min(entry.size, start + rangeBytes);
+      if (this.reservedBytes > 0 && this.reservedBytes + (end - start) > budget) return;
+      if (end === entry.size) {
+        this.nextEntry++;
+        this.nextOffset = 0;
+      } else {
+        this.nextOffset = end;
+      }
+      const range = new RangeRead(index, entry, start, end);
+      this.window.push(range);
+      this.reservedBytes += range.length;
+      this.fetching++;
+      const fetched = this.fetch(range).finally(() => {
+        this.fetching--;
+        this.running.delete(fetched);
+        this.pump();
+      });
+      this.running.add(fetched);
+    }
+  }
+
+  /** Hands the first range's bytes to the stream of entry `index` for as long as the stream wants more. */
+  private feed(stream: Readable, index: number): void {
+    this.waiting = undefined;
+    while (!stream.destroyed) {
+      const range = this.window[0];
+      if (range?.failure) return void stream.destroy(range.failure);
+      if (range === undefined || range.index !== index) {
+        // Not started yet: it starts as soon as the bytes ahead of it are written.
+        this.waiting = () => this.feed(stream, index);
+        this.pump();
+        return;
+      }
+      const chunk = range.chunks.shift();
+      if (chunk !== undefined) {
+        this.reservedBytes -= chunk.length;
+        this.pump();
+        if (!stream.push(chunk)) return;
+        continue;
+      }
+      if (!range.complete) {
+        this.waiting = () => this.feed(stream, index);
+        this.pump();
+        return;
+      }
+      this.window.shift();
+      this.pump();
+      if (range.last) return void stream.push(null);
+    }
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
+  }
+
+  private async fetch(range: RangeRead): Promise<void> {
+    for (let attempt = 1; !this.closed; attempt++) {
+      let error: unknown;
+      try {
+        await this.readOnce(range);
+        range.complete = true;
+        if (range === this.window[0]) this.wake();
+        return;
+      } catch (caught) {
+        error = caught;
+      }
+      if (this.closed) return;
+      if (range.length > 0 && range.received === range.length) {
+        // Every byte arrived before the connection failed: nothing is left to read again.
+        range.complete = true;
+        if (range === this.window[0]) this.wake();
+        return;
+      }
+      const failure = this.judge(error, range, attempt);
+      if (failure) {
+        range.failure = failure;
+        this.onFailure(failure);
+        this.wake();
+        return;
+      }
+      await sleep(this.settings.retryDelayMs * 2 ** (attempt - 1), undefined, { signal: this.closing.signal }).catch(() => undefined);
+    }
+  }
+
+  /** One request for what the range still lacks; throws when it fails, stalls, ends short or finds another version. */
+  private async readOnce(range: RangeRead): Promise<void> {
+    const { entry } = range;
+    const request = new AbortController();
+    range.request = request;
+    range.stalled = false;
+    range.lastByteAt = Date.now();
+    this.reading.add(range);
+    try {
+      const answer = await untilAborted(
+        this.storage.readRange(entry.bucket, entry.key, { start: range.start + range.received, end: range.end, etag: entry.etag }, request.signal),
+        request.signal,
+      );
+      const { body } = answer;
+      // The SDK's own abort does not always reach a body that is already streaming.
+      const stop = () => body.destroy(Object.assign(new Error('the read was aborted'), { name: 'AbortError' }));
+      request.signal.addEventListener('abort', stop, { once: true });
+      try {
+        if (request.signal.aborted) stop();
+        this.checkVersion(range, answer);
+        for await (const chunk of chunksOf(body)) {
+          range.lastByteAt = Date.now();
+          if (range.received + chunk.length > range.length) {
+            throw range.length === 0
+              ? new PackagingError('SOURCE_CHANGED', `${range.where} is no longer empty`, true)
+              : new PackagingError('SOURCE_READ_FAILED', `${range.where}: S3 answered more bytes than asked`, true);
+          }
+          range.chunks.push(chunk);
+          range.received += chunk.length;
+          if (range === this.window[0]) this.wake();
+        }
+      } finally {
+        request.signal.removeEventListener('abort', stop);
+        // A body left half-read would keep its connection.
+        if (!body.readableEnded) body.destroy();
+      }
+      if (range.received < range.length) throw new Error(`the answer ended ${range.length - range.received} bytes short`);
+    } finally {
+      this.reading.delete(range);
+      range.request = undefined;
+    }
+  }
+
+  /** The answer must come from the listed version: same ETag (when both are known) and same size. */
+  private checkVersion(range: RangeRead, answer: RangeAnswer): void {
+    const { entry } = range;
+    if (entry.etag && answer.etag && answer.etag !== entry.etag) {
+      throw new PackagingError('SOURCE_CHANGED', `${range.where} has ETag ${answer.etag} instead of the listed ${entry.etag}`, true);
+    }
+    if (answer.objectSize !== undefined && answer.objectSize !== entry.size) {
+      throw new PackagingError('SOURCE_CHANGED', `${range.where}: the object has ${answer.objectSize} bytes instead of the ${entry.size} listed`, true);
+    }
+  }
+
+  /** What a failed attempt becomes: undefined to read the range again, else the build's failure. */
+  private judge(error: unknown, range: RangeRead, attempt: number): PackagingError | undefined {
+    if (error instanceof PackagingError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (isMissingObject(error)) {
+      return new PackagingError('SOURCE_MISSING', `${range.where}: the object no longer exists`, false, { cause: error });
+    }
+    const status = httpStatusOf(error);
+    // 412: If-Match failed; 416: the range now starts past the object's end. Both say it is another version.
+    if (status === 412 || status === 416) {
+      return new PackagingError('SOURCE_CHANGED', `${range.where} changed since it was listed (S3 answered ${status})`, true, { cause: error });
+    }
+    if (!range.stalled && !isTransient(error)) {
+      return new PackagingError('SOURCE_READ_FAILED', `${range.where} could not be read: ${message}`, true, { cause: error });
+    }
+    if (attempt < this.settings.attempts) return undefined;
+    return range.stalled
+      ? new PackagingError('STALLED', `${range.where} received nothing for ${this.settings.idleTimeoutMs} ms, ${attempt} times`, true)
+      : new PackagingError('SOURCE_READ_FAILED', `${range.where} could not be read in ${attempt} attempts: ${message}`, true, { cause: error });
+  }
+
+  private abortStalled(): void {
+    const now = Date.now();
+    for (const range of this.reading) {
+      if (now - range.lastByteAt > this.settings.idleTimeoutMs) {
+        range.stalled = true;
+        range.request?.abort();
+      }
+    }
+  }
+}
+
+/**
+ * The answer, or an AbortError as soon as the signal fires, whether or not the store honours it; an answer
+ * that arrives after that is closed at once.
+ */
+function untilAborted(answering: Promise<RangeAnswer>, signal: AbortSignal): Promise<RangeAnswer> {
+  return new Promise<RangeAnswer>((resolve, reject) => {
+    const onAbort = () => reject(Object.assign(new Error('the read was aborted'), { name: 'AbortError' }));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    answering.then(
+      (answer) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) answer.body.destroy();
+        else resolve(answer);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+}
+
+/** Worth another read: the network (no HTTP answer at all), S3 busy or failing (5xx, 429, 408, RequestTimeout). */
+function isTransient(error: unknown): boolean {
+  const status = httpStatusOf(error);
+  const code = (error as { name?: string; Code?: string } | null)?.Code ?? (error as { name?: string } | null)?.name;
+  return status === undefined || status >= 500 || status === 429 || status === 408 || code === 'RequestTimeout' || code === 'SlowDown';
+}
