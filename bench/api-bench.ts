@@ -1,11 +1,10 @@
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createApiResources } from './api-resources.js';
 import { seedApi } from './api-seed.js';
 import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
 import { runLoad, type LoadResult } from './load.js';
 import type { BenchOptions } from './options.js';
 import { cpuSecondsOf } from './proc-stats.js';
+import { startApiServer } from './processes.js';
 import { median } from './report.js';
 import { onInterrupt } from './teardown.js';
 
@@ -41,7 +40,7 @@ export interface ApiResults {
 }
 
 /** So that the limiter never answers 429 during the run (the limiter's Redis round trip is still paid). */
-const UNLIMITED_RATE = '1000000000';
+export const UNLIMITED_RATE = '1000000000';
 
 /**
  * The HTTP measurement: a throw-away database and Redis prefix, the real API in a child process (api-server.js)
@@ -64,19 +63,9 @@ export async function benchApi(options: BenchOptions, s3Endpoint: string, log: (
       LOG_LEVEL: 'silent',
     };
     const seed = await seedApi(benchConfig(s3Endpoint, env));
-    const server = fork(fileURLToPath(new URL('./api-server.js', import.meta.url)), [], {
-      env: { ...process.env, ...env },
-      // BENCH_CHILD_EXEC_ARGV (e.g. --cpu-prof) reaches the measured processes: the pipelines' and the API's.
-      execArgv: [...process.execArgv, ...(process.env.BENCH_CHILD_EXEC_ARGV ?? '').split(' ').filter(Boolean)],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+    const server = await startApiServer({ ...process.env, ...env });
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        server.once('message', (message: { port: number }) => resolve(message.port));
-        server.once('exit', (code) => reject(new Error(`the API exited with code ${code} before it listened`)));
-      });
-      const base = `http://127.0.0.1:${port}`;
+      const base = server.url;
       const auth = { Authorization: seed.apiKey };
 
       // The pending job's first PUT creates its operation and queues it (no worker runs): later PUTs re-enqueue.
@@ -128,9 +117,7 @@ export async function benchApi(options: BenchOptions, s3Endpoint: string, log: (
       const [bareFigure, readyFigure, pendingFigure] = rounds.map(combineRounds);
       return { bare: bareFigure, ready: readyFigure, pending: pendingFigure };
     } finally {
-      if (server.connected) server.disconnect();
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 12_000))]);
-      if (server.exitCode === null) server.kill('SIGKILL');
+      await server.close();
     }
   } finally {
     await resources.release();

@@ -12,6 +12,9 @@ export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCE
  */
 export function benchConfig(s3Endpoint: string, overrides: Record<string, string> = {}): AppConfig {
   return loadConfig({
+    // The fetch settings are the service's to tune: set in the bench's environment, they reach every pipeline.
+    FETCH_CONCURRENCY: process.env.FETCH_CONCURRENCY,
+    FETCH_BUFFER_MIB: process.env.FETCH_BUFFER_MIB,
     S3_ENDPOINT: s3Endpoint,
     S3_FORCE_PATH_STYLE: process.env.BENCH_S3_FORCE_PATH_STYLE ?? 'true',
     S3_REGION: process.env.S3_REGION ?? 'us-east-1',

@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { StorageRepository } from '../src/storage/storage.repository.js';
@@ -7,15 +6,19 @@ import { benchApi, type ApiResults } from './api-bench.js';
 import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
 import { ensureDataSet, type DataSet } from './dataset.js';
 import { measureInChild, type Measurement } from './measure-process.js';
+import { checkAndDelete } from './outputs.js';
 import { parseOptions, type Pipeline } from './options.js';
-import { describe, describeWorker, figureLines, summarise, type Summary } from './report.js';
+import { benchNetwork, networkBytes, type NetworkResults } from './network-bench.js';
+import { describe, describeWorker, figureLines, networkFigureLines, summarise, type Summary } from './report.js';
 import { benchWorker, type WorkerFigure } from './worker-bench.js';
 import { startBenchS3, type BenchS3 } from './s3-process.js';
 import { onInterrupt } from './teardown.js';
 
 /**
- * `npm run bench`: measures packaging against a raw S3 copy and a naive download-zip-upload, and the API's
- * PUT against a bare route, each as a ratio to a baseline measured in the same run. Figures go to stdout, one
+ * `npm run bench`: measures packaging against a raw S3 copy and a naive download-zip-upload, then on an
+ * S3-like network (a shaping proxy: first-byte latency, a cap per connection) against a parallel raw copy,
+ * with the time to ready of a small job, and the API's PUT against a bare route, each as a ratio to a
+ * baseline measured in the same run. Figures go to stdout, one
  * line each; progress and per-run details go to stderr. Exit 0 whether or not targets are met; non-zero only
  * when the bench itself fails. See BENCHMARKS.md for the knobs and for what limits each figure.
  */
@@ -31,7 +34,7 @@ async function main(): Promise<void> {
   const s3 = await startBenchS3(options.s3Endpoint, {
     s3Dir: options.s3Dir,
     tmpDir: options.tmpDir,
-    neededBytes: options.sizes.reduce((sum, size) => sum + size, 0) + 2 * largest + 1024 ** 3,
+    neededBytes: options.sizes.reduce((sum, size) => sum + size, 0) + 2 * largest + 1024 ** 3 + (options.network.enabled ? 3 * networkBytes(options) : 0),
   });
   const forget = onInterrupt(() => s3.close());
   const storage = new StorageRepository(benchConfig(s3.endpoint));
@@ -76,6 +79,9 @@ async function main(): Promise<void> {
       log(describeWorker(worker));
     }
 
+    let network: NetworkResults | undefined;
+    if (options.network.enabled) network = await benchNetwork(options, s3, storage, benchConfig(s3.endpoint), log);
+
     let api: ApiResults | undefined;
     if (options.api) api = await benchApi(options, s3.endpoint, log);
 
@@ -85,8 +91,9 @@ async function main(): Promise<void> {
       return { label, results };
     });
     for (const line of figureLines(sizes, api, worker)) process.stdout.write(`${line}\n`);
+    if (network) for (const line of networkFigureLines(network)) process.stdout.write(`${line}\n`);
     if (options.jsonPath) {
-      await writeFile(options.jsonPath, `${JSON.stringify({ options, runs, sizes, worker, api }, null, 2)}\n`);
+      await writeFile(options.jsonPath, `${JSON.stringify({ options, runs, sizes, worker, api, network }, null, 2)}\n`);
       log(`measurements written to ${options.jsonPath}`);
     }
   } finally {
@@ -105,15 +112,6 @@ async function warmUpS3(storage: StorageRepository, s3: BenchS3, dataSet: DataSe
   const warm = await measureInChild({ pipeline: 'raw', s3Endpoint: s3.endpoint, dataSet, destination, tmpDir }, s3.pid);
   await checkAndDelete(storage, destination, warm.outputBytes);
   log(`warm-up, not counted: ${describe(warm, dataSet.label)}`);
-}
-
-/** The object each pipeline wrote must be there, whole; it is then deleted so that s3rver's folder stays small. */
-async function checkAndDelete(storage: StorageRepository, destination: { bucket: string; key: string }, bytes: number): Promise<void> {
-  const head = await storage.client.send(new HeadObjectCommand({ Bucket: destination.bucket, Key: destination.key }));
-  if (head.ContentLength !== bytes) {
-    throw new Error(`s3://${destination.bucket}/${destination.key} holds ${head.ContentLength} bytes, the pipeline wrote ${bytes}`);
-  }
-  await storage.deleteObject(destination.bucket, destination.key);
 }
 
 main().then(

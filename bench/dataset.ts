@@ -16,6 +16,7 @@ export function sizeLabel(bytes: number): string {
   const MiB = 1024 ** 2;
   if (bytes % GiB === 0) return `${bytes / GiB} GiB`;
   if (bytes % MiB === 0) return `${bytes / MiB} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
   return `${bytes} B`;
 }
 
@@ -29,13 +30,16 @@ function objectSizes(total: number, objectBytes: number): number[] {
   return sizes;
 }
 
+/** Objects up to this size are written several at a time: a data set of thousands of them would take minutes. */
+const SMALL_OBJECT_BYTES = 1024 * 1024;
+const SMALL_OBJECT_WRITERS = 16;
+
 /**
  * Writes (or finds from an earlier run against the same S3) a data set of `total` bytes: half the objects as
  * job inputs, half as outputs, named like satellite bands (.tif, so the compression policy stores them as the
- * service would). One object's buffer is in memory at a time.
+ * service would). One large object's buffer is in memory at a time; small ones are written several at once.
  */
-export async function ensureDataSet(storage: StorageRepository, total: number, objectBytes: number): Promise<DataSet> {
-  const label = sizeLabel(total);
+export async function ensureDataSet(storage: StorageRepository, total: number, objectBytes: number, label = sizeLabel(total)): Promise<DataSet> {
   const base = `datasets/${total}-${objectBytes}`;
   const dataSet: DataSet = {
     label,
@@ -55,13 +59,20 @@ export async function ensureDataSet(storage: StorageRepository, total: number, o
   for await (const object of storage.listObjects({ bucket: BENCH_BUCKETS.assets, prefix: `${base}/` })) {
     existing.set(object.key, object.size);
   }
-  let buffer: Buffer | undefined;
-  for (const [index, key] of keys.entries()) {
-    if (existing.get(key) === sizes[index]) continue;
-    if (!buffer || buffer.length !== sizes[index]) buffer = Buffer.allocUnsafe(sizes[index]);
-    randomFillSync(buffer);
-    TIFF_HEADER.copy(buffer, 0, 0, Math.min(TIFF_HEADER.length, buffer.length));
-    await storage.putObject(BENCH_BUCKETS.assets, key, buffer, 'image/tiff');
-  }
+  const missing = keys.map((key, index) => ({ key, size: sizes[index] })).filter(({ key, size }) => existing.get(key) !== size);
+  const writers = objectBytes <= SMALL_OBJECT_BYTES ? SMALL_OBJECT_WRITERS : 1;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      let buffer: Buffer | undefined;
+      while (next < missing.length) {
+        const { key, size } = missing[next++];
+        if (!buffer || buffer.length !== size) buffer = Buffer.allocUnsafe(size);
+        randomFillSync(buffer);
+        TIFF_HEADER.copy(buffer, 0, 0, Math.min(TIFF_HEADER.length, buffer.length));
+        await storage.putObject(BENCH_BUCKETS.assets, key, buffer, 'image/tiff');
+      }
+    }),
+  );
   return dataSet;
 }

@@ -1,12 +1,12 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from '../src/platform/worker-process-settings.js';
-import type { Pipeline } from './options.js';
+import type { NetworkPipeline, Pipeline } from './options.js';
 import type { DataSet } from './dataset.js';
 import { cpuSecondsOf } from './proc-stats.js';
 
 export interface MeasureTask {
-  pipeline: Pipeline;
+  pipeline: Pipeline | NetworkPipeline;
   s3Endpoint: string;
   dataSet: DataSet;
   destination: { bucket: string; key: string };
@@ -16,7 +16,7 @@ export interface MeasureTask {
 type ChildMessage = { ready: true } | { ok: true; measurement: Measurement } | { ok: false; error: string };
 
 export interface Measurement {
-  pipeline: Pipeline;
+  pipeline: Pipeline | NetworkPipeline;
   /** Source bytes moved (the data set's size). */
   bytes: number;
   /** Bytes written to the destination object. */
@@ -36,6 +36,8 @@ export interface Measurement {
   completeSeconds: number;
   /** CPU used meanwhile by the s3rver child (not counted above), when the bench runs it. */
   s3CpuSeconds?: number;
+  /** CPU used meanwhile by the shaping proxy, on the S3-like network. */
+  proxyCpuSeconds?: number;
   /** Wall time of each stage, for pipelines that run in stages (naive: download, zip, upload). */
   stageSeconds?: Record<string, number>;
 }
@@ -52,7 +54,7 @@ export function measuredEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJ
  * Runs one pipeline in a fresh child process (measure.js), so that wall time, CPU and peak RSS belong to that
  * pipeline alone and nothing (heap, sockets, JIT state) carries over from another measurement.
  */
-export async function measureInChild(task: MeasureTask, s3Pid: number | undefined): Promise<Measurement> {
+export async function measureInChild(task: MeasureTask, s3Pid: number | undefined, proxyPid?: number): Promise<Measurement> {
   // Every pipeline runs as a worker process would (WORKER_NODE_OPTIONS, and measuredEnvironment()).
   // BENCH_CHILD_EXEC_ARGV adds Node flags to the measured process only (e.g. "--cpu-prof --cpu-prof-dir=prof");
   // later flags win.
@@ -72,13 +74,16 @@ export async function measureInChild(task: MeasureTask, s3Pid: number | undefine
     // The child says when its modules are loaded, so that s3rver's CPU is read over the run only.
     await nextMessage();
     const s3Before = cpuSecondsOf(s3Pid);
+    const proxyBefore = cpuSecondsOf(proxyPid);
     const reply = nextMessage();
     child.send(task);
     const message = await reply;
     if (!('ok' in message)) throw new Error(`${where}: unexpected message from the measuring process`);
     if (!message.ok) throw new Error(`${where}: ${message.error}`);
     const s3After = cpuSecondsOf(s3Pid);
+    const proxyAfter = cpuSecondsOf(proxyPid);
     if (s3Before !== undefined && s3After !== undefined) message.measurement.s3CpuSeconds = s3After - s3Before;
+    if (proxyBefore !== undefined && proxyAfter !== undefined) message.measurement.proxyCpuSeconds = proxyAfter - proxyBefore;
     return message.measurement;
   } finally {
     // It exits by itself once it has answered (and written a --cpu-prof profile, when asked); a stuck one is ended.

@@ -3,6 +3,8 @@ import { benchConfig } from './bench-config.js';
 import type { Measurement, MeasureTask } from './measure-process.js';
 import { naivePackage } from './naive.js';
 import { packageEntries } from './packaging-run.js';
+import { parallelRawCopy } from './parallel-raw-copy.js';
+import { SequentialSources } from './sequential-sources.js';
 import { planDataSet } from './plan.js';
 import { peakRssBytes, startRssSampler } from './proc-stats.js';
 import { rawCopy } from './raw-copy.js';
@@ -27,8 +29,11 @@ async function measure(task: MeasureTask): Promise<Measurement> {
   let outputBytes: number;
   const stageSeconds: Record<string, number> = {};
   if (task.pipeline === 'raw') outputBytes = await rawCopy(storage, uploads, entries, task.destination);
+  else if (task.pipeline === 'parallel-raw') outputBytes = await parallelRawCopy(storage, uploads, config, entries, task.destination);
   else if (task.pipeline === 'packaging') outputBytes = await packageEntries(storage, uploads, config, entries, task.destination);
-  else outputBytes = await naivePackage(storage, uploads, entries, task.destination, task.tmpDir, stageSeconds);
+  else if (task.pipeline === 'sequential') {
+    outputBytes = await packageEntries(storage, uploads, config, entries, task.destination, new SequentialSources(storage, config));
+  } else outputBytes = await naivePackage(storage, uploads, entries, task.destination, task.tmpDir, stageSeconds);
 
   const ended = process.hrtime.bigint();
   const wallSeconds = Number(ended - started) / 1e9;

@@ -8,6 +8,34 @@ import { tmpdir } from 'node:os';
 export const PIPELINES = ['raw', 'packaging', 'naive'] as const;
 export type Pipeline = (typeof PIPELINES)[number];
 
+/** What runs on the S3-like network: the reference, the service, and the reader from before parallel reads. */
+export type NetworkPipeline = 'parallel-raw' | 'packaging' | 'sequential';
+
+/** A generated data set: `objects` objects of `objectBytes` each. */
+export interface DataSetShape {
+  objects: number;
+  objectBytes: number;
+}
+
+export interface NetworkOptions {
+  /** BENCH_S3_NETWORK=0 skips the S3-like network section. */
+  enabled: boolean;
+  /** First-byte latency of every request (BENCH_S3_LATENCY_MS, default 30). */
+  latencyMs: number;
+  /** Cap of each connection, each way, in MiB/s (BENCH_S3_CONNECTION_MIBPS, default 40). */
+  connectionMiBps: number;
+  /** Large rasters (BENCH_S3_LARGE, default 1G:128M: total size, object size). */
+  large: DataSetShape;
+  /** Many small files (BENCH_S3_SMALL, default 5000x16K: count x object size). */
+  small: DataSetShape;
+  /** Runs of each pipeline per data set; medians are reported (BENCH_S3_REPEAT). */
+  repeat: number;
+  /** Jobs measured for the time to ready (BENCH_S3_READY_JOBS, at least 20). */
+  readyJobs: number;
+  /** BENCH_S3_SEQUENTIAL=0 skips the sequential reference (the slowest run of the bench). */
+  sequential: boolean;
+}
+
 export interface BenchOptions {
   /** Package sizes to measure, in bytes (BENCH_SIZES=256M,1G,4G). */
   sizes: number[];
@@ -37,6 +65,7 @@ export interface BenchOptions {
   redisUrl: string;
   /** Writes every measurement as JSON here too (BENCH_JSON), for comparing runs. */
   jsonPath: string | undefined;
+  network: NetworkOptions;
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -46,6 +75,18 @@ export function parseBytes(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(text);
   if (!match) throw new Error(`not a size: "${text}" (use e.g. 256M, 1G)`);
   return Math.round(Number(match[1]) * UNITS[match[2].toUpperCase()]);
+}
+
+/** "1G:128M" (total:object size) or "5000x16K" (count x object size). */
+export function parseDataSetShape(name: string, text: string): DataSetShape {
+  const count = /^\s*(\d+)\s*x\s*(\S+)\s*$/i.exec(text);
+  if (count) return { objects: positiveInteger(name, count[1]), objectBytes: parseBytes(count[2]) };
+  const sized = /^\s*([^:]+):([^:]+)$/.exec(text);
+  if (!sized) throw new Error(`${name} must be <total>:<object size> (1G:128M) or <count>x<object size> (5000x16K), not "${text}"`);
+  const total = parseBytes(sized[1]);
+  const objectBytes = parseBytes(sized[2]);
+  if (total % objectBytes !== 0) throw new Error(`${name}: ${sized[1]} is not a whole number of ${sized[2]} objects`);
+  return { objects: total / objectBytes, objectBytes };
 }
 
 function positiveInteger(name: string, text: string): number {
@@ -88,5 +129,15 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env, argv: string[
     postgresUrl: get('BENCH_POSTGRES_URL', 'postgresql://postgres:postgres@127.0.0.1:5432'),
     redisUrl: get('BENCH_REDIS_URL', 'redis://127.0.0.1:6379'),
     jsonPath: settings.BENCH_JSON || undefined,
+    network: {
+      enabled: !/^(0|false|no)$/i.test(get('BENCH_S3_NETWORK', '1')),
+      latencyMs: positiveInteger('BENCH_S3_LATENCY_MS', get('BENCH_S3_LATENCY_MS', '30')),
+      connectionMiBps: positiveInteger('BENCH_S3_CONNECTION_MIBPS', get('BENCH_S3_CONNECTION_MIBPS', '40')),
+      large: parseDataSetShape('BENCH_S3_LARGE', get('BENCH_S3_LARGE', '1G:128M')),
+      small: parseDataSetShape('BENCH_S3_SMALL', get('BENCH_S3_SMALL', '5000x16K')),
+      repeat: positiveInteger('BENCH_S3_REPEAT', get('BENCH_S3_REPEAT', '2')),
+      readyJobs: Math.max(20, positiveInteger('BENCH_S3_READY_JOBS', get('BENCH_S3_READY_JOBS', '20'))),
+      sequential: !/^(0|false|no)$/i.test(get('BENCH_S3_SEQUENTIAL', '1')),
+    },
   };
 }

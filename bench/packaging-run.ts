@@ -9,7 +9,8 @@ const DEFLATE_LEVEL = 1;
 
 /**
  * The real packaging path: PackageBuilder.build with the request PackagingService.package sends (manifest
- * fields, compression, stall timeout, a per-chunk progress callback). Returns the ZIP's size.
+ * fields, compression, stall timeout, a per-chunk progress callback). Returns the ZIP's size. `sources` may
+ * replace the service's reader (the bench's sequential reference).
  */
 export async function packageEntries(
   storage: StorageRepository,
@@ -17,8 +18,9 @@ export async function packageEntries(
   config: AppConfig,
   entries: PlannedEntry[],
   destination: { bucket: string; key: string },
+  sources: PackageSources = new PackageSources(storage, config),
 ): Promise<number> {
-  const builder = new PackageBuilder(new PackageSources(storage, config), uploads);
+  const builder = new PackageBuilder(sources, uploads);
   const createdAt = new Date();
   let progress = 0;
   const built = await builder.build({

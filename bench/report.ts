@@ -1,6 +1,8 @@
 import type { ApiResults } from './api-bench.js';
 import type { Measurement } from './measure-process.js';
+import type { NetworkDataSetResults, NetworkResults } from './network-bench.js';
 import type { Pipeline } from './options.js';
+import type { ReadyFigure } from './ready-bench.js';
 import type { WorkerFigure } from './worker-bench.js';
 
 /** The targets of issue 5, in one place. */
@@ -12,6 +14,15 @@ export const TARGETS = {
   peakRssGrowth: 1.1,
   fasterThanNaive: 1.5,
   readyVsBare: 0.6,
+};
+
+/** The targets of issue 13, on the S3-like network. */
+export const NETWORK_TARGETS = {
+  largeVsParallelRaw: 0.8,
+  smallVsParallelRaw: 0.7,
+  /** Time to ready, p50: at most this many first-byte latencies plus the transfer time. */
+  readyLatencies: 10,
+  workerPeakRssMiB: 200,
 };
 
 const MiB = 1024 * 1024;
@@ -31,6 +42,7 @@ export interface Summary {
   /** RSS of the process when the run started (modules loaded), median. */
   baselineRssBytes: number;
   s3CpuSeconds?: number;
+  proxyCpuSeconds?: number;
   mibPerSecond: number;
   /** Median wall time of each stage, for pipelines that run in stages. */
   stageSeconds?: Record<string, number>;
@@ -39,7 +51,9 @@ export interface Summary {
 export function summarise(runs: Measurement[]): Summary {
   const wallSeconds = median(runs.map((run) => run.wallSeconds));
   const s3 = runs.map((run) => run.s3CpuSeconds).filter((value): value is number => value !== undefined);
+  const proxy = runs.map((run) => run.proxyCpuSeconds).filter((value): value is number => value !== undefined);
   return {
+    proxyCpuSeconds: proxy.length ? median(proxy) : undefined,
     bytes: runs[0].bytes,
     wallSeconds,
     cpuSeconds: median(runs.map((run) => run.cpuSeconds)),
@@ -155,6 +169,71 @@ export function figureLines(
   return lines;
 }
 
+export function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
+}
+
+/** What kept each process busy, as a share of the run's wall time: the pipeline, s3rver and the proxy. */
+function busyText(summary: Summary): string {
+  const parts = [`pipeline ${fixed(summary.cpuSeconds / summary.wallSeconds)}`];
+  if (summary.s3CpuSeconds !== undefined) parts.push(`s3rver ${fixed(summary.s3CpuSeconds / summary.wallSeconds)}`);
+  if (summary.proxyCpuSeconds !== undefined) parts.push(`proxy ${fixed(summary.proxyCpuSeconds / summary.wallSeconds)}`);
+  return `CPU busy: ${parts.join(', ')}`;
+}
+
+/**
+ * The transfer time of a small job on one connection: its sources read and its package written, each at the
+ * per-connection cap (a package of one part is written as one PutObject, after its last source is read).
+ */
+export function readyTransferMs(ready: ReadyFigure, connectionMiBps: number): number {
+  return ((ready.sourceBytes + ready.packageBytes) / (connectionMiBps * MiB)) * 1000;
+}
+
+/** The S3-like network section's lines, each marked against its target. */
+export function networkFigureLines(network: NetworkResults): string[] {
+  const lines = [
+    `S3-like network: ${network.latencyMs} ms first byte per request, ${network.connectionMiBps} MiB/s per connection each way; FETCH_CONCURRENCY ${network.fetchConcurrency}, FETCH_BUFFER_MIB ${network.fetchBufferMiB}`,
+  ];
+  const packagingLine = (set: NetworkDataSetResults, target: number) => {
+    const { packaging, 'parallel-raw': raw } = set.results;
+    if (!packaging || !raw) return;
+    lines.push(
+      `parallel raw copy ${set.label}: ${fixed(raw.mibPerSecond, 1)} MiB/s, ${fixed(raw.wallSeconds)} s, peak RSS ${fixed(raw.peakRssBytes / MiB, 0)} MiB; ${busyText(raw)} (reference)`,
+    );
+    const ratio = packaging.mibPerSecond / raw.mibPerSecond;
+    lines.push(
+      `packaging ${set.label}: ${fixed(packaging.mibPerSecond, 1)} MiB/s = ${ratioText(ratio, target)} x parallel raw copy, ${fixed(packaging.wallSeconds)} s, peak RSS ${fixed(packaging.peakRssBytes / MiB, 0)} MiB; ${busyText(packaging)} ${mark(ratio >= target, `>= ${target} x`)}`,
+    );
+  };
+  packagingLine(network.large, NETWORK_TARGETS.largeVsParallelRaw);
+  packagingLine(network.small, NETWORK_TARGETS.smallVsParallelRaw);
+  const { packaging, sequential } = network.small.results;
+  if (packaging && sequential) {
+    lines.push(
+      `packaging ${network.small.label} vs sequential packaging (the builder's reader before parallel reads, kept in bench/): ${fixed(sequential.wallSeconds / packaging.wallSeconds, 1)} x faster (sequential ${fixed(sequential.mibPerSecond, 2)} MiB/s, ${fixed(sequential.wallSeconds)} s, peak RSS ${fixed(sequential.peakRssBytes / MiB, 0)} MiB) [no target]`,
+    );
+  }
+  if (network.ready) {
+    const { milliseconds } = network.ready;
+    const p50 = percentile(milliseconds, 0.5);
+    const transfer = readyTransferMs(network.ready, network.connectionMiBps);
+    const target = NETWORK_TARGETS.readyLatencies * network.latencyMs + transfer;
+    lines.push(
+      `time to ready (${network.ready.label}, Prefer: wait, ${milliseconds.length} jobs through the API): p50 ${fixed(p50, 0)} ms, p95 ${fixed(percentile(milliseconds, 0.95), 0)} ms (min ${fixed(Math.min(...milliseconds), 0)}, max ${fixed(Math.max(...milliseconds), 0)}) ` +
+        `[target p50 <= ${NETWORK_TARGETS.readyLatencies} x ${network.latencyMs} ms + ${fixed(transfer, 0)} ms transfer = ${fixed(target, 0)} ms: ${p50 <= target ? 'met' : 'MISSED'}]`,
+    );
+  }
+  for (const set of [network.large, network.small]) {
+    if (!set.worker) continue;
+    const peakMiB = set.worker.peakRssBytes / MiB;
+    lines.push(
+      `whole worker on the S3-like network, ${set.label}: peak RSS ${fixed(peakMiB, 0)} MiB (idle ${fixed(set.worker.idleRssBytes / MiB, 0)} MiB${launcherText(set.worker)}), ${fixed(set.worker.wallSeconds)} s (${fixed(set.worker.bytes / MiB / set.worker.wallSeconds, 1)} MiB/s), ${fixed(set.worker.cpuSeconds)} s CPU ${mark(peakMiB <= NETWORK_TARGETS.workerPeakRssMiB, `<= ${NETWORK_TARGETS.workerPeakRssMiB} MiB`)}`,
+    );
+  }
+  return lines;
+}
+
 /** Where the worker runs as the child of `node dist/main.js worker` (Node before 22.15), what that parent holds. */
 function launcherText(worker: WorkerFigure): string {
   return worker.launcherRssBytes === undefined ? '' : `; its launcher ${fixed(worker.launcherRssBytes / MiB, 0)} MiB`;
@@ -166,6 +245,7 @@ export function describeWorker(worker: WorkerFigure): string {
 
 /** A measurement as one progress line (stderr), with what the figures leave out: s3rver's CPU. */
 export function describe(run: Measurement, label: string): string {
-  const s3 = run.s3CpuSeconds === undefined ? '' : `, s3rver ${fixed(run.s3CpuSeconds)} s CPU`;
+  const s3 = (run.s3CpuSeconds === undefined ? '' : `, s3rver ${fixed(run.s3CpuSeconds)} s CPU`) +
+    (run.proxyCpuSeconds === undefined ? '' : `, proxy ${fixed(run.proxyCpuSeconds)} s CPU`);
   return `${run.pipeline} ${label}: ${fixed(run.wallSeconds)} s (${fixed(run.bytes / MiB / run.wallSeconds, 0)} MiB/s), ${fixed(run.cpuSeconds)} s CPU (${fixed(run.systemCpuSeconds)} sys), peak RSS ${fixed(run.peakRssBytes / MiB, 0)} MiB (sampled ${fixed(run.sampledPeakRssBytes / MiB, 0)}, at start ${fixed(run.baselineRssBytes / MiB, 0)}), complete ${fixed(run.completeSeconds)} s${s3}${run.stageSeconds ? ` (${stagesText(run.stageSeconds)})` : ''}`;
 }

@@ -1,0 +1,122 @@
+import { Readable } from 'node:stream';
+import type { AppConfig } from '../src/platform/config/app-config.js';
+import { UPLOAD_QUEUE_SIZE, type PlannedEntry } from '../src/packaging/package-builder.js';
+import type { PackageUploads } from '../src/packaging/package-uploads.js';
+import { fetchSettings } from '../src/packaging/package-sources.js';
+import { chunksOf } from '../src/packaging/chunks.js';
+import { partSizeFor } from '../src/packaging/part-size.js';
+import type { StorageRepository } from '../src/storage/storage.repository.js';
+import { STREAM_CHUNK_BYTES } from '../src/packaging/zip-writer.js';
+
+interface Range {
+  entry: PlannedEntry;
+  start: number;
+  end: number;
+}
+
+/**
+ * The reference for packaging on the S3-like network, what that network allows: the same objects in the same
+ * order written back as one multipart object, no ZIP, no hashing, read as byte ranges over many connections
+ * within a bounded ordered window. It uses the service's settings (FETCH_CONCURRENCY, FETCH_BUFFER_MIB, the
+ * range size and the ranges queued ahead), its ranged GET (StorageRepository.readRange, pinned by ETag), its
+ * part size and upload queue, but none of the builder's code: each range is written as it arrives once its turn
+ * comes, and the bytes it held are released as they are written.
+ */
+export async function parallelRawCopy(
+  storage: StorageRepository,
+  uploads: PackageUploads,
+  config: AppConfig,
+  entries: PlannedEntry[],
+  destination: { bucket: string; key: string },
+): Promise<number> {
+  const { concurrency, bufferBytes, rangeBytes, rangesAhead } = fetchSettings(config, config.BUILD_STALL_TIMEOUT_SECONDS * 1000);
+  const ranges: Range[] = [];
+  for (const entry of entries) {
+    // An empty object is one empty range (read whole).
+    let start = 0;
+    do {
+      const end = Math.min(entry.size, start + rangeBytes);
+      ranges.push({ entry, start, end });
+      start = end;
+    } while (start < entry.size);
+  }
+
+  /** One range as it arrives: chunks in order, then done (or failed). */
+  interface Arriving {
+    length: number;
+    chunks: Buffer[];
+    done: boolean;
+    failure?: unknown;
+    wake?: () => void;
+  }
+
+  let requests = 0;
+  const waitingForConnection: Array<() => void> = [];
+  async function fetchRange(range: Range, into: Arriving): Promise<void> {
+    while (requests >= concurrency) await new Promise<void>((resolve) => waitingForConnection.push(resolve));
+    requests++;
+    const notify = () => {
+      const wake = into.wake;
+      into.wake = undefined;
+      wake?.();
+    };
+    try {
+      const { entry, start, end } = range;
+      const answer = await storage.readRange(entry.bucket, entry.key, { start, end, etag: entry.etag });
+      for await (const chunk of chunksOf(answer.body)) {
+        into.chunks.push(chunk);
+        notify();
+      }
+      into.done = true;
+    } catch (error) {
+      into.failure = error;
+    } finally {
+      requests--;
+      waitingForConnection.shift()?.();
+      notify();
+    }
+  }
+
+  async function* inOrder(): AsyncGenerator<Buffer> {
+    const window: Arriving[] = [];
+    let next = 0;
+    let reserved = 0;
+    const fill = () => {
+      while (next < ranges.length && window.length < rangesAhead) {
+        const length = ranges[next].end - ranges[next].start;
+        if (reserved > 0 && reserved + length > bufferBytes) return;
+        const arriving: Arriving = { length, chunks: [], done: false };
+        void fetchRange(ranges[next++], arriving);
+        window.push(arriving);
+        reserved += length;
+      }
+    };
+    for (fill(); window.length > 0; fill()) {
+      const head = window[0];
+      for (;;) {
+        const chunk = head.chunks.shift();
+        if (chunk) {
+          yield chunk;
+          reserved -= chunk.length;
+          fill();
+          continue;
+        }
+        if (head.failure) throw head.failure;
+        if (head.done) break;
+        await new Promise<void>((resolve) => (head.wake = resolve));
+      }
+      window.shift();
+    }
+  }
+
+  const total = entries.reduce((sum, entry) => sum + entry.size, 0);
+  const upload = uploads.create(Readable.from(inOrder(), { objectMode: false, highWaterMark: STREAM_CHUNK_BYTES }), {
+    bucket: destination.bucket,
+    key: destination.key,
+    partSize: partSizeFor(total),
+    queueSize: UPLOAD_QUEUE_SIZE,
+    contentType: 'application/octet-stream',
+  });
+  await upload.done();
+  return total;
+}
