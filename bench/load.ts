@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 
 export interface LoadOptions {
-  url: string;
+  /** Several addresses share the connections between them, as a gateway in front of several processes would. */
+  url: string | string[];
   method: 'GET' | 'PUT';
   headers?: Record<string, string>;
   connections: number;
@@ -29,7 +30,7 @@ const autocannonCli = createRequire(import.meta.url).resolve('autocannon/autocan
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const args = [autocannonCli, '--json', '-c', String(options.connections), '-d', String(options.seconds), '-m', options.method];
   for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}=${value}`);
-  args.push(options.url);
+  args.push(...(Array.isArray(options.url) ? options.url : [options.url]));
   const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
   const result = JSON.parse(stdout) as {
     requests: { average: number; total: number };
