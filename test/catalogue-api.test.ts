@@ -216,6 +216,19 @@ describe('the catalogue API and task downloads', () => {
   });
 
   describe('task downloads', () => {
+    /** Job "job" with task tile-a finished (inputs and outputs) and task tile-b still running. */
+    function registerJobWithTasks(workflowId: string, jobStatus: 'running' | 'completed') {
+      return putJob(workflowId, 'job', {
+        status: jobStatus,
+        inputs: [`s3://test-assets/${workflowId}/job/in/`],
+        outputs: [],
+        tasks: [
+          { task_id: 'tile-a', status: 'completed', inputs: [`s3://test-assets/${workflowId}/tiles/a/in/`], outputs: [`s3://test-assets/${workflowId}/tiles/a/out/`] },
+          { task_id: 'tile-b', status: 'running', inputs: [`s3://test-assets/${workflowId}/tiles/b/in/`], outputs: [] },
+        ],
+      }).expect(200);
+    }
+
     async function jobWithTasks() {
       const workflowId = uniqueId('wf');
       await putWorkflow(workflowId).expect(200);
@@ -224,15 +237,7 @@ describe('the catalogue API and task downloads', () => {
       await put('tiles/a/in/a.tif', raster(1024));
       await put('tiles/a/out/a-ndvi.tif', raster(1024));
       await put('tiles/b/in/b.tif', raster(1024));
-      await putJob(workflowId, 'job', {
-        status: 'running',
-        inputs: [`s3://test-assets/${workflowId}/job/in/`],
-        outputs: [],
-        tasks: [
-          { task_id: 'tile-a', status: 'completed', inputs: [`s3://test-assets/${workflowId}/tiles/a/in/`], outputs: [`s3://test-assets/${workflowId}/tiles/a/out/`] },
-          { task_id: 'tile-b', status: 'running', inputs: [`s3://test-assets/${workflowId}/tiles/b/in/`], outputs: [] },
-        ],
-      }).expect(200);
+      await registerJobWithTasks(workflowId, 'running');
       return workflowId;
     }
 
@@ -241,15 +246,7 @@ describe('the catalogue API and task downloads', () => {
 
       const task = await publicPut(`/v0/workflows/${workflowId}/jobs/job/tasks/tile-a/download`);
       const jobStillRunning = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/download`).set('Authorization', owner.apiKey).expect(409);
-      await putJob(workflowId, 'job', {
-        status: 'completed',
-        inputs: [`s3://test-assets/${workflowId}/job/in/`],
-        outputs: [],
-        tasks: [
-          { task_id: 'tile-a', status: 'completed', inputs: [`s3://test-assets/${workflowId}/tiles/a/in/`], outputs: [`s3://test-assets/${workflowId}/tiles/a/out/`] },
-          { task_id: 'tile-b', status: 'running', inputs: [`s3://test-assets/${workflowId}/tiles/b/in/`], outputs: [] },
-        ],
-      }).expect(200);
+      await registerJobWithTasks(workflowId, 'completed');
       const job = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
 
       expect(jobStillRunning.body).toEqual(envelope('JOB_NOT_FINISHED', []));

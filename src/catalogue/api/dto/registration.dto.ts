@@ -1,4 +1,5 @@
-import { ApiProperty, ApiPropertyOptional, type ApiPropertyOptions } from '@nestjs/swagger';
+import { applyDecorators } from '@nestjs/common';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, ValidateNested } from 'class-validator';
 import { JobStatus } from '../../../generated/prisma/enums.js';
@@ -6,12 +7,20 @@ import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from '../../ids.js';
 import { MAX_SOURCES_PER_SIDE } from '../../source-rules.js';
 
 const STATUSES = Object.keys(JobStatus);
-const SOURCES: ApiPropertyOptions = {
-  type: [String],
-  maxItems: MAX_SOURCES_PER_SIDE,
-  example: ['s3://assets/runs/42/inputs/', 's3://assets/aux/dem.tif'],
-  description: `S3 URIs: a prefix (\`s3://bucket/prefix/\`, every object under it) or one object (\`s3://bucket/key\`); at most ${MAX_SOURCES_PER_SIDE}, in ASSET_BUCKETS`,
-};
+
+/** The list of S3 URIs a run read (`inputs`) or wrote (`outputs`); each URI is checked by the service itself. */
+const SourceList = (field: 'inputs' | 'outputs') =>
+  applyDecorators(
+    ApiProperty({
+      type: [String],
+      maxItems: MAX_SOURCES_PER_SIDE,
+      example: ['s3://assets/runs/42/inputs/', 's3://assets/aux/dem.tif'],
+      description: `S3 URIs: a prefix (\`s3://bucket/prefix/\`, every object under it) or one object (\`s3://bucket/key\`); at most ${MAX_SOURCES_PER_SIDE}, in ASSET_BUCKETS`,
+    }),
+    IsArray({ message: `${field} must be an array of S3 URIs` }),
+    ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `${field} must list at most ${MAX_SOURCES_PER_SIDE} sources` }),
+    IsString({ each: true, message: `${field} must be an array of S3 URIs` }),
+  );
 
 export class WorkflowRegistrationDto {
   @ApiProperty({ format: 'uuid', description: 'the organisation that owns the workflow' })
@@ -29,16 +38,10 @@ export class TaskRegistrationDto {
   @IsIn(STATUSES, { message: `status must be one of ${STATUSES.join(', ')}` })
   status!: JobStatus;
 
-  @ApiProperty(SOURCES)
-  @IsArray({ message: 'inputs must be an array of S3 URIs' })
-  @ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `inputs must list at most ${MAX_SOURCES_PER_SIDE} sources` })
-  @IsString({ each: true, message: 'inputs must be an array of S3 URIs' })
+  @SourceList('inputs')
   inputs!: string[];
 
-  @ApiProperty(SOURCES)
-  @IsArray({ message: 'outputs must be an array of S3 URIs' })
-  @ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `outputs must list at most ${MAX_SOURCES_PER_SIDE} sources` })
-  @IsString({ each: true, message: 'outputs must be an array of S3 URIs' })
+  @SourceList('outputs')
   outputs!: string[];
 }
 
@@ -47,16 +50,10 @@ export class JobRegistrationDto {
   @IsIn(STATUSES, { message: `status must be one of ${STATUSES.join(', ')}` })
   status!: JobStatus;
 
-  @ApiProperty(SOURCES)
-  @IsArray({ message: 'inputs must be an array of S3 URIs' })
-  @ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `inputs must list at most ${MAX_SOURCES_PER_SIDE} sources` })
-  @IsString({ each: true, message: 'inputs must be an array of S3 URIs' })
+  @SourceList('inputs')
   inputs!: string[];
 
-  @ApiProperty(SOURCES)
-  @IsArray({ message: 'outputs must be an array of S3 URIs' })
-  @ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `outputs must list at most ${MAX_SOURCES_PER_SIDE} sources` })
-  @IsString({ each: true, message: 'outputs must be an array of S3 URIs' })
+  @SourceList('outputs')
   outputs!: string[];
 
   @ApiPropertyOptional({ type: 'string', format: 'date-time', description: 'when the run finished (finished runs only); kept from the last registration, else now, when absent' })
