@@ -79,7 +79,7 @@ describe('what protects the API from its callers and its operators', () => {
     databaseUrl.pathname = `/${name}`;
     await ensureDatabase(databaseUrl.toString());
     const port = await freePort();
-    const api = spawnService('api', { DATABASE_URL: databaseUrl.toString(), PORT: String(port), LOG_LEVEL: 'info', QUEUE_PREFIX: uniqueQueuePrefix() });
+    const api = spawnService('api', { DATABASE_URL: databaseUrl.toString(), PORT: String(port), INTERNAL_PORT: String(await freePort()), LOG_LEVEL: 'info', QUEUE_PREFIX: uniqueQueuePrefix() });
     try {
       await waitFor(async () => api.output().includes('migration(s) pending'), 30_000, 'the boot message');
       expect(api.output()).toContain('apply them with `node dist/migrate.js`');

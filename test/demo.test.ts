@@ -57,6 +57,7 @@ describe('the demo', () => {
       PORT: String(port),
       EMBEDDED_S3_PORT: String(await freePort()),
       WORKER_HEALTH_PORT: String(await freePort()),
+      INTERNAL_PORT: String(await freePort()),
       DATA_DIR: path.join(scratch, 'data'),
       QUEUE_PREFIX: uniqueQueuePrefix(),
       DEMO_SEED: 'true',

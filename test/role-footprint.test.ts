@@ -16,7 +16,7 @@ async function modulesLoadedBy(role: 'api' | 'worker', scratch: string): Promise
   const port = await freePort();
   const service: Child = spawnService(
     role,
-    { RECORD_MODULES_TO: listFile, QUEUE_PREFIX: uniqueQueuePrefix(), [role === 'worker' ? 'WORKER_HEALTH_PORT' : 'PORT']: String(port) },
+    { RECORD_MODULES_TO: listFile, QUEUE_PREFIX: uniqueQueuePrefix(), [role === 'worker' ? 'WORKER_HEALTH_PORT' : 'PORT']: String(port), INTERNAL_PORT: String(await freePort()) },
     ['--import', RECORDER],
   );
   try {

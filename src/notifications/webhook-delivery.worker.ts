@@ -28,7 +28,7 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, OnModuleDe
     private readonly secrets: WebhookSecrets,
     private readonly sender: WebhookSender,
     private readonly config: AppConfig,
-    workers: QueueWorkers,
+    private readonly workers: QueueWorkers,
   ) {
     const delays = config.webhookRetryDelaysMs;
     this.worker = workers.create(WEBHOOK_QUEUE, (job: Job<WebhookJobData>) => this.deliver(job), config.WEBHOOK_CONCURRENCY, {
@@ -42,7 +42,7 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, OnModuleDe
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.worker.close();
+    await this.workers.close(this.worker);
     this.sender.close();
   }
 

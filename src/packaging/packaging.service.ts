@@ -121,6 +121,9 @@ export class PackagingService {
       return 'ready';
     } catch (error) {
       await this.abandon(location);
+      // The operation ended meanwhile (cancelled, superseded, or another attempt's package is ready): this
+      // attempt has nothing left to record. A stop from outside (lost lock, cancel, shutdown) is the worker's to judge.
+      if (ended.signal.aborted && !signal?.aborted) return 'skipped';
       throw error;
     }
   }

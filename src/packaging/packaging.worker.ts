@@ -45,7 +45,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly events: OperationEvents,
     private readonly queue: PackageQueue,
     private readonly redisEvents: RedisEvents,
-    workers: QueueWorkers,
+    private readonly workers: QueueWorkers,
     @InjectPinoLogger(PackagingWorker.name) private readonly logger: PinoLogger,
   ) {
     this.worker = workers.create(PACKAGING_QUEUE, (job, token, signal) => this.process(job, token, signal), config.WORKER_CONCURRENCY);
@@ -82,7 +82,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
 
   private async drain(): Promise<void> {
     this.admission.stop();
-    const closing = this.worker.close();
+    const closing = this.workers.close(this.worker);
     const grace = setTimeout(() => {
       this.logger.warn('grace period over: handing running builds back to the queue');
       this.worker.cancelAllJobs(SHUTDOWN_REASON);

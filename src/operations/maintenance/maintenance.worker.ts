@@ -24,7 +24,7 @@ export class MaintenanceWorker implements OnApplicationBootstrap, OnModuleDestro
     private readonly reconciler: Reconciler,
     private readonly queue: MaintenanceQueue,
     private readonly config: AppConfig,
-    workers: QueueWorkers,
+    private readonly workers: QueueWorkers,
   ) {
     this.worker = workers.create(MAINTENANCE_QUEUE, (job: Job) => this.run(job.name), 1);
     this.worker.on('error', (error) => this.logger.warn(`maintenance worker: ${error.message}`));
@@ -37,7 +37,7 @@ export class MaintenanceWorker implements OnApplicationBootstrap, OnModuleDestro
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.worker.close();
+    await this.workers.close(this.worker);
   }
 
   private run(name: string): Promise<unknown> {

@@ -9,8 +9,14 @@ import { RedisConnections } from '../redis/redis.module.js';
  * while it runs, and a worker that dies loses it after WORKER_LOCK_SECONDS, when another worker takes the job
  * over. Workers are created stopped; their owner runs them once the application has started.
  */
+/** Past the shutdown grace period, how long a closing worker may still wait on Redis before its connections are cut. */
+const CLOSE_PATIENCE_MS = 5_000;
+
 @Injectable()
 export class QueueWorkers {
+  /** When closing workers still waiting on Redis have their connections cut. */
+  private cutAt: number | undefined;
+
   constructor(
     private readonly config: AppConfig,
     private readonly connections: RedisConnections,
@@ -30,5 +36,23 @@ export class QueueWorkers {
       maxStalledCount: 2,
       ...extra,
     });
+  }
+
+  /**
+   * Closes a worker: it takes no more jobs and waits for those it runs. BullMQ's close also waits for its
+   * commands in flight, which wait for ever while Redis is away; so a worker still closing a few seconds past
+   * SHUTDOWN_GRACE_SECONDS (counted from the process's first close) has its connections cut. Its commands
+   * fail, the close ends, and jobs it could not hand back are taken over elsewhere once their locks lapse.
+   */
+  async close(worker: Worker): Promise<void> {
+    // One deadline for the process: its workers close one after another.
+    this.cutAt ??= Date.now() + this.config.SHUTDOWN_GRACE_SECONDS * 1000 + CLOSE_PATIENCE_MS;
+    const closing = worker.close();
+    const cut = setTimeout(() => void worker.disconnect().catch(() => undefined), Math.max(0, this.cutAt - Date.now()));
+    try {
+      await closing;
+    } finally {
+      clearTimeout(cut);
+    }
   }
 }
