@@ -7,7 +7,7 @@ import { PackageObjects } from '../src/downloads/package-objects.js';
 import { RetentionService } from '../src/operations/maintenance/retention.service.js';
 import { OperatorService } from '../src/operations/operator.service.js';
 import { downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, type SeededJob, type TestApp } from './support/harness.js';
-import { freePort, startS3Process, startS3Proxy, type Child } from './support/processes.js';
+import { freePort, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const DAY_MS = 24 * 3600 * 1000;
@@ -215,12 +215,17 @@ describe('packages: built, failed, expired, swept', () => {
     });
 
     it('keeps failed jobs in Redis capped by count as well as by age', async () => {
-      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      // Nothing to package: the job fails for good, and stays among the failed jobs.
+      const job = await fixtures.job({});
       const { id } = await put(job);
 
-      const options = await inspectQueue(service.config.QUEUE_PREFIX, async (queue) => (await queue.getJob(id))?.opts);
+      const options = await waitFor(
+        () => inspectQueue(service.config.QUEUE_PREFIX, async (queue) => ((await queue.getJobState(id)) === 'failed' ? (await queue.getJob(id))?.opts : undefined)),
+        15_000,
+        'the job to fail in Redis',
+      );
 
-      expect(options?.removeOnFail).toEqual({ age: 7 * 24 * 3600, count: 10_000 });
+      expect(options.removeOnFail).toEqual({ age: 7 * 24 * 3600, count: 10_000 });
     });
   });
 });
