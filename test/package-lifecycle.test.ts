@@ -6,8 +6,10 @@ import path from 'node:path';
 import { PackageObjects } from '../src/downloads/package-objects.js';
 import { RetentionService } from '../src/operations/maintenance/retention.service.js';
 import { OperatorService } from '../src/operations/operator.service.js';
-import { downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, type SeededJob, type TestApp } from './support/harness.js';
+import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
+import { downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, uniqueId, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
+import { dropDatabase } from './support/run-resources.mjs';
 
 const MiB = 1024 * 1024;
 const DAY_MS = 24 * 3600 * 1000;
@@ -28,7 +30,15 @@ describe('packages: built, failed, expired, swept', () => {
     /** The key whose CompleteMultipartUpload answer is to be lost once. */
     let swallowCompleteOf: string | undefined;
 
+    // A database of its own: the other test files' services sweep the shared one with their own packages
+    // bucket, as one deployment would, and would expire this block's packages in a bucket they do not hold.
+    const database = uniqueId('jdtest_lifecycle').replaceAll('-', '_');
+    const databaseUrl = new URL(process.env.DATABASE_URL!);
+    databaseUrl.pathname = `/${database}`;
+
     beforeAll(async () => {
+      await ensureDatabase(databaseUrl.toString());
+      await migrate(databaseUrl.toString());
       scratch = await mkdtemp(path.join(tmpdir(), 'lifecycle-'));
       const s3Port = await freePort();
       s3 = await startS3Process(s3Port, scratch, [buckets.assets, buckets.packages]);
@@ -40,6 +50,7 @@ describe('packages: built, failed, expired, swept', () => {
         },
       });
       const overrides = {
+        DATABASE_URL: databaseUrl.toString(),
         S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
         S3_BUCKET: buckets.packages,
         S3_ASSETS_BUCKET: buckets.assets,
@@ -59,6 +70,7 @@ describe('packages: built, failed, expired, swept', () => {
       await proxy.close();
       await s3.kill('SIGKILL');
       await rm(scratch, { recursive: true, force: true });
+      await dropDatabase(database);
     });
 
     const putAndWait = (job: SeededJob) =>
