@@ -24,3 +24,24 @@ export function benchConfig(s3Endpoint: string, overrides: Record<string, string
     ...overrides,
   });
 }
+
+/** The longest `Prefer: wait` the bench's services allow: a bench request waits for its package. */
+export const PREFER_WAIT_SECONDS = 300;
+
+/**
+ * The environment of the service processes the bench starts (API and workers) on its throw-away database and
+ * Redis prefix, against the bench's S3.
+ */
+export function serviceEnvironment(resources: { databaseUrl: string; queuePrefix: string }, redisUrl: string, s3Endpoint: string): Record<string, string> {
+  return {
+    DATABASE_URL: resources.databaseUrl,
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: resources.queuePrefix,
+    S3_ENDPOINT: s3Endpoint,
+    S3_FORCE_PATH_STYLE: process.env.BENCH_S3_FORCE_PATH_STYLE ?? 'true',
+    S3_BUCKET: BENCH_BUCKETS.packages,
+    S3_ASSETS_BUCKET: BENCH_BUCKETS.assets,
+    PREFER_WAIT_MAX_SECONDS: String(PREFER_WAIT_SECONDS),
+    LOG_LEVEL: 'silent',
+  };
+}

@@ -6,12 +6,12 @@ import { CliModule } from '../src/operations/cli/cli.module.js';
 import { OperatorService } from '../src/operations/operator.service.js';
 import { UNLIMITED_RATE } from './api-bench.js';
 import { createApiResources, type ApiResources } from './api-resources.js';
-import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
+import { benchConfig, PREFER_WAIT_SECONDS, serviceEnvironment } from './bench-config.js';
 import type { DataSet } from './dataset.js';
 import type { BenchOptions } from './options.js';
 import { freePort, launchWorker, startApiServer, stop, type ApiServer, type WorkerProcess } from './processes.js';
 import { onInterrupt } from './teardown.js';
-import { PREFER_WAIT_SECONDS, type DownloadAnswer } from './worker-stack.js';
+import type { DownloadAnswer } from './worker-stack.js';
 
 export interface Organisation {
   id: string;
@@ -42,17 +42,9 @@ export class Fleet {
     const resources = await createApiResources(options.postgresUrl, options.redisUrl);
     const forget = onInterrupt(() => resources.release());
     const env: Record<string, string> = {
-      DATABASE_URL: resources.databaseUrl,
-      REDIS_URL: options.redisUrl,
-      QUEUE_PREFIX: resources.queuePrefix,
-      S3_ENDPOINT: s3Endpoint,
-      S3_FORCE_PATH_STYLE: process.env.BENCH_S3_FORCE_PATH_STYLE ?? 'true',
-      S3_BUCKET: BENCH_BUCKETS.packages,
-      S3_ASSETS_BUCKET: BENCH_BUCKETS.assets,
-      PREFER_WAIT_MAX_SECONDS: String(PREFER_WAIT_SECONDS),
+      ...serviceEnvironment(resources, options.redisUrl, s3Endpoint),
       PREFER_WAIT_MAX_WAITERS: '10000',
       RATE_LIMIT_PER_MINUTE: UNLIMITED_RATE,
-      LOG_LEVEL: 'silent',
       WORKER_CONCURRENCY: String(workerConcurrency),
     };
     try {

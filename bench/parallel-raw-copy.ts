@@ -1,12 +1,10 @@
-import { Readable } from 'node:stream';
 import type { AppConfig } from '../src/platform/config/app-config.js';
-import { UPLOAD_QUEUE_SIZE, type PlannedEntry } from '../src/packaging/package-builder.js';
+import type { PlannedEntry } from '../src/packaging/package-builder.js';
 import type { PackageUploads } from '../src/packaging/package-uploads.js';
 import { fetchSettings } from '../src/packaging/package-sources.js';
 import { chunksOf } from '../src/packaging/chunks.js';
-import { partSizeFor } from '../src/packaging/part-size.js';
 import type { StorageRepository } from '../src/storage/storage.repository.js';
-import { STREAM_CHUNK_BYTES } from '../src/packaging/zip-writer.js';
+import { uploadInOrder } from './raw-copy.js';
 
 interface Range {
   entry: PlannedEntry;
@@ -110,13 +108,6 @@ export async function parallelRawCopy(
   }
 
   const total = entries.reduce((sum, entry) => sum + entry.size, 0);
-  const upload = uploads.create(Readable.from(inOrder(), { objectMode: false, highWaterMark: STREAM_CHUNK_BYTES }), {
-    bucket: destination.bucket,
-    key: destination.key,
-    partSize: partSizeFor(total),
-    queueSize: UPLOAD_QUEUE_SIZE,
-    contentType: 'application/octet-stream',
-  });
-  await upload.done();
+  await uploadInOrder(uploads, inOrder(), destination, total);
   return total;
 }

@@ -23,15 +23,27 @@ export async function rawCopy(
       for await (const chunk of body) yield chunk as Buffer;
     }
   }
-  // Same buffering between source and upload as the packaging pipeline (one chunk size of highWaterMark).
-  const body = Readable.from(concatenated(), { objectMode: false, highWaterMark: STREAM_CHUNK_BYTES });
+  await uploadInOrder(uploads, concatenated(), destination, total);
+  return total;
+}
+
+/**
+ * Writes `chunks` as one object with the service's part size and upload queue, and the same buffering between
+ * source and upload as the packaging pipeline (one chunk size of highWaterMark).
+ */
+export async function uploadInOrder(
+  uploads: PackageUploads,
+  chunks: AsyncIterable<Buffer>,
+  destination: { bucket: string; key: string },
+  totalBytes: number,
+): Promise<void> {
+  const body = Readable.from(chunks, { objectMode: false, highWaterMark: STREAM_CHUNK_BYTES });
   const upload = uploads.create(body, {
     bucket: destination.bucket,
     key: destination.key,
-    partSize: partSizeFor(total),
+    partSize: partSizeFor(totalBytes),
     queueSize: UPLOAD_QUEUE_SIZE,
     contentType: 'application/octet-stream',
   });
   await upload.done();
-  return total;
 }

@@ -4,14 +4,12 @@ import { CliModule } from '../src/operations/cli/cli.module.js';
 import { ApiKeyService } from '../src/catalogue/api-key.service.js';
 import { OperatorService } from '../src/operations/operator.service.js';
 import { createApiResources } from './api-resources.js';
-import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
+import { benchConfig, PREFER_WAIT_SECONDS, serviceEnvironment } from './bench-config.js';
 import type { DataSet } from './dataset.js';
 import type { BenchOptions } from './options.js';
 import { freePort, launchWorker, startApiServer, statusBytes, stop, type ApiServer, type WorkerProcess } from './processes.js';
 import { onInterrupt } from './teardown.js';
 
-/** Longest `Prefer: wait` the API accepts; a longer build is then awaited by polling. */
-export const PREFER_WAIT_SECONDS = 300;
 
 export interface DownloadAnswer {
   id: string;
@@ -53,18 +51,7 @@ export async function startWorkerStack(options: BenchOptions, s3Endpoint: string
     forget();
   };
   try {
-    const env: Record<string, string> = {
-      DATABASE_URL: resources.databaseUrl,
-      REDIS_URL: options.redisUrl,
-      QUEUE_PREFIX: resources.queuePrefix,
-      S3_ENDPOINT: s3Endpoint,
-      S3_FORCE_PATH_STYLE: process.env.BENCH_S3_FORCE_PATH_STYLE ?? 'true',
-      S3_BUCKET: BENCH_BUCKETS.packages,
-      S3_ASSETS_BUCKET: BENCH_BUCKETS.assets,
-      PREFER_WAIT_MAX_SECONDS: String(PREFER_WAIT_SECONDS),
-      WORKER_HEALTH_PORT: String(await freePort()),
-      LOG_LEVEL: 'silent',
-    };
+    const env = { ...serviceEnvironment(resources, options.redisUrl, s3Endpoint), WORKER_HEALTH_PORT: String(await freePort()) };
     const config = benchConfig(s3Endpoint, env);
     context = await NestFactory.createApplicationContext(CliModule.forConfig(config), { logger: false });
     const operator = context.get(OperatorService);
