@@ -13,10 +13,12 @@ import { spawn } from 'node:child_process';
  *   worker does not need; 1 MiB semi-spaces cost no measurable CPU.
  * - After each major GC, V8 sets the next one's threshold by a growing factor that it lowers when collections
  *   are quick. With a worker's small heap and a stream of promoted Buffer wrappers, that ran a major GC every
- *   100 ms or so in a lean process (96 in one 1 GiB build, half again the build's CPU). A fixed factor of 2
- *   keeps them rare; the heap is small, so it costs no measurable memory (BENCHMARKS.md).
+ *   100 ms or so in a lean process (96 in one 1 GiB build, half again the build's CPU). A fixed factor keeps
+ *   them rare. It also sets a worker's peak: a build of thousands of small files promotes the garbage of
+ *   every S3 request, so the old generation reaches its threshold again and again. 1.75 keeps that peak about
+ *   20 MiB lower than 2 at no measurable cost; 1.5 brought the major GCs back (BENCHMARKS.md).
  */
-export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=1', '--heap-growing-percent=100'];
+export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=1', '--heap-growing-percent=75'];
 
 /**
  * Environment: glibc's allocator, which holds on to memory a worker has freed (musl-based images ignore these).
