@@ -19,7 +19,8 @@ COPY vendor ./vendor
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
 # `npm run build` = scripts/prisma-generate.mjs (prisma generate into src/generated/prisma, offline: it
-# points PRISMA_SCHEMA_ENGINE_BINARY at node) + tsc -p tsconfig.build.json into dist/.
+# points PRISMA_SCHEMA_ENGINE_BINARY at node; then the client reads its query compiler as text instead of
+# holding it as an ES module) + tsc -p tsconfig.build.json into dist/.
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY scripts ./scripts
 COPY prisma ./prisma
