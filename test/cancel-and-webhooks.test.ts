@@ -1,6 +1,6 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,10 +11,12 @@ import { WebhookSender } from '../src/notifications/webhook-sender.js';
 import { PackageObjects } from '../src/downloads/package-objects.js';
 import { loadConfig } from '../src/platform/config/app-config.js';
 import { download, downloadPath, Fixtures, startTestApp, testConfig, type SeededJob, type TestApp } from './support/harness.js';
-import { freePort, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
+import { freePort, startRelay, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
+import { WebhookQueue } from '../src/platform/queues/webhook-queue.js';
 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
+const CATALOGUE_TOKEN = 'catalogue-token-for-webhooks';
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 /** Runs the operator CLI and answers the JSON it printed. */
@@ -64,7 +66,7 @@ describe('cancel, and webhooks when an operation ends', () => {
 
   beforeAll(async () => {
     fixtures = await Fixtures.create();
-    service = await startTestApp('all', { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1', PACKAGE_DELETE_GRACE_SECONDS: '0' });
+    service = await startTestApp('all', { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1', PACKAGE_DELETE_GRACE_SECONDS: '0', INTERNAL_API_TOKEN: CATALOGUE_TOKEN });
   });
 
   afterAll(async () => {
@@ -107,12 +109,19 @@ describe('cancel, and webhooks when an operation ends', () => {
       const receiver = await startReceiver((count) => ({ status: count <= 2 ? 500 : 200 }));
       try {
         const owner = await fixtures.organisationWithKey();
-        await service.internal!.http; // the endpoint is created through the catalogue API this time
-        const created = await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        // This time the endpoint is created, listed and deleted through the catalogue API.
+        const webhooks = `/internal/v0/organisations/${owner.organisationId}/webhooks`;
+        const catalogue = (test: ReturnType<TestApp['http']['get']>) => test.set('Authorization', `Bearer ${CATALOGUE_TOKEN}`);
+        const { body: created } = await catalogue(service.internal!.http.post(webhooks)).send({ url: receiver.url }).expect(201);
+        expect(created).toMatchObject({ id: expect.any(String), url: receiver.url, secret: expect.stringMatching(/^whsec_/) });
+        const { body: listed } = await catalogue(service.internal!.http.get(webhooks)).expect(200);
+        expect(listed).toEqual([{ id: created.id, organisation_id: owner.organisationId, url: receiver.url, created_at: expect.any(String) }]);
         const job = await fixtures.job({ owner, inputs: { 'a.tif': raster(2048) } });
         await put(job);
 
         await waitFor(async () => receiver.received.length === 3 && (await deliveriesOf(owner.organisationId)).length === 3, 30_000, 'three attempts');
+        await catalogue(service.internal!.http.delete(`${webhooks}/${created.id}`)).expect(200);
+        expect((await catalogue(service.internal!.http.get(webhooks)).expect(200)).body).toEqual([]);
 
         expect(new Set(receiver.received.map((got) => got.headers['webhook-id'])).size).toBe(1);
         for (const got of receiver.received) expect(() => new Webhook(created.secret).verify(got.body, got.headers)).not.toThrow();
@@ -125,6 +134,67 @@ describe('cancel, and webhooks when an operation ends', () => {
         expect(attempts[0].nextAttemptAt).not.toBeNull();
         expect(attempts[2].nextAttemptAt).toBeNull();
         expect(attempts.filter((attempt) => attempt.delivered)).toHaveLength(1);
+      } finally {
+        await receiver.close();
+      }
+    }, 60_000);
+
+    it('a delivery that finds Postgres away waits for it without spending an attempt, then is sent once and recorded as attempt 1', async () => {
+      const receiver = await startReceiver(() => ({ status: 204 }));
+      const relay = await startRelay(5432);
+      const databaseUrl = new URL(process.env.DATABASE_URL!);
+      databaseUrl.port = String(relay.port);
+      // A worker of its own whose Postgres goes through the relay; its retries are a second apart, so that spent
+      // attempts would run out while Postgres is away.
+      const worker = await startTestApp('worker', { DATABASE_URL: databaseUrl.toString(), WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1', RETRY_BASE_DELAY_MS: '500' });
+      try {
+        // A ready operation of an organisation with no endpoint yet (nothing is dispatched for it), then its event
+        // written as the outbox trigger writes it, for an endpoint created since.
+        const owner = await fixtures.organisationWithKey();
+        const ready = await put(await fixtures.job({ owner, inputs: { 'a.tif': raster(2048) } }));
+        const endpoint = await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        const eventId = randomUUID();
+        await fixtures.prisma.$executeRaw`INSERT INTO webhook_events (id, organisation_id, type, operation_id, operation)
+          SELECT ${eventId}::uuid, ${owner.organisationId}::uuid, 'download.ready', o.id, to_jsonb(o) FROM download_operations o WHERE o.id = ${ready.id}::uuid`;
+        const event = { id: eventId };
+        await relay.cut();
+
+        await worker.app.get(WebhookQueue).add(event.id, endpoint.id);
+        await new Promise((resolve) => setTimeout(resolve, 4_000));
+        expect(receiver.received).toEqual([]);
+        await relay.restore();
+
+        await waitFor(async () => (await deliveriesOf(owner.organisationId)).length === 1, 20_000, 'the delivery');
+        expect(receiver.received).toHaveLength(1);
+        expect(receiver.received[0].headers['webhook-id']).toBe(event.id);
+        expect(await deliveriesOf(owner.organisationId)).toEqual([expect.objectContaining({ eventId: event.id, attempt: 1, delivered: true, statusCode: 204, nextAttemptAt: null })]);
+      } finally {
+        await worker.close();
+        await relay.cut().catch(() => undefined);
+        await receiver.close();
+      }
+    }, 60_000);
+
+    it('an endpoint whose secret no longer decrypts (WEBHOOK_SECRET_KEY changed): nothing is sent, and every attempt is recorded saying why', async () => {
+      const receiver = await startReceiver(() => ({ status: 204 }));
+      try {
+        const owner = await fixtures.organisationWithKey();
+        const endpoint = await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        // What a changed key looks like from here: the stored secret's authentication tag no longer matches.
+        const stored = await fixtures.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } });
+        const [format, iv, , ciphertext] = stored.secretCiphertext.split(':');
+        await fixtures.prisma.webhookEndpoint.update({ where: { id: endpoint.id }, data: { secretCiphertext: [format, iv, randomBytes(16).toString('base64'), ciphertext].join(':') } });
+        await put(await fixtures.job({ owner, inputs: { 'a.tif': raster(2048) } }));
+
+        // WEBHOOK_RETRY_DELAYS_SECONDS=1,1,1 here: the first attempt and three retries.
+        await waitFor(async () => (await deliveriesOf(owner.organisationId)).length === 4, 20_000, 'four recorded attempts');
+
+        const attempts = await deliveriesOf(owner.organisationId);
+        expect(attempts.map(({ attempt, delivered, statusCode, error }) => ({ attempt, delivered, statusCode, error }))).toEqual(
+          [1, 2, 3, 4].map((attempt) => ({ attempt, delivered: false, statusCode: null, error: "not sent: the endpoint's secret does not decrypt under WEBHOOK_SECRET_KEY" })),
+        );
+        expect(attempts[3].nextAttemptAt).toBeNull();
+        expect(receiver.received).toEqual([]);
       } finally {
         await receiver.close();
       }
@@ -206,6 +276,22 @@ describe('cancel, and webhooks when an operation ends', () => {
     }, 60_000);
   });
 
+  describe('cancel past retention', () => {
+    it('a ready package past its expiry has no live operation to cancel: 404, it ends expired and its object is deleted', async () => {
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(4096) } });
+      const ready = await put(job);
+      await fixtures.prisma.downloadOperation.update({ where: { id: ready.id }, data: { expiresAt: new Date(Date.now() - 1_000) } });
+
+      const refused = await service.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(404);
+
+      expect(refused.body.error.code).toBe('NOT_FOUND');
+      expect((await service.http.get(downloadPath(job)).set('Authorization', job.apiKey).expect(200)).body).toMatchObject({ id: ready.id, status: 'expired', signed_url: '' });
+      const stored = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: ready.id } });
+      expect(stored).toMatchObject({ status: 'expired', cancelledAt: null });
+      expect((await download(ready.signed_url)).status).toBe(404);
+    }, 30_000);
+  });
+
   describe('cancel, on an S3 of its own whose requests are watched', () => {
     let scratch: string;
     let s3: Child;
@@ -214,12 +300,20 @@ describe('cancel, and webhooks when an operation ends', () => {
     let direct: Fixtures;
     let app: TestApp;
     let holdComplete: Promise<void> | undefined;
+    let slowLookups: string | undefined;
 
     beforeAll(async () => {
       scratch = await mkdtemp(path.join(tmpdir(), 'cancel-'));
       const port = await freePort();
       s3 = await startS3Process(port, scratch, ['cancel-assets', 'cancel-packages']);
-      proxy = await startS3Proxy(port, { hold: (method, url) => (method === 'POST' && url.includes('uploadId=') ? holdComplete : undefined) });
+      proxy = await startS3Proxy(port, {
+        hold: (method, url) => {
+          if (method === 'POST' && url.includes('uploadId=')) return holdComplete;
+          // Looking up each single-object source takes a second: a job of many is long in planning.
+          if (method === 'HEAD' && slowLookups && url.includes(slowLookups)) return new Promise<void>((resolve) => setTimeout(resolve, 1_000));
+          return undefined;
+        },
+      });
       const settings = { S3_BUCKET: 'cancel-packages', S3_ASSETS_BUCKET: 'cancel-assets', PACKAGE_DELETE_GRACE_SECONDS: '0' };
       local = await Fixtures.create(testConfig({ ...settings, S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
       direct = await Fixtures.create(testConfig({ ...settings, S3_ENDPOINT: `http://127.0.0.1:${port}` }));
@@ -258,6 +352,38 @@ describe('cancel, and webhooks when an operation ends', () => {
       expect(await packagesOf(job)).toEqual([]);
       expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: 'cancelled', readyAt: null });
     }, 180_000);
+
+    it('stops a build still looking up its sources within 5 s: the lookups stop and no upload starts', async () => {
+      const files = Object.fromEntries(Array.from({ length: 160 }, (_, i) => [`tile-${String(i).padStart(3, '0')}.json`, `{"tile": ${i}}`]));
+      const job = await direct.job({ inputs: files });
+      // 160 single-object sources (one HEAD each) instead of one prefix: about ten seconds of lookups at 16 at a time.
+      await direct.prisma.job.update({
+        where: { workflowId_id: { workflowId: job.workflowId, id: job.jobId } },
+        data: { inputs: Object.keys(files).map((name) => `s3://cancel-assets/${job.inputsPrefix}${name}`), outputs: [] },
+      });
+      slowLookups = job.inputsPrefix;
+      try {
+        const lookups = () => proxy.requests.filter((r) => r.method === 'HEAD' && r.url.includes(job.inputsPrefix)).length;
+        const before = await cancelledBuilds();
+        const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        await waitFor(async () => lookups() > 0, 30_000, 'the lookups to begin');
+
+        await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        const cancelledAt = Date.now();
+
+        await waitFor(async () => (await cancelledBuilds()) === before + 1, 5_000, 'the build to stop');
+        expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+        const lookedUp = lookups();
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        expect(lookups()).toBe(lookedUp);
+        expect(lookedUp).toBeLessThan(160);
+        expect(proxy.requests.some((r) => r.url.includes(job.workflowId) && r.url.includes('uploads'))).toBe(false);
+        expect(await packagesOf(job)).toEqual([]);
+        expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: 'cancelled', readyAt: null, bytesTotal: null });
+      } finally {
+        slowLookups = undefined;
+      }
+    }, 60_000);
 
     it('a cancel that lands while the upload completes ends cancelled with no object left', async () => {
       let release: () => void = () => undefined;

@@ -28,7 +28,7 @@ describe('the catalogue API and task downloads', () => {
   beforeAll(async () => {
     fixtures = await Fixtures.create();
     scratch = await mkdtemp(path.join(tmpdir(), 'catalogue-'));
-    service = await startTestApp('all', { INTERNAL_API_TOKEN: TOKEN, ASSET_BUCKETS: 'test-assets,test-assets-extra', READY_CACHE_SECONDS: '5' });
+    service = await startTestApp('all', { INTERNAL_API_TOKEN: TOKEN, ASSET_BUCKETS: 'test-assets,test-assets-extra,test-packages', READY_CACHE_SECONDS: '5' });
     owner = await fixtures.organisationWithKey();
   });
 
@@ -77,6 +77,26 @@ describe('the catalogue API and task downloads', () => {
         await unset.close();
       }
       expect(await fixtures.prisma.workflow.count({ where: { id: workflowId } })).toBe(0);
+    });
+
+    it('takes any token of at least 16 characters: spaces and non-ASCII characters, sent as UTF-8', async () => {
+      const token = 'a passphrase with spaces — ünïcödé';
+      const spaced = await startTestApp('api', { INTERNAL_API_TOKEN: token, QUEUE_PREFIX: uniqueQueuePrefix() });
+      try {
+        const workflowId = uniqueId('wf');
+        // Header values travel as bytes, here the token's UTF-8 (as curl sends it); fetch takes them as Latin-1 characters.
+        const asSent = Buffer.from(`Bearer ${token}`, 'utf8').toString('latin1');
+        const created = await fetch(`${spaced.internal!.baseUrl}/internal/v0/workflows/${workflowId}`, {
+          method: 'PUT',
+          headers: { Authorization: asSent, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ organisation_id: owner.organisationId }),
+        });
+        expect(created.status).toBe(200);
+        await spaced.internal!.http.get(`/internal/v0/workflows/${workflowId}/jobs/j`).set('Authorization', 'Bearer a passphrase with spaces').expect(401);
+        await spaced.internal!.http.get(`/internal/v0/workflows/${workflowId}/jobs/j`).set('Authorization', `Bearer ${TOKEN}`).expect(401);
+      } finally {
+        await spaced.close();
+      }
     });
 
     it('describes itself at /internal/openapi.json, apart from the public document', async () => {
@@ -341,9 +361,27 @@ describe('the catalogue API and task downloads', () => {
         tasks: [{ task_id: 't', status: 'completed', inputs: ['s3://BAD_BUCKET/x'], outputs: [] }],
       }).expect(400);
       await refused(response, 'INVALID_SOURCE', [
-        { field: 'inputs[0]', message: 'bucket "elsewhere" is not one of ASSET_BUCKETS (test-assets, test-assets-extra)' },
+        { field: 'inputs[0]', message: 'bucket "elsewhere" is not one of ASSET_BUCKETS (test-assets, test-assets-extra, test-packages)' },
         { field: 'inputs[1]', message: 'must be an S3 URI: s3://bucket/prefix/ or s3://bucket/key' },
         { field: 'tasks[0].inputs[0]', message: '"BAD_BUCKET" is not a valid bucket name (3 to 63 of a-z 0-9 . -)' },
+      ]);
+    });
+
+    it("sources under the packages' own prefix, however spelt: 400 INVALID_SOURCE, so a job never packages a package", async () => {
+      const response = await putJob(workflowId, 'j', {
+        ...valid(),
+        inputs: ['s3://test-packages/packages/', 's3://test-packages/packages', 's3://test-packages/x/../packages/wf/job/op-1.zip', 's3://test-packages/./packages/wf/'],
+        outputs: ['s3://test-assets//a.tif', 's3://test-assets/a/./b.tif', 's3://test-packages/elsewhere/'],
+      }).expect(400);
+      const underPackages = "must not be under the packages' own prefix s3://test-packages/packages/";
+      const ambiguous = 'must not contain empty, "." or ".." path segments';
+      await refused(response, 'INVALID_SOURCE', [
+        { field: 'inputs[0]', message: underPackages },
+        { field: 'inputs[1]', message: underPackages },
+        { field: 'inputs[2]', message: ambiguous },
+        { field: 'inputs[3]', message: ambiguous },
+        { field: 'outputs[0]', message: ambiguous },
+        { field: 'outputs[1]', message: ambiguous },
       ]);
     });
 
@@ -363,12 +401,16 @@ describe('the catalogue API and task downloads', () => {
         { task_id: 't', status: 'completed', inputs: [], outputs: [] },
       ] }).expect(400);
       const badPath = await putJob(workflowId, 'bad.id', valid()).expect(400);
+      const undecodable = await putJob(workflowId, '%zz', valid()).expect(400);
+      const empty = await authorised(internal().get(`/internal/v0/workflows//jobs/j`)).expect(400);
 
       await refused(running, 'INVALID_REQUEST', [
         { field: 'finished_at', message: 'must be absent while the job is queued or running' },
         { field: 'tasks[1].task_id', message: 'task t is listed twice' },
       ]);
       expect(badPath.body).toEqual(envelope('INVALID_REQUEST', [{ field: 'job_id', message: expect.stringContaining('job_id must be') }]));
+      expect(undecodable.body).toEqual(envelope('INVALID_REQUEST', [{ field: 'job_id', message: 'job_id is not valid percent-encoding' }]));
+      expect(empty.body).toEqual(envelope('INVALID_REQUEST', [{ field: 'workflow_id', message: 'workflow_id must not be empty' }]));
     });
   });
 });

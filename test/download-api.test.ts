@@ -190,7 +190,10 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
         expect(url.searchParams.get('response-content-disposition')).toBe(`attachment; filename="${job.workflowId}_${job.jobId}.zip"`);
         // The TTL (an hour by default) is capped by the package's own expiry, 90 s away.
         expect(Number(url.searchParams.get('X-Amz-Expires'))).toBeLessThanOrEqual(90);
-        expect(new Date(answer.body.expires_at).getTime()).toBeLessThanOrEqual(packageExpiry.getTime() + 1_000);
+        // expires_at is the URL's own expiry, to the millisecond: its signing time plus its lifetime.
+        const signedAt = url.searchParams.get('X-Amz-Date')!.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z');
+        expect(answer.body.expires_at).toBe(new Date(Date.parse(signedAt) + Number(url.searchParams.get('X-Amz-Expires')) * 1000).toISOString());
+        expect(new Date(answer.body.expires_at).getTime()).toBeLessThanOrEqual(packageExpiry.getTime());
       }
       expect(second.body.signed_url).not.toBe(first.body.signed_url);
     });
@@ -276,6 +279,10 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       ['a space', '/v0/workflows/has%20space/jobs/j/download', 'workflow_id'],
       ['an encoded slash', '/v0/workflows/w/jobs/a%2Fb/download', 'job_id'],
       ['unicode', '/v0/workflows/%C3%A9t%C3%A9/jobs/j/download', 'workflow_id'],
+      ['an escape that does not decode', '/v0/workflows/%zz/jobs/j/download', 'workflow_id'],
+      ['a task id that does not decode', '/v0/workflows/w/jobs/j/tasks/%E0%A4%A/download', 'task_id'],
+      ['an empty id', '/v0/workflows//jobs/j/download', 'workflow_id'],
+      ['an empty task id', '/v0/workflows/w/jobs/j/tasks//download', 'task_id'],
     ])('400 for %s', async (_label, path, field) => {
       const response = await api.http.put(path).set('Authorization', job.apiKey).expect(400);
       expect(response.body.error.code).toBe('INVALID_PARAMETER');
@@ -293,6 +300,14 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       if (authorization !== undefined) call.set('Authorization', authorization);
       const response = await call.expect(401);
       expect(response.body).toEqual(envelope('UNAUTHENTICATED'));
+    });
+
+    it('a body sent along is never read: malformed JSON without a key is 401, and with a key the answer is as without a body', async () => {
+      const unauthenticated = await api.http.put(downloadPath(job)).set('Content-Type', 'application/json').send('{bad').expect(401);
+      const withKey = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Content-Type', 'application/json').send(`{"pad": "${'x'.repeat(64 * 1024)}"`).expect(200);
+
+      expect(unauthenticated.body).toEqual(envelope('UNAUTHENTICATED'));
+      expect(withKey.body).toMatchObject({ workflowId: job.workflowId, job_id: job.jobId });
     });
 
     it('401 for a revoked key', async () => {

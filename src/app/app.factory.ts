@@ -11,8 +11,6 @@ import { httpMetrics } from '../platform/metrics/http-metrics.middleware.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { AppModule } from './app.module.js';
 
-/** The public API takes no bodies worth the name; more than this is refused with 413. */
-const PUBLIC_BODY_LIMIT = '16kb';
 /** A job registration lists up to 10,000 sources per side and its tasks. */
 const INTERNAL_BODY_LIMIT = '1mb';
 
@@ -25,11 +23,13 @@ function keepPortsApart(request: Request, response: Response, next: NextFunction
   response.status(404).json(envelope('NOT_FOUND', 'no such resource'));
 }
 
-/** JSON bodies, with each port's own limit. */
+/**
+ * JSON bodies, on the catalogue API only. The public routes take no body: one sent along is never read, so it
+ * cannot decide the answer before the contract's checks do (a malformed body without a key is still 401).
+ */
 function parseJsonBodies() {
-  const publicJson = express.json({ limit: PUBLIC_BODY_LIMIT });
   const internalJson = express.json({ limit: INTERNAL_BODY_LIMIT });
-  return (request: Request, response: Response, next: NextFunction) => (isInternalRequest(request) ? internalJson : publicJson)(request, response, next);
+  return (request: Request, response: Response, next: NextFunction) => (isInternalRequest(request) ? internalJson(request, response, next) : next());
 }
 
 /**

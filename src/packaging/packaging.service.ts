@@ -5,7 +5,7 @@ import { CatalogueRepository } from '../catalogue/catalogue.repository.js';
 import { OperationEvents } from '../downloads/operation-events.js';
 import { OperationRepository, type DownloadOperation, type PackageLocation, type ReadyPackage } from '../downloads/operation.repository.js';
 import { PackageObjects } from '../downloads/package-objects.js';
-import { isDependencyUnavailable } from '../platform/errors.js';
+import { retryWhileUnavailable } from '../platform/retry-while-unavailable.js';
 import { StorageRepository } from '../storage/storage.repository.js';
 import { PACKAGES_PREFIX, parseSource } from '../storage/s3-uri.js';
 import type { StoredObject } from '../storage/storage.repository.js';
@@ -15,6 +15,7 @@ import { PackageBuilder, type PlannedEntry } from './package-builder.js';
 import { WebhookDispatcher } from '../notifications/webhook-dispatcher.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
+import { mapConcurrently } from '../utils/map-concurrently.js';
 
 export type PackagingOutcome = 'ready' | 'skipped';
 
@@ -30,9 +31,6 @@ const DEFLATE_LEVEL = 1;
 export function archiveKeyFor(operation: Pick<DownloadOperation, 'id' | 'workflowId' | 'jobId'>, attempt: number): string {
   return `${PACKAGES_PREFIX}${operation.workflowId}/${operation.jobId}/${operation.id}-${attempt}.zip`;
 }
-
-/** Postgres blinking while a finished package is recorded: tried again this often before the attempt gives up. */
-const RECORD_READY_RETRIES_MS = [500, 2_000, 5_000];
 
 /** Builds the package of one download operation: list the job's assets, stream them into a ZIP, record the result. */
 @Injectable()
@@ -67,7 +65,7 @@ export class PackagingService {
       : await this.catalogue.findTask(operation.workflowId, operation.jobId, operation.taskId);
     if (!run) throw new PackagingError('JOB_MISSING', `${describeRun(operation)} is gone`, false);
 
-    const entries = await this.planEntries(run);
+    const entries = await this.planEntries(run, signal);
     if (entries.length === 0) {
       throw new PackagingError('NO_ASSETS', `nothing in ${[...run.inputs, ...run.outputs].join(', ') || 'no sources'}`, false);
     }
@@ -129,16 +127,11 @@ export class PackagingService {
   }
 
   /** markReady, tried again while Postgres cannot be reached for a few seconds; then the attempt gives up. */
-  private async recordReady(operationId: string, result: ReadyPackage): Promise<boolean> {
-    for (let retry = 0; ; retry++) {
-      try {
-        return await this.operations.markReady(operationId, this.config.S3_BUCKET, result);
-      } catch (error) {
-        if (!isDependencyUnavailable(error) || retry >= RECORD_READY_RETRIES_MS.length) throw error;
-        this.logger.warn(`could not record that ${operationId} is ready (${(error as Error).message}); trying again`);
-        await delay(RECORD_READY_RETRIES_MS[retry]);
-      }
-    }
+  private recordReady(operationId: string, result: ReadyPackage): Promise<boolean> {
+    return retryWhileUnavailable(
+      () => this.operations.markReady(operationId, this.config.S3_BUCKET, result),
+      (error) => this.logger.warn(`could not record that ${operationId} is ready (${error.message}); trying again`),
+    );
   }
 
   /** Best effort: what cannot be deleted now stays listed in package_objects for the sweep. */
@@ -166,22 +159,23 @@ export class PackagingService {
    * name. A run of more than MAX_ENTRIES objects is refused before any byte moves; a listing that fails is a
    * read failure of the sources (retried), not an outage of the service.
    */
-  private async planEntries(run: Pick<Job, 'inputs' | 'outputs'>): Promise<PlannedEntry[]> {
-    const sources: Array<NamedSource & { object: StoredObject }> = [];
-    for (const [folder, uris] of [['inputs', run.inputs], ['outputs', run.outputs]] as const) {
-      for (const uri of uris) {
-        try {
-          for await (const found of this.objectsOf(uri)) {
-            if (sources.length >= this.config.MAX_ENTRIES) {
-              throw new PackagingError('TOO_MANY_ENTRIES', `more than ${this.config.MAX_ENTRIES} assets`, false);
-            }
-            sources.push({ folder, ...found });
-          }
-        } catch (error) {
-          throw asPackagingError(error, 'SOURCE_READ_FAILED');
-        }
+  private async planEntries(run: Pick<Job, 'inputs' | 'outputs'>, signal?: AbortSignal): Promise<PlannedEntry[]> {
+    const uris = [...run.inputs.map((uri) => ({ folder: 'inputs' as const, uri })), ...run.outputs.map((uri) => ({ folder: 'outputs' as const, uri }))];
+    let found = 0;
+    const countOne = () => {
+      if (++found > this.config.MAX_ENTRIES) throw new PackagingError('TOO_MANY_ENTRIES', `more than ${this.config.MAX_ENTRIES} assets`, false);
+    };
+    // Sources are looked up several at a time (a job of thousands of single objects is one HEAD each), and a
+    // cancel or shutdown stops the lookups between two of them.
+    const perSource = await mapConcurrently(uris, this.config.FETCH_CONCURRENCY, async ({ folder, uri }) => {
+      if (signal?.aborted) throw new PackagingError('INTERRUPTED', 'stopped while listing the sources', true);
+      try {
+        return (await this.objectsOf(uri, countOne)).map((object) => ({ folder, ...object }));
+      } catch (error) {
+        throw asPackagingError(error, 'SOURCE_READ_FAILED');
       }
-    }
+    });
+    const sources: Array<NamedSource & { object: StoredObject }> = perSource.flat();
     const names = assignEntryNames(sources);
     return sources.map(({ object }, index) => ({
       path: names[index],
@@ -196,27 +190,28 @@ export class PackagingService {
   /**
    * The objects of one source, with their keys relative to it: a prefix's objects in key order, or one
    * object under its file name. A URI without its final slash that names no object is read as a folder, as
-   * `s3://b/p` always meant `s3://b/p/`; when that folder is empty too, the source is missing.
+   * `s3://b/p` always meant `s3://b/p/`; when that folder is empty too, the source is missing. `countOne` is
+   * called for each object found and throws once the run has too many.
    */
-  private async *objectsOf(uri: string): AsyncGenerator<{ relativeKey: string; object: StoredObject }> {
+  private async objectsOf(uri: string, countOne: () => void): Promise<Array<{ relativeKey: string; object: StoredObject }>> {
     const source = parseSource(uri);
     if ('problem' in source) throw new PackagingError('SOURCE_MISSING', `${uri} ${source.problem}`, false);
     if (source.key !== undefined) {
       const object = await this.storage.headObject(source.bucket, source.key);
       if (object) {
-        yield { relativeKey: source.key.slice(source.key.lastIndexOf('/') + 1), object };
-        return;
+        countOne();
+        return [{ relativeKey: source.key.slice(source.key.lastIndexOf('/') + 1), object }];
       }
     }
     const prefix = source.prefix ?? `${source.key}/`;
     const objects: StoredObject[] = [];
     for await (const object of this.storage.listObjects({ bucket: source.bucket, prefix })) {
+      countOne();
       objects.push(object);
-      if (objects.length > this.config.MAX_ENTRIES) break;
     }
     if (source.key !== undefined && objects.length === 0) throw new PackagingError('SOURCE_MISSING', `${uri} does not exist`, false);
     objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    for (const object of objects) yield { relativeKey: object.key.slice(prefix.length), object };
+    return objects.map((object) => ({ relativeKey: object.key.slice(prefix.length), object }));
   }
 
   private progressRecorder(operationId: string, onEnded: () => void) {
@@ -241,10 +236,6 @@ export class PackagingService {
       },
     };
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function describeRun({ workflowId, jobId, taskId }: Pick<DownloadOperation, 'workflowId' | 'jobId' | 'taskId'>): string {

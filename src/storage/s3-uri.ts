@@ -48,7 +48,19 @@ export function parseSource(uri: string): Source | { problem: string } {
   if (!slash) return { problem: 'names no object: use s3://bucket/ for the whole bucket, or s3://bucket/key' };
   if (CONTROL_CHARACTERS.test(key)) return { problem: 'must not contain control characters' };
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) return { problem: `its key must be at most ${MAX_KEY_BYTES} bytes` };
+  if (hasAmbiguousSegment(key)) return { problem: 'must not contain empty, "." or ".." path segments' };
   return key === '' || key.endsWith('/') ? { bucket, prefix: key } : { bucket, key };
+}
+
+/**
+ * S3 keeps `a/../b` and `a//b` as written, but S3-compatible stores and proxies that normalise paths read
+ * another key, so such a URI could name an object the rules above never saw (a package, say). The final
+ * empty segment of a prefix (`p/`) is not one of them.
+ */
+function hasAmbiguousSegment(key: string): boolean {
+  const segments = key.split('/');
+  if (key.endsWith('/')) segments.pop();
+  return key !== '' && segments.some((segment) => segment === '' || segment === '.' || segment === '..');
 }
 
 export function formatSource(source: Source): string {

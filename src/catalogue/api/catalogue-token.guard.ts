@@ -7,7 +7,7 @@ import { AppError } from '../../platform/errors.js';
 /** The OpenAPI security scheme of the catalogue API. */
 export const CATALOGUE_TOKEN_SCHEME = 'internal-token';
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
+const digest = (bytes: string | Buffer) => createHash('sha256').update(bytes).digest();
 
 /**
  * The catalogue API is for the platform's workflow engine: `Authorization: Bearer <INTERNAL_API_TOKEN>`.
@@ -23,8 +23,9 @@ export class CatalogueTokenGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const header = context.switchToHttp().getRequest<Request>().headers.authorization ?? '';
-    const match = /^bearer\s+(\S+)$/i.exec(header.trim());
-    if (!this.expected || !match || !timingSafeEqual(digest(match[1]), this.expected)) {
+    const match = /^bearer\s+(.+)$/is.exec(header.trim());
+    // Node reads header bytes as Latin-1: those bytes are the token's UTF-8, whatever characters it has.
+    if (!this.expected || !match || !timingSafeEqual(digest(Buffer.from(match[1], 'latin1')), this.expected)) {
       throw new AppError('UNAUTHENTICATED', 'the catalogue API needs Authorization: Bearer <INTERNAL_API_TOKEN>');
     }
     return true;

@@ -87,8 +87,16 @@ export class DownloadService {
   async cancel(caller: Caller, ref: RunRef): Promise<DownloadAnswer> {
     const target = await this.operations.findDownloadTarget(ref);
     this.authorise(caller, target, ref);
+    const noLiveOperation = () => new AppError('NOT_FOUND', `no live download operation for ${describe(ref)}`);
+    // A package past its retention is already expired for callers (GET says so): it ends as such, not cancelled.
+    const current = target!.current;
+    if (current?.status === 'ready' && this.isPastRetention(current)) {
+      await this.expire(current);
+      this.readyTargets.clear();
+      throw noLiveOperation();
+    }
     const cancelled = await this.operations.cancel(ref, this.config.S3_BUCKET);
-    if (!cancelled) throw new AppError('NOT_FOUND', `no live download operation for ${describe(ref)}`);
+    if (!cancelled) throw noLiveOperation();
     const { operation, object } = cancelled;
     this.readyTargets.clear();
     if (object) await this.packageObjects.deleteListed(object);
@@ -155,8 +163,8 @@ export class DownloadService {
 
   /**
    * A build that failed for a cause another build cannot fix (no assets, a missing source, too many entries)
-   * is not started again on every call: its failure stands until the job is registered anew or the cool-down
-   * passes.
+   * is not started again on every call: its failure stands until the job changes (the same registration again
+   * is no change) or the cool-down passes.
    */
   private standsAsPermanentFailure(operation: DownloadOperation, target: DownloadTarget): boolean {
     if (operation.status !== 'failed' || !operation.errorCode || !PERMANENT_FAILURES.has(operation.errorCode)) return false;
@@ -226,7 +234,8 @@ export class DownloadService {
   }
 
   private async present(operation: DownloadOperation): Promise<DownloadAnswer> {
-    const now = Date.now();
+    // Whole seconds: the signature's date (X-Amz-Date) has no milliseconds, and expires_at must be its expiry.
+    const now = Math.floor(Date.now() / 1000) * 1000;
     // A ready package at its expiry is answered as expired, without a URL, even before the sweep gets to it.
     const status = operation.status === 'ready' && this.isPastRetention(operation, now) ? 'expired' : operation.status;
     const body: DownloadResponseDto = toPublicOperation(operation, status);

@@ -12,7 +12,8 @@ describe('preferredWaitSeconds', () => {
     ['wait=soon', 0],
     ['wait=-1', 0],
     ['handling=strict', 0],
-    ['wait=99999999', 0],
+    ['wait=99999999', 99999999],
+    [`wait=${'9'.repeat(400)}`, Number.MAX_SAFE_INTEGER],
   ])('%j → %d', (header, expected) => {
     expect(preferredWaitSeconds(header)).toBe(expected);
   });

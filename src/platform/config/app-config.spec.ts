@@ -40,8 +40,18 @@ describe('loadConfig', () => {
     ['FETCH_CONCURRENCY', '0', 'FETCH_CONCURRENCY must be an integer from 1 to 64'],
     ['FETCH_BUFFER_MIB', '4', 'FETCH_BUFFER_MIB must be an integer from 8 to 1024'],
     ['COMPRESSION', 'zstd', 'COMPRESSION must be one of auto, store, deflate'],
+    ['INTERNAL_API_TOKEN', 'fifteen-chars!!', 'INTERNAL_API_TOKEN must be at least 16 characters'],
+    ['INTERNAL_API_TOKEN', 'a token that ends in a space ', 'INTERNAL_API_TOKEN must not contain control characters or begin or end with a space (HTTP cannot carry them)'],
+    ['INTERNAL_API_TOKEN', 'a token with a\nline break', 'INTERNAL_API_TOKEN must not contain control characters or begin or end with a space (HTTP cannot carry them)'],
+    ['WEBHOOK_SECRET_KEY', 'x'.repeat(31), 'WEBHOOK_SECRET_KEY must be at least 32 characters'],
   ])('refuses %s=%s, naming the variable and what it expects', (name, value, expected) => {
     expect(problemsOf({ [name]: value })).toEqual([expected]);
+  });
+
+  it('takes any token of 16 characters and any key of 32 as they are: spaces inside, any length, any script', () => {
+    const token = 'correct horse battery staple ünïcödé';
+    const key = `${'a long passphrase, spaces and all '.repeat(40)}ключ`;
+    expect(loadConfig({ INTERNAL_API_TOKEN: token, WEBHOOK_SECRET_KEY: key })).toMatchObject({ INTERNAL_API_TOKEN: token, WEBHOOK_SECRET_KEY: key });
   });
 
   it('reports every bad variable at once', () => {

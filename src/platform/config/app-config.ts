@@ -12,6 +12,9 @@ export type LogFormatSetting = (typeof LOG_FORMATS)[number];
 
 export const DEFAULT_DATABASE_URL = 'postgresql://postgres:postgres@127.0.0.1:5432/job_downloads';
 
+/** What a header value can carry as it is: no control characters, no space at either end. */
+const HEADER_SAFE = /^(?:[^\s\u0000-\u001f\u007f]|[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f])$/;
+
 /** An integer setting within bounds, refused with one message that says what it expects. */
 function IntegerSetting(min: number, max: number | undefined, message: string): PropertyDecorator {
   return (target, key) => {
@@ -184,9 +187,13 @@ export class AppConfig {
   @IntegerSetting(1, 65535, 'INTERNAL_PORT must be an integer between 1 and 65535')
   INTERNAL_PORT = 3002;
 
-  /** The bearer token of the catalogue API; unset, it answers 401 to everything. */
+  /**
+   * The bearer token of the catalogue API (any string of at least 16 characters); unset, it answers 401 to
+   * everything. It travels in a header, where control characters cannot go and HTTP drops spaces at either end.
+   */
   @IsOptional()
-  @Matches(/^\S{16,512}$/, { message: 'INTERNAL_API_TOKEN must be 16 to 512 characters without spaces' })
+  @MinLength(16, { message: 'INTERNAL_API_TOKEN must be at least 16 characters' })
+  @Matches(HEADER_SAFE, { message: 'INTERNAL_API_TOKEN must not contain control characters or begin or end with a space (HTTP cannot carry them)' })
   INTERNAL_API_TOKEN: string | undefined = undefined;
 
   /** Buckets a job's sources may name (comma-separated); unset, only S3_ASSETS_BUCKET. */
@@ -210,7 +217,7 @@ export class AppConfig {
    * Unset, the local all-in-one keeps a generated one in DATA_DIR; production roles need it for webhooks.
    */
   @IsOptional()
-  @Matches(/^\S{32,1024}$/, { message: 'WEBHOOK_SECRET_KEY must be 32 to 1024 characters without spaces' })
+  @MinLength(32, { message: 'WEBHOOK_SECRET_KEY must be at least 32 characters' })
   WEBHOOK_SECRET_KEY: string | undefined = undefined;
 
   /** Tests and local setups: webhooks may use http and reach private and loopback addresses. */

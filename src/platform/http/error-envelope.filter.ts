@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { AppError, ERROR_STATUS, isDependencyUnavailable, isSchemaMissing, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { malformedPathParameter } from './malformed-path.js';
+import { isInternalRequest } from './ports.js';
 
 export interface ErrorEnvelope {
   error: { code: string; message: string; details: ErrorDetail[] };
@@ -81,7 +83,11 @@ export class ErrorEnvelopeFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
-    const { status, body, retryAfter } = describeError(exception);
+    const request = host.switchToHttp().getRequest<Request>();
+    const parameter = malformedPathParameter(exception, request.originalUrl ?? request.url);
+    // The catalogue API names fields with INVALID_REQUEST (§5.3); the public API names path parameters with INVALID_PARAMETER.
+    const refused = parameter && new AppError(isInternalRequest(request) ? 'INVALID_REQUEST' : 'INVALID_PARAMETER', `invalid path parameter: ${parameter.field}`, [parameter]);
+    const { status, body, retryAfter } = describeError(refused || exception);
     if (status >= 500) {
       const error = exception as Error;
       this.logger.error(`${body.error.code}: ${error?.message ?? String(exception)}`, error?.stack);

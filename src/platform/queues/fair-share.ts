@@ -6,7 +6,8 @@ import { FAST_REDIS } from '../redis/redis.connections.js';
 /*
  * Round-robin admission of builds across groups (organisations), in Redis, for any number of worker processes.
  * Keys, all under QUEUE_PREFIX (hash-tagged, so they share one Redis Cluster slot with the BullMQ queue):
- *   fair:groups   ZSET  group -> its turn (a counter): the group that has waited longest comes first
+ *   fair:groups   ZSET  group -> its turn (a counter): among groups running as many builds, the one that has
+ *                       waited longest comes first
  *   fair:q:<g>    LIST  the group's operations, first come first served
  *   fair:queued   HASH  operation -> group, while it waits here
  *   fair:running  HASH  operation -> group, once admitted and until its build ends for good
@@ -21,32 +22,32 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[4]), ARGV[2]) end
 return 1`;
 
-// Takes up to ARGV[1] operations, one at a time from the group that has waited longest and is under the cap
-// (ARGV[2], 0 for none); a group served goes to the back of the round.
+// Takes up to ARGV[1] operations, one at a time from the group with the fewest builds admitted, under the cap
+// (ARGV[2], 0 for none); among equals, the one that has waited longest. A group served goes to the back of the
+// round. Fewest first is what bounds the wait of a group that joins behind a long backlog: whatever the turns
+// say, its first build goes before the backlog's next one, so it waits only for builds already running.
 const CLAIM = `
 local wanted, cap, queuePrefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local claimed, offset = {}, 0
+local claimed = {}
 while #claimed < wanted do
-  local groups = redis.call('ZRANGE', KEYS[1], offset, offset + 99)
-  if #groups == 0 then break end
-  local served = false
-  for _, group in ipairs(groups) do
+  local best, fewest = nil, nil
+  for _, group in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local active = tonumber(redis.call('HGET', KEYS[4], group) or '0')
-    if cap == 0 or active < cap then
-      local operation = redis.call('LPOP', queuePrefix .. group)
-      if operation then
-        redis.call('HDEL', KEYS[2], operation)
-        redis.call('HSET', KEYS[3], operation, group)
-        redis.call('HINCRBY', KEYS[4], group, 1)
-        claimed[#claimed + 1] = operation
-      end
-      if redis.call('LLEN', queuePrefix .. group) == 0 then redis.call('ZREM', KEYS[1], group)
-      else redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[5]), group) end
-      served = true
-      break
+    if (cap == 0 or active < cap) and (fewest == nil or active < fewest) then
+      best, fewest = group, active
+      if active == 0 then break end
     end
   end
-  if served then offset = 0 else offset = offset + 100 end
+  if not best then break end
+  local operation = redis.call('LPOP', queuePrefix .. best)
+  if operation then
+    redis.call('HDEL', KEYS[2], operation)
+    redis.call('HSET', KEYS[3], operation, best)
+    redis.call('HINCRBY', KEYS[4], best, 1)
+    claimed[#claimed + 1] = operation
+  end
+  if redis.call('LLEN', queuePrefix .. best) == 0 then redis.call('ZREM', KEYS[1], best)
+  else redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[5]), best) end
 end
 return claimed`;
 
@@ -89,8 +90,8 @@ export type FairState = 'queued' | 'running' | 'unknown';
 
 /**
  * Fair admission of packaging builds: operations wait here per organisation, and a worker with a free slot
- * claims the next one from the organisation that has waited longest and runs fewer than
- * ORG_MAX_ACTIVE_BUILDS, before putting its BullMQ job on the queue. So one organisation's backlog delays
+ * claims the next one from the organisation that runs the fewest builds (below ORG_MAX_ACTIVE_BUILDS; among
+ * equals, the one that has waited longest), before putting its BullMQ job on the queue. So one organisation's backlog delays
  * another's build by at most the builds already running, however many workers there are; BullMQ keeps doing
  * the rest (locks, retries, stalled jobs, hand-backs).
  */
