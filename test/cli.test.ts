@@ -201,6 +201,9 @@ describe('the operator CLI', () => {
     [['job', 'register', '--org', '00000000-0000-0000-0000-000000000000', '--workflow', 'w', '--job', 'j', '--inputs', 'http://x'], 'NOT_FOUND', 'no organisation'],
     [['operations', 'list', '--status', 'done'], 'INVALID_ARGUMENT', '--status must be one of'],
     [['operations', 'list', '--limit', 'ten'], 'INVALID_ARGUMENT', '--limit must be a positive integer'],
+    [['operations', 'list', '--limit', '0'], 'INVALID_ARGUMENT', '--limit must be an integer from 1 to 1000'],
+    [['webhook', 'deliveries', '--org', '00000000-0000-0000-0000-000000000000', '--limit', '0'], 'INVALID_ARGUMENT', '--limit must be an integer from 1 to 1000'],
+    [['webhook', 'deliveries', '--org', '00000000-0000-0000-0000-000000000000', '--limit', '1001'], 'INVALID_ARGUMENT', '--limit must be an integer from 1 to 1000'],
     [['operations', 'list', '--bogus', '1'], 'INVALID_ARGUMENT', "Unknown option '--bogus'"],
   ])('answers %j with %s on stderr', async (args, code, message) => {
     const error = await fails(...args);

@@ -66,7 +66,7 @@ describe('PackageBuilder when a build goes wrong', () => {
 
   /** Answers every read of one key with a stream of our making; every other key from S3. */
   function replaceSource(key: string, make: () => Readable): void {
-    storage.script = async (call, real) => (call.key === key ? { body: make(), etag: '', objectSize: undefined } : real());
+    storage.script = async (call, real) => (call.key === key ? { body: make(), etag: '', objectSize: undefined, start: call.start } : real());
   }
 
   it('completes and reports size and SHA-256 when nothing goes wrong', async () => {
@@ -149,6 +149,30 @@ describe('PackageBuilder when a build goes wrong', () => {
       unanswering.onModuleDestroy();
       sockets.forEach((socket) => socket.destroy());
       await new Promise((resolve) => blackHole.close(resolve));
+    }
+  });
+
+  it('waits out a CompleteMultipartUpload slower than the stall timeout: S3 assembling the object is not a stall', async () => {
+    const slowComplete = new StorageRepository(fixtures.config);
+    slowComplete.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CompleteMultipartUploadCommand') await new Promise((resolve) => setTimeout(resolve, 3_000));
+        return next(args);
+      },
+      { step: 'initialize', name: 'slowComplete' },
+    );
+    const builder = new PackageBuilder(new PackageSources(storage, fixtures.config), new PackageUploads(slowComplete));
+    // More than one 8 MiB part: a multipart upload, which ends with CompleteMultipartUpload.
+    const entries = await seed({ 'a.tif': randomBytes(6 * 1024 * 1024), 'b.tif': randomBytes(6 * 1024 * 1024) });
+    const build = request(entries, { stallTimeoutMs: 1_500 });
+    try {
+      const built = await builder.build(build);
+
+      const stored = await storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: build.destination.key }));
+      expect(stored.ContentLength).toBe(built.sizeBytes);
+      expect(built.partSize).toBeLessThan(built.sizeBytes);
+    } finally {
+      slowComplete.onModuleDestroy();
     }
   });
 

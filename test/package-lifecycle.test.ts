@@ -1,13 +1,14 @@
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { OperationRepository } from '../src/downloads/operation.repository.js';
 import { PackageObjects } from '../src/downloads/package-objects.js';
 import { RetentionService } from '../src/operations/maintenance/retention.service.js';
 import { OperatorService } from '../src/operations/operator.service.js';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
-import { downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, uniqueId, type SeededJob, type TestApp } from './support/harness.js';
+import { download, downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, uniqueId, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
 import { dropDatabase } from './support/run-resources.mjs';
 
@@ -211,6 +212,56 @@ describe('packages: built, failed, expired, swept', () => {
       expect(body).toMatchObject({ id: ready.id, status: 'expired', signed_url: '', expires_at: null });
       expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: ready.id } })).status).toBe('ready');
     });
+
+    it('sweeps a listed object whose operation is gone (its job deleted, its history pruned)', async () => {
+      const prefix = `packages/${uniqueId('orphans')}/`;
+      const orphans = [`${prefix}writing.zip`, `${prefix}deleting.zip`];
+      for (const key of orphans) await fixtures.storage.putObject('test-packages', key, Buffer.from('PK'), 'application/zip');
+      const gone = randomUUID();
+      await fixtures.prisma.packageObject.createMany({
+        data: [
+          { bucket: 'test-packages', key: orphans[0], operationId: gone, attempt: 1, state: 'writing' },
+          { bucket: 'test-packages', key: orphans[1], operationId: gone, state: 'deleting' },
+        ],
+      });
+
+      await service.app.get(PackageObjects).sweep(new Date(Date.now() + 1_000));
+
+      for (const key of orphans) expect(await exists(key)).toBe(false);
+      expect(await fixtures.prisma.packageObject.count({ where: { key: { in: orphans } } })).toBe(0);
+    });
+
+    it('keeps a package whose ready record committed though its answer was lost, and records it once', async () => {
+      const operations = service.app.get(OperationRepository);
+      const markReady = operations.markReady.bind(operations);
+      const answers: boolean[] = [];
+      // markReady commits, and every time the connection drops before the answer, as a Postgres blink does: the
+      // attempt tries again (finding its own package recorded), then gives up not knowing, and must not disown it.
+      operations.markReady = async (...args) => {
+        answers.push(await markReady(...args));
+        throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+      };
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      try {
+        await put(job);
+        await waitFor(async () => answers.length >= 4, 30_000, 'the ready record and its three retries');
+      } finally {
+        operations.markReady = markReady;
+      }
+      expect(answers).toEqual([true, true, true, true]);
+
+      const operation = await waitFor(async () => {
+        const found = await fixtures.prisma.downloadOperation.findFirst({ where: { jobId: job.jobId } });
+        return found?.status === 'ready' ? found : undefined;
+      }, 15_000, 'the operation to be ready');
+      // Nothing deleted the package: not the attempt, nor the job's next delivery, which finds it ready.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(await exists(operation.archiveKey!)).toBe(true);
+      expect(await fixtures.prisma.packageObject.count({ where: { key: operation.archiveKey! } })).toBe(0);
+      const answer = await put(job);
+      expect(answer).toMatchObject({ id: operation.id, status: 'ready' });
+      expect((await download(answer.signed_url)).status).toBe(200);
+    }, 60_000);
 
     it('prunes finished operations older than OPERATION_HISTORY_DAYS, never a live one', async () => {
       const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });

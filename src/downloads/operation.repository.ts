@@ -260,13 +260,18 @@ export class OperationRepository {
 
   /**
    * Only a pending operation becomes ready, and only once; the attempt's object then leaves the list of
-   * objects being written, in the same transaction, for the operation owns it.
+   * objects being written, in the same transaction, for the operation owns it. True also when this very
+   * package is already recorded: a retry after a commit whose answer was lost must not disown it.
    */
   async markReady(id: string, bucket: string, result: ReadyPackage): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
       const { count } = await tx.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { status: 'ready', ...result } });
-      if (count === 1) await tx.packageObject.deleteMany({ where: { bucket, key: result.archiveKey } });
-      return count === 1;
+      if (count === 1) {
+        await tx.packageObject.deleteMany({ where: { bucket, key: result.archiveKey } });
+        return true;
+      }
+      const recorded = await tx.downloadOperation.count({ where: { id, status: 'ready', archiveKey: result.archiveKey } });
+      return recorded === 1;
     });
   }
 

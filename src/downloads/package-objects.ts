@@ -64,13 +64,13 @@ export class PackageObjects {
   async sweep(now = new Date(), limit = 500): Promise<number> {
     const cutoff = new Date(now.getTime() - this.config.PACKAGE_DELETE_GRACE_SECONDS * 1000);
     // A 'writing' object is over when its operation is gone, no longer pending, or on a later attempt; the one
-    // a ready operation points at is never touched.
+    // a ready operation points at is never touched. (COALESCE: with no operation the test is NULL, not false.)
     const due = await this.prisma.$queryRaw<DueObject[]>`
       SELECT p.bucket, p.key FROM package_objects p
         LEFT JOIN download_operations o ON o.id = p.operation_id
        WHERE p.updated_at < ${cutoff}
          AND (p.state = 'deleting' OR o.id IS NULL OR o.status <> 'pending' OR o.attempts > p.attempt)
-         AND NOT (o.status = 'ready' AND o.archive_key = p.key)
+         AND NOT COALESCE(o.status = 'ready' AND o.archive_key = p.key, false)
        ORDER BY p.updated_at
        LIMIT ${limit}`;
     let deleted = 0;

@@ -62,6 +62,7 @@ export class WebhooksService {
 
   /** The organisation's delivery attempts, newest first. */
   async deliveries(organisationId: string, limit = 100) {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AppError('INVALID_ARGUMENT', '--limit must be an integer from 1 to 1000');
     await this.requireOrganisation(organisationId);
     return (await this.webhooks.listDeliveries(organisationId, limit)).map(toDeliveryView);
   }

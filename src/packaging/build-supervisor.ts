@@ -34,6 +34,15 @@ export class BuildSupervisor {
     this.lastProgressAt = Date.now();
   }
 
+  /**
+   * The last step is one request that sends nothing while S3 assembles the object (CompleteMultipartUpload:
+   * seconds per GiB on s3rver, minutes on AWS for large uploads). No progress can be seen there, so the
+   * watchdog stops; the S3 client's own timeouts and retries watch that request.
+   */
+  stopWatchdog(): void {
+    clearInterval(this.watchdog);
+  }
+
   /** Records a failure unless one was recorded already; `code` names errors that are not PackagingErrors. */
   fail(error: unknown, code: PackagingErrorCode = 'PACKAGING_FAILED'): void {
     if (this.firstFailure) return;

@@ -23,6 +23,8 @@ export interface MultipartUploadOptions {
   queueSize: number;
   /** Called when S3 has acknowledged a part (or the single PutObject). */
   onPartUploaded?: () => void;
+  /** Called as CompleteMultipartUpload is sent: from then on nothing moves until S3 answers. */
+  onCompleting?: () => void;
 }
 
 /** S3's limit on parts per upload. */
@@ -180,6 +182,7 @@ export class PooledMultipartUpload {
   private async complete(): Promise<void> {
     const { bucket, key } = this.options;
     const parts = [...this.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
+    this.options.onCompleting?.();
     await this.client.send(
       new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: await this.multipartUploadId(), MultipartUpload: { Parts: parts } }),
       { abortSignal: this.abortController.signal },

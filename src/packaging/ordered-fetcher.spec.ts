@@ -53,7 +53,7 @@ class FakeStore implements RangeReader {
     for (let offset = 0; offset < bytes.length; offset += 16 * KiB) chunks.push(bytes.subarray(offset, offset + 16 * KiB));
     const body = Readable.from(chunks, { objectMode: false });
     this.bodies.push(body);
-    return { body, etag, objectSize: this.objects.get(request.key)!.bytes.length };
+    return { body, etag, objectSize: this.objects.get(request.key)!.bytes.length, start: request.start };
   }
 }
 
@@ -172,7 +172,7 @@ describe('OrderedFetcher', () => {
       const body = new Readable({ read() {} });
       body.push(object.subarray(request.start, request.start + 20 * KiB));
       setImmediate(() => body.destroy(Object.assign(new Error('socket reset by peer'), { code: 'ECONNRESET' })));
-      return { body, etag: store.objects.get('a')!.etag, objectSize: object.length };
+      return { body, etag: store.objects.get('a')!.etag, objectSize: object.length, start: request.start };
     };
 
     const [content] = await readAll(open(entries));
@@ -194,7 +194,7 @@ describe('OrderedFetcher', () => {
       if (stalls-- <= 0) return answer(request, object);
       const body = new Readable({ read() {} });
       body.push(object.subarray(request.start, request.start + KiB));
-      return { body, etag: store.objects.get('a')!.etag, objectSize: object.length };
+      return { body, etag: store.objects.get('a')!.etag, objectSize: object.length, start: request.start };
     };
 
     const [content] = await readAll(open(entries, { idleTimeoutMs: 50 }));
@@ -206,7 +206,7 @@ describe('OrderedFetcher', () => {
 
   it('fails as STALLED when a range stalls on every attempt', async () => {
     const entries = [store.put('a', randomBytes(10 * KiB))];
-    store.answer = async () => ({ body: new Readable({ read() {} }), etag: store.objects.get('a')!.etag, objectSize: 10 * KiB });
+    store.answer = async (request) => ({ body: new Readable({ read() {} }), etag: store.objects.get('a')!.etag, objectSize: 10 * KiB, start: request.start });
 
     await expect(readAll(open(entries, { idleTimeoutMs: 30 }))).rejects.toMatchObject({ code: 'STALLED' });
 
@@ -244,6 +244,33 @@ describe('OrderedFetcher', () => {
     expect(failures.map((f) => f.code)).toEqual([code]);
   });
 
+  it.each([
+    ['in chunks that do not meet the range end', 16 * KiB],
+    ['in chunks whose boundary is exactly the range end', 64 * KiB],
+  ])('fails, never passing the wrong bytes on, when the store ignores Range and answers the whole object %s', async (_label, chunkBytes) => {
+    const object = randomBytes(256 * KiB);
+    const entries = [store.put('a', object)];
+    store.answer = async (request) => {
+      // Every read after the first is answered as a server that ignores Range does: 200, the whole object.
+      if (request.start === 0) return store.body(request, object.subarray(0, 64 * KiB));
+      const chunks: Buffer[] = [];
+      for (let offset = 0; offset < object.length; offset += chunkBytes) chunks.push(object.subarray(offset, offset + chunkBytes));
+      const body = Readable.from(chunks, { objectMode: false });
+      store.bodies.push(body);
+      return { body, etag: store.objects.get('a')!.etag, objectSize: undefined, start: undefined };
+    };
+
+    await expect(readAll(open(entries))).rejects.toMatchObject({ code: 'SOURCE_READ_FAILED', message: 's3://assets/a bytes 65536-131071: asked for bytes from 65536, S3 answered the whole object' });
+  });
+
+  it('fails when a range answer begins elsewhere than asked', async () => {
+    const object = randomBytes(128 * KiB);
+    const entries = [store.put('a', object)];
+    store.answer = async (request) => ({ ...store.body(request, object.subarray(0, request.end - request.start)), start: 0 });
+
+    await expect(readAll(open(entries))).rejects.toMatchObject({ code: 'SOURCE_READ_FAILED', message: 's3://assets/a bytes 65536-131071: asked for bytes from 65536, S3 answered bytes from 0' });
+  });
+
   it('reports a failure far ahead of the writer at once', async () => {
     const entries = [store.put('first', randomBytes(KiB)), store.put('gone', randomBytes(KiB))];
     store.objects.delete('gone');
@@ -264,7 +291,7 @@ describe('OrderedFetcher', () => {
       const body = new Readable({ read() {} });
       body.push(object.subarray(request.start, request.start + KiB));
       store.bodies.push(body);
-      return { body, etag: store.objects.get(request.key)!.etag, objectSize: object.length };
+      return { body, etag: store.objects.get(request.key)!.etag, objectSize: object.length, start: request.start };
     };
     const fetcher = open(entries);
     // The writer starts on the first entry, and waits.

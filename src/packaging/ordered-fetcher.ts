@@ -218,7 +218,8 @@ export class OrderedFetcher {
         error = caught;
       }
       if (this.closed) return;
-      if (range.length > 0 && range.received === range.length) {
+      // (Not a verdict on the bytes, such as an answer longer than asked: that one stands.)
+      if (!(error instanceof PackagingError) && range.length > 0 && range.received === range.length) {
         // Every byte arrived before the connection failed: nothing is left to read again.
         range.complete = true;
         if (range === this.window[0]) this.wake();
@@ -255,6 +256,7 @@ export class OrderedFetcher {
       try {
         if (request.signal.aborted) stop();
         this.checkVersion(range, answer);
+        this.checkPlace(range, answer);
         for await (const chunk of chunksOf(body)) {
           range.lastByteAt = Date.now();
           if (range.received + chunk.length > range.length) {
@@ -286,6 +288,21 @@ export class OrderedFetcher {
     }
     if (answer.objectSize !== undefined && answer.objectSize !== entry.size) {
       throw new PackagingError('SOURCE_CHANGED', `${range.where}: the object has ${answer.objectSize} bytes instead of the ${entry.size} listed`, true);
+    }
+  }
+
+  /**
+   * The answer must begin where this read asked. A store (or a proxy) that ignores Range sends the whole
+   * object instead, whose first bytes would otherwise be taken for the range's; that is acceptable only when
+   * the read asked for the whole object anyway.
+   */
+  private checkPlace(range: RangeRead, answer: RangeAnswer): void {
+    const asked = range.start + range.received;
+    if (range.end <= asked) return;
+    const place = answer.start ?? (asked === 0 && range.end === range.entry.size ? 0 : undefined);
+    if (place !== asked) {
+      const answered = answer.start === undefined ? 'the whole object' : `bytes from ${answer.start}`;
+      throw new PackagingError('SOURCE_READ_FAILED', `${range.where}: asked for bytes from ${asked}, S3 answered ${answered}`, true);
     }
   }
 

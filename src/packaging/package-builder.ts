@@ -107,6 +107,8 @@ export class PackageBuilder {
       partSize,
       queueSize: UPLOAD_QUEUE_SIZE,
       contentType: 'application/zip',
+      onPartUploaded: () => supervisor.progressed(),
+      onCompleting: () => supervisor.stopWatchdog(),
     });
     pipeline(writer.output, archive, (error) => error && supervisor.fail(error, 'PACKAGING_FAILED'));
     const uploaded = upload.done().catch((error: unknown) => supervisor.fail(error, 'UPLOAD_FAILED'));

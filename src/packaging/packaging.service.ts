@@ -78,6 +78,7 @@ export class PackagingService {
     // whose announcement this worker missed, and for a job superseded by a new registration.
     const ended = new AbortController();
     const buildSignal = signal ? AbortSignal.any([signal, ended.signal]) : ended.signal;
+    let mayBeRecorded = false;
     try {
       const built = await this.builder.build({
         destination: location,
@@ -99,6 +100,9 @@ export class PackagingService {
       // The build may have finished just as it was interrupted: a worker that lost its lock never claims it.
       if (buildSignal.aborted) throw new PackagingError('INTERRUPTED', 'the build was interrupted as it finished', true);
       const readyAt = new Date();
+      // From here the object may be the operation's package even if no answer says so (a commit whose answer
+      // was lost): it is never deleted from this attempt, only by the sweep, which spares what a ready operation owns.
+      mayBeRecorded = true;
       const marked = await this.recordReady(operation.id, {
         bytesDone: BigInt(totalBytes),
         archiveKey: location.key,
@@ -115,10 +119,14 @@ export class PackagingService {
       }
       this.metrics.packageBytes.inc(built.sizeBytes);
       this.logger.log(`operation ${operation.id} ready: ${entries.length} entries, ${built.sizeBytes} bytes`);
-      await Promise.all([this.events.publishSettled(operation.id), this.webhooks.dispatchFor(operation.id)]);
+      // The package is recorded: telling waiters and receivers now is a courtesy (waiters also poll, and the
+      // webhook outbox is dispatched again by the reconciler), never a reason to fail the build.
+      await Promise.all([this.events.publishSettled(operation.id), this.webhooks.dispatchFor(operation.id)]).catch((error: Error) => {
+        this.logger.warn(`operation ${operation.id} is ready; not announced yet: ${error.message}`);
+      });
       return 'ready';
     } catch (error) {
-      await this.abandon(location);
+      if (!mayBeRecorded) await this.abandon(location);
       // The operation ended meanwhile (cancelled, superseded, or another attempt's package is ready): this
       // attempt has nothing left to record. A stop from outside (lost lock, cancel, shutdown) is the worker's to judge.
       if (ended.signal.aborted && !signal?.aborted) return 'skipped';

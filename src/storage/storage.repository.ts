@@ -35,6 +35,8 @@ export interface RangeAnswer {
   etag: string;
   /** The object's whole size, from Content-Range, when the answer is a range. */
   objectSize: number | undefined;
+  /** Where the answer begins in the object, from Content-Range; undefined when the whole object came back. */
+  start: number | undefined;
 }
 
 /** S3 (AWS, MinIO, s3rver): listing and reading job assets, writing and deleting packages. */
@@ -102,11 +104,12 @@ export class StorageRepository implements OnModuleDestroy {
       }),
       { abortSignal },
     );
-    const total = /\/(\d+)$/.exec(response.ContentRange ?? '')?.[1];
+    const [, start, total] = /^bytes (\d+)-\d+\/(\d+)$/.exec(response.ContentRange ?? '') ?? [];
     return {
       body: response.Body as Readable,
       etag: (response.ETag ?? '').replaceAll('"', ''),
       objectSize: total === undefined ? undefined : Number(total),
+      start: start === undefined ? undefined : Number(start),
     };
   }
 
