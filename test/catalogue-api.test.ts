@@ -58,10 +58,15 @@ describe('the catalogue API and task downloads', () => {
       const response = await authorised(service.http.put(`/internal/v0/workflows/${uniqueId('wf')}`)).send({ organisation_id: owner.organisationId }).expect(404);
       expect(response.body).toEqual({ error: { code: 'NOT_FOUND', message: 'no such resource', details: [] } });
       await service.http.get('/internal/openapi.json').expect(404);
+      // Express routes without case: the port check must too.
+      await authorised(service.http.put(`/INTERNAL/v0/workflows/${uniqueId('wf')}`)).send({ organisation_id: owner.organisationId }).expect(404);
+      await authorised(service.http.get('/Internal/v0/workflows/wf/jobs/j')).expect(404);
+      await service.http.get('/Internal/openapi.json').expect(404);
     });
 
     it('serves only the catalogue on INTERNAL_PORT: the public routes are 404 there', async () => {
       await internal().put('/v0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(404);
+      await internal().put('/V0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(404);
       await internal().get('/openapi.json').expect(404);
     });
 

@@ -3,7 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MAINTENANCE_QUEUE } from '../src/platform/queues/queue-names.js';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { MAINTENANCE_QUEUE, PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
+import { MaintenanceWorker } from '../src/operations/maintenance/maintenance.worker.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { download, downloadPath, Fixtures, inspectQueue, inspectZip, sha256, startTestApp, testConfig, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, waitFor } from './support/processes.js';
@@ -120,6 +123,33 @@ describe('reliability under faults', () => {
     }
   }, 90_000);
 
+  it('a shutdown while a long maintenance run holds its worker still hands the running build back within the grace period', async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '1', RETENTION_SWEEP_SECONDS: '1' });
+    // A maintenance run that takes its time (a sweep through a large backlog, a slow S3): 12 s, where the grace is 1 s.
+    let longRunStarted = false;
+    Object.assign(worker.app.get(MaintenanceWorker), {
+      run: () => {
+        longRunStarted = true;
+        return new Promise((resolve) => setTimeout(resolve, 12_000));
+      },
+    });
+    try {
+      const job = await fixtures.job({ inputs: bands(8, 64 * MiB) });
+      const operationId = await requestAndAwaitBuild(api, job);
+      await waitFor(async () => longRunStarted, 20_000, 'the long maintenance run to be running');
+
+      await worker.close();
+
+      // Handed back: waiting or delayed in the queue, not left active for another worker to find stalled.
+      expect(['waiting', 'delayed', 'prioritized']).toContain(await inspectQueue(queuePrefix, (queue) => queue.getJobState(operationId), PACKAGING_QUEUE));
+      expect((await operationOf(operationId)).status).toBe('pending');
+    } finally {
+      await api.close();
+    }
+  }, 90_000);
+
   it('Postgres cut off and back: 503 within seconds while it is away, recovery without a restart', async () => {
     const relay = await startRelay(5432);
     const databaseUrl = new URL(process.env.DATABASE_URL!);
@@ -153,8 +183,18 @@ describe('reliability under faults', () => {
     const port = await freePort();
     let redis = await startPrivateRedis(port);
     const api = await startTestApp('api', { REDIS_URL: `redis://127.0.0.1:${port}` });
-    // A worker on the same Redis: it must come back by itself too.
-    const worker = await startTestApp('worker', { REDIS_URL: `redis://127.0.0.1:${port}`, QUEUE_PREFIX: api.config.QUEUE_PREFIX });
+    // A worker on the same Redis: it must come back by itself too, its maintenance schedules with it.
+    const worker = await startTestApp('worker', { REDIS_URL: `redis://127.0.0.1:${port}`, QUEUE_PREFIX: api.config.QUEUE_PREFIX, RECONCILE_SECONDS: '2', RETENTION_SWEEP_SECONDS: '2' });
+    const schedules = async () => {
+      const connection = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1 });
+      const queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: api.config.QUEUE_PREFIX });
+      try {
+        return (await queue.getJobSchedulers()).map((scheduler) => scheduler.key).sort();
+      } finally {
+        await queue.close();
+        connection.disconnect();
+      }
+    };
     try {
       const pending = await fixtures.job({ inputs: { 'a.tif': 'x' } });
       const fresh = await fixtures.job({ inputs: { 'a.tif': 'x' } });
@@ -187,6 +227,8 @@ describe('reliability under faults', () => {
       await waitFor(async () => (await worker.http.get('/readyz')).status === 200, 15_000, 'worker readiness after Redis returns');
       const recovered = await api.http.put(downloadPath(fresh)).set('Authorization', fresh.apiKey).set('Prefer', 'wait=30').expect(200);
       expect(recovered.body.status).toBe('ready');
+      // The Redis that came back is empty: the worker declares its schedules again, without a restart.
+      await waitFor(async () => (await schedules()).join() === 'reconcile,retention-sweep', 15_000, 'the maintenance schedules to be declared again');
     } finally {
       await worker.close();
       await api.close();

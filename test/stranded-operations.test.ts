@@ -2,11 +2,17 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { OperationRepository } from '../src/downloads/operation.repository.js';
 import { PackageObjects } from '../src/downloads/package-objects.js';
+import { WebhookDispatcher } from '../src/notifications/webhook-dispatcher.js';
+import { Reconciler } from '../src/operations/maintenance/reconciler.service.js';
+import { FairShare } from '../src/platform/queues/fair-share.js';
+import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 import { PackageQueue } from '../src/platform/queues/package-queue.js';
 import { FAST_REDIS } from '../src/platform/redis/redis.connections.js';
 import { PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
-import { download, downloadPath, Fixtures, inspectQueue, sha256, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
+import { download, downloadPath, Fixtures, inspectQueue, sha256, startTestApp, testConfig, uniqueId, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
+import { dropDatabase } from './support/run-resources.mjs';
 import { startRelay, startS3Proxy, waitFor } from './support/processes.js';
 
 const MiB = 1024 * 1024;
@@ -126,6 +132,40 @@ describe('no operation stranded, one writer per package', () => {
     } finally {
       await worker?.close();
       await api.close();
+    }
+  }, 60_000);
+
+  it('the reconciler gets past a backlog waiting in line: an operation stranded behind 200 waiting ones is queued again', async () => {
+    // A database of its own: the other files' reconcilers would take these old pending operations too.
+    const database = uniqueId('jdtest_backlog').replaceAll('-', '_');
+    const databaseUrl = new URL(process.env.DATABASE_URL!);
+    databaseUrl.pathname = `/${database}`;
+    await ensureDatabase(databaseUrl.toString());
+    await migrate(databaseUrl.toString());
+    const own = await Fixtures.create(testConfig({ DATABASE_URL: databaseUrl.toString() }));
+    const api = await startTestApp('api', { DATABASE_URL: databaseUrl.toString(), QUEUE_PREFIX: uniqueQueuePrefix() });
+    try {
+      const seed = await own.job({ inputs: { 'a.tif': 'x' } });
+      const backlog = Array.from({ length: 200 }, (_, i) => `backlog-${i}`);
+      await own.prisma.job.createMany({ data: backlog.map((id) => ({ workflowId: seed.workflowId, id, status: 'completed' as const, inputs: [], outputs: [] })) });
+      await own.prisma.downloadOperation.createMany({ data: backlog.map((jobId) => ({ workflowId: seed.workflowId, jobId })) });
+      const waiting = await own.prisma.downloadOperation.findMany({ where: { workflowId: seed.workflowId } });
+      const fair = api.app.get(FairShare);
+      for (const operation of waiting) await fair.submit(operation.id, seed.organisationId);
+      // Never queued (its PUT met a Redis outage), and newer than the backlog.
+      const stranded = await own.prisma.downloadOperation.create({ data: { workflowId: seed.workflowId, jobId: seed.jobId } });
+      await own.prisma.$executeRaw`UPDATE download_operations SET updated_at = now() - interval '2 days' WHERE workflow_id = ${seed.workflowId} AND id <> ${stranded.id}::uuid`;
+      await own.prisma.$executeRaw`UPDATE download_operations SET updated_at = now() - interval '1 day' WHERE id = ${stranded.id}::uuid`;
+      const reconciler = new Reconciler(api.app.get(OperationRepository), api.app.get(PackageQueue), api.app.get(WebhookDispatcher), api.config);
+
+      const runs = [await reconciler.reconcile(), await reconciler.reconcile()];
+
+      expect(runs.map((run) => run.added)).toEqual([0, 1]);
+      expect(await fair.stateOf(stranded.id)).toBe('queued');
+    } finally {
+      await api.close();
+      await own.close();
+      await dropDatabase(database);
     }
   }, 60_000);
 

@@ -320,6 +320,15 @@ export class OperationRepository {
        ORDER BY o.updated_at LIMIT ${limit}`;
   }
 
+  /**
+   * Marks pending operations as seen alive (waiting in line, or their job waiting or delayed): the reconciler's
+   * next run looks past them, at the stale ones behind, however long the backlog.
+   */
+  async touchPending(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.prisma.downloadOperation.updateMany({ where: { id: { in: ids }, status: 'pending' }, data: { updatedAt: new Date() } });
+  }
+
   /** Which of these operations are still pending. */
   async pendingAmong(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();

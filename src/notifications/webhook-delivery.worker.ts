@@ -88,7 +88,8 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, OnModuleDe
       nextAttemptAt: retryIn === undefined ? null : new Date(Date.now() + retryIn),
     });
     if (!outcome.delivered) {
-      if (retryIn === undefined) this.logger.warn(`webhook ${event.id} to ${endpoint.url} given up after ${attempt} attempts`);
+      // The endpoint's id and host only: a receiver's path or query may carry its own token.
+      if (retryIn === undefined) this.logger.warn(`webhook ${event.id} to endpoint ${endpoint.id} (${new URL(endpoint.url).host}) given up after ${attempt} attempts`);
       throw new NotDelivered(outcome.error ?? `answered ${outcome.statusCode}`);
     }
   }

@@ -63,7 +63,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
         { provide: PackageQueue, useValue: { release: async () => undefined, admitNext: async () => [] } },
         { provide: RedisEvents, useValue: { subscribe: async () => undefined } },
         // The BullMQ worker itself is not under test: a stand-in that never runs.
-        { provide: QueueWorkers, useValue: { create: () => ({ on: () => undefined, cancelJob: () => true }) } },
+        { provide: QueueWorkers, useValue: { create: () => ({ on: () => undefined, cancelJob: () => true }), drainOnShutdown: () => undefined } },
         { provide: getLoggerToken(PackagingWorker.name), useValue: { runInContext: (fn: () => unknown) => fn(), warn: () => undefined, error: () => undefined } },
       ],
     }).compile();

@@ -58,6 +58,8 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     this.locks = new LockWatch(this.worker, config.WORKER_LOCK_SECONDS * 1000, LOCK_LOST_REASON, (jobId) =>
       this.logger.warn(`lost the lock of operation ${jobId}: stopping its build, another worker takes it over`),
     );
+    // Builds are handed back within the grace period whichever module Nest destroys first.
+    workers.drainOnShutdown(() => this.onModuleDestroy());
   }
 
   async onApplicationBootstrap(): Promise<void> {

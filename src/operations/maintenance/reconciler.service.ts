@@ -44,14 +44,19 @@ export class Reconciler {
   async reconcile(now = new Date()): Promise<{ added: number; revived: number; events: number }> {
     const stale = await this.operations.findStalePending(new Date(now.getTime() - this.config.RECONCILE_AFTER_SECONDS * 1000), RECONCILE_BATCH);
     const result = { added: 0, revived: 0 };
+    const waiting: string[] = [];
     for (const operation of stale) {
       try {
         const outcome = await this.queue.ensureQueued(operation.id, operation.organisationId);
-        if (outcome !== 'queued') result[outcome]++;
+        if (outcome === 'queued') waiting.push(operation.id);
+        else result[outcome]++;
       } catch (error) {
         this.logger.warn(`could not re-drive operation ${operation.id}: ${(error as Error).message}`);
       }
     }
+    // Those waiting are fine; without this, a backlog of RECONCILE_BATCH waiting operations would be all that
+    // every run looks at, and a stranded operation behind it would wait as long as the backlog lasts.
+    await this.operations.touchPending(waiting).catch((error: Error) => this.logger.warn(`waiting operations not marked: ${error.message}`));
     if (result.added + result.revived > 0) {
       this.logger.warn(`re-drove stranded operations: ${result.added} queued again, ${result.revived} revived`);
     }

@@ -13,9 +13,13 @@ export function isInternalRequest(request: IncomingMessage): boolean {
   return (request as { [INTERNAL]?: true })[INTERNAL] === true;
 }
 
-/** The catalogue API lives under /internal; nothing else does. */
+/**
+ * The catalogue API lives under /internal; nothing else does. Compared without case, as Express routes:
+ * `/INTERNAL/...` on PORT must not reach the catalogue's routes.
+ */
 export function isInternalPath(path: string): boolean {
-  return path === '/internal' || path.startsWith('/internal/');
+  const lower = path.toLowerCase();
+  return lower === '/internal' || lower.startsWith('/internal/');
 }
 
 /**

@@ -59,7 +59,10 @@ export class PackageQueue implements OnModuleDestroy {
     const waiting = await this.queue.getWaitingCount();
     if (free - waiting <= 0) return [];
     const claimed = await this.fair.claim(free - waiting, this.config.ORG_MAX_ACTIVE_BUILDS);
-    for (const operationId of claimed) await this.admit(operationId);
+    // Every claimed operation gets its job, even when one add fails (the reconciler queues that one later).
+    const added = await Promise.allSettled(claimed.map((operationId) => this.admit(operationId)));
+    const failure = added.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failure) throw failure.reason;
     return claimed;
   }
 

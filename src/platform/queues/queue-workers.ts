@@ -16,6 +16,8 @@ const CLOSE_PATIENCE_MS = 5_000;
 export class QueueWorkers {
   /** When closing workers still waiting on Redis have their connections cut. */
   private cutAt: number | undefined;
+  /** What must begin as soon as the process starts shutting down, whichever worker closes first. */
+  private readonly drains: Array<() => Promise<void>> = [];
 
   constructor(
     private readonly config: AppConfig,
@@ -39,6 +41,14 @@ export class QueueWorkers {
   }
 
   /**
+   * Registers a drain (idempotent: it is called again from its owner's own destroy hook) to start with the
+   * process's first close, whichever worker that is.
+   */
+  drainOnShutdown(drain: () => Promise<void>): void {
+    this.drains.push(drain);
+  }
+
+  /**
    * Closes a worker: it takes no more jobs and waits for those it runs. BullMQ's close also waits for its
    * commands in flight, which wait for ever while Redis is away; so a worker still closing a few seconds past
    * SHUTDOWN_GRACE_SECONDS (counted from the process's first close) has its connections cut. Its commands
@@ -46,7 +56,13 @@ export class QueueWorkers {
    */
   async close(worker: Worker): Promise<void> {
     // One deadline for the process: its workers close one after another.
-    this.cutAt ??= Date.now() + this.config.SHUTDOWN_GRACE_SECONDS * 1000 + CLOSE_PATIENCE_MS;
+    if (this.cutAt === undefined) {
+      this.cutAt = Date.now() + this.config.SHUTDOWN_GRACE_SECONDS * 1000 + CLOSE_PATIENCE_MS;
+      // Nest destroys modules one after another: a drain that waited its turn behind a long maintenance run
+      // would keep taking builds after SIGTERM and find its grace spent. Every drain starts now.
+      // (A microtask: the closing owner may be one of them, and must have noted that it is draining first.)
+      for (const drain of this.drains) queueMicrotask(() => void drain().catch(() => undefined));
+    }
     const closing = worker.close();
     const cut = setTimeout(() => void worker.disconnect().catch(() => undefined), Math.max(0, this.cutAt - Date.now()));
     try {
