@@ -90,7 +90,8 @@ describe('reliability under faults', () => {
     try {
       const operationId = await requestAndAwaitBuild(api, job);
 
-      expect(await stopping.kill('SIGTERM')).toBe(0);
+      await stopping.kill('SIGTERM');
+      expect(await stopping.exitedCleanly()).toBe(true);
 
       expect(stopping.output()).toContain('handed back to the queue at shutdown');
       expect((await operationOf(operationId)).status).toBe('pending');
@@ -104,6 +105,30 @@ describe('reliability under faults', () => {
     }
   }, 120_000);
 
+  it('a signal repeated while a worker stops (Ctrl-C through its launcher, a supervisor asking twice) does not cut its hand-back short', async () => {
+    const job = await fixtures.job({ inputs: bands(8, 64 * MiB) });
+    const queuePrefix = uniqueQueuePrefix();
+    const env = { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '1', WORKER_HEALTH_PORT: String(await freePort()), LOG_LEVEL: 'info' };
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const stopping = spawnService('worker', env);
+    try {
+      const operationId = await requestAndAwaitBuild(api, job);
+
+      stopping.process.kill('SIGTERM');
+      await waitFor(async () => stopping.output().includes('SIGTERM received'), 10_000, 'the worker to start stopping');
+      stopping.process.kill('SIGTERM');
+      stopping.process.kill('SIGINT');
+
+      expect(await stopping.exitedCleanly()).toBe(true);
+      expect(stopping.output()).toContain('received again: still stopping');
+      expect(stopping.output()).toContain('handed back to the queue at shutdown');
+      expect((await operationOf(operationId)).status).toBe('pending');
+    } finally {
+      await stopping.kill('SIGKILL');
+      await api.close();
+    }
+  }, 90_000);
+
   it('on SIGTERM with grace left, a worker finishes its running build before it exits', async () => {
     const job = await fixtures.job({ inputs: bands(3, 32 * MiB) });
     const queuePrefix = uniqueQueuePrefix();
@@ -112,7 +137,8 @@ describe('reliability under faults', () => {
     try {
       const operationId = await requestAndAwaitBuild(api, job);
 
-      expect(await stopping.kill('SIGTERM')).toBe(0);
+      await stopping.kill('SIGTERM');
+      expect(await stopping.exitedCleanly()).toBe(true);
 
       const operation = await operationOf(operationId);
       expect(operation.status).toBe('ready');

@@ -70,7 +70,13 @@ async function run(roleArgument: string): Promise<void> {
 function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger, embeddedS3?: EmbeddedS3): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      // A signal can come twice: Ctrl-C reaches a worker both from the terminal and through its launcher, and
+      // supervisors repeat themselves. Were it left to its default action it would kill the process in the
+      // middle of handing its builds back; the grace period and the deadline below already bound the stop.
+      logger.log(`${signal} received again: still stopping`);
+      return;
+    }
     stopping = true;
     logger.log(`${signal} received: finishing running builds for up to ${config.SHUTDOWN_GRACE_SECONDS} s`);
     setTimeout(() => process.exit(1), (config.SHUTDOWN_GRACE_SECONDS + 20) * 1000).unref();
@@ -84,8 +90,8 @@ function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger,
       process.exit(1);
     }
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 /** On the first start against an empty database, seed the demo and print how to try it. */

@@ -67,7 +67,9 @@ export function relaunchWithWorkerSettings(): void {
   for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.kill(signal));
   child.once('exit', (code, signal) => {
     if (signal) {
-      // Die of the same signal, so that whoever started us sees what happened to the worker.
+      // Say so (the worker could not), then die of the same signal, so that whoever started us sees what
+      // happened to the worker.
+      process.stderr.write(`${JSON.stringify({ level: 50, time: Date.now(), pid: process.pid, msg: `the worker process (pid ${child.pid}) was ended by ${signal}` })}\n`);
       for (const forwarded of FORWARDED_SIGNALS) process.removeAllListeners(forwarded);
       process.kill(process.pid, signal);
     } else {

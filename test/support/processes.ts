@@ -27,6 +27,8 @@ export interface Child {
   process: ChildProcess;
   output(): string;
   exited: Promise<number | null>;
+  /** Resolves true once the process exits with code 0; otherwise fails with how it ended and its last output. */
+  exitedCleanly(): Promise<true>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -39,6 +41,11 @@ function track(child: ChildProcess): Child {
     process: child,
     output: () => output,
     exited,
+    exitedCleanly: async () => {
+      const code = await exited;
+      if (code === 0) return true;
+      throw new Error(`the process ended with ${code ?? child.signalCode}; its last output:\n${output.slice(-6000)}`);
+    },
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
