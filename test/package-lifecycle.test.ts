@@ -8,6 +8,7 @@ import { PackageObjects } from '../src/downloads/package-objects.js';
 import { RetentionService } from '../src/operations/maintenance/retention.service.js';
 import { OperatorService } from '../src/operations/operator.service.js';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
+import { StorageRepository } from '../src/storage/storage.repository.js';
 import { download, downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, uniqueId, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
 import { dropDatabase } from './support/run-resources.mjs';
@@ -229,6 +230,53 @@ describe('packages: built, failed, expired, swept', () => {
 
       for (const key of orphans) expect(await exists(key)).toBe(false);
       expect(await fixtures.prisma.packageObject.count({ where: { key: { in: orphans } } })).toBe(0);
+    });
+
+    it('an overtaken attempt that finishes while the sweep deletes its object records nothing: no operation is ready on an object going away', async () => {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      // Attempt 1 lost its lock and attempt 2 runs; attempt 1 still finishes its upload, as a partitioned worker may.
+      const operation = await fixtures.prisma.downloadOperation.create({ data: { workflowId: job.workflowId, jobId: job.jobId, attempts: 2 } });
+      const key = `packages/${uniqueId('overtaken')}/attempt-1.zip`;
+      await fixtures.storage.putObject('test-packages', key, Buffer.from('PK'), 'application/zip');
+      await fixtures.prisma.packageObject.create({ data: { bucket: 'test-packages', key, operationId: operation.id, attempt: 1, state: 'writing' } });
+      const storage = service.app.get(StorageRepository);
+      const deleteObject = storage.deleteObject.bind(storage);
+      let release = () => undefined as void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let deleting = false;
+      // The sweep's deletion of that object is in flight while the attempt records its package.
+      storage.deleteObject = async (bucket, objectKey) => {
+        if (objectKey === key) {
+          deleting = true;
+          await held;
+        }
+        return deleteObject(bucket, objectKey);
+      };
+      try {
+        const sweeping = service.app.get(PackageObjects).sweep(new Date(Date.now() + 1_000));
+        await waitFor(async () => deleting, 10_000, 'the sweep to delete the overtaken attempt\'s object');
+
+        const readyAt = new Date();
+        const marked = await service.app.get(OperationRepository).markReady(operation.id, 'test-packages', {
+          bytesDone: 2n,
+          archiveKey: key,
+          sizeBytes: 2n,
+          sha256: '0'.repeat(64),
+          entryCount: 1,
+          readyAt,
+          expiresAt: new Date(readyAt.getTime() + 3_600_000),
+        });
+        release();
+        await sweeping;
+
+        expect(marked).toBe(false);
+        expect(await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: operation.id } })).toMatchObject({ status: 'pending', archiveKey: null });
+        expect(await exists(key)).toBe(false);
+        expect(await fixtures.prisma.packageObject.count({ where: { key } })).toBe(0);
+      } finally {
+        release();
+        storage.deleteObject = deleteObject;
+      }
     });
 
     it('keeps a package whose ready record committed though its answer was lost, and records it once', async () => {

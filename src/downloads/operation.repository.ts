@@ -3,6 +3,9 @@ import type { DownloadOperation, JobStatus, OperationStatus } from '../generated
 import { Prisma } from '../generated/prisma/client.js';
 import { PrismaService } from '../platform/prisma/prisma.service.js';
 
+/** Rolls back a ready record whose object the sweep has claimed. */
+class ObjectClaimed extends Error {}
+
 export type { DownloadOperation, OperationStatus };
 
 export const LIVE_STATUSES: readonly OperationStatus[] = ['pending', 'ready'];
@@ -264,15 +267,23 @@ export class OperationRepository {
    * package is already recorded: a retry after a commit whose answer was lost must not disown it.
    */
   async markReady(id: string, bucket: string, result: ReadyPackage): Promise<boolean> {
-    return this.prisma.$transaction(async (tx) => {
-      const { count } = await tx.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { status: 'ready', ...result } });
-      if (count === 1) {
-        await tx.packageObject.deleteMany({ where: { bucket, key: result.archiveKey } });
-        return true;
-      }
-      const recorded = await tx.downloadOperation.count({ where: { id, status: 'ready', archiveKey: result.archiveKey } });
-      return recorded === 1;
-    });
+    return this.prisma
+      .$transaction(async (tx) => {
+        const { count } = await tx.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { status: 'ready', ...result } });
+        if (count === 1) {
+          // The object must still be listed as being written: the sweep claims an overtaken attempt's object
+          // before deleting it, and an operation must never be ready on an object that is going away.
+          const { count: owned } = await tx.packageObject.deleteMany({ where: { bucket, key: result.archiveKey, state: 'writing' } });
+          if (owned === 1) return true;
+          throw new ObjectClaimed();
+        }
+        const recorded = await tx.downloadOperation.count({ where: { id, status: 'ready', archiveKey: result.archiveKey } });
+        return recorded === 1;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof ObjectClaimed) return false;
+        throw error;
+      });
   }
 
   /** An attempt failed but another will follow: the operation stays pending with the cause on record. */

@@ -65,14 +65,21 @@ export class PackageObjects {
     const cutoff = new Date(now.getTime() - this.config.PACKAGE_DELETE_GRACE_SECONDS * 1000);
     // A 'writing' object is over when its operation is gone, no longer pending, or on a later attempt; the one
     // a ready operation points at is never touched. (COALESCE: with no operation the test is NULL, not false.)
+    // Each is claimed ('deleting') before S3 is asked: an overtaken attempt that finishes meanwhile then finds
+    // its object no longer its own and records nothing (markReady), so no ready operation points at an object
+    // being deleted. A row that such a record holds locked is left for the next sweep.
     const due = await this.prisma.$queryRaw<DueObject[]>`
-      SELECT p.bucket, p.key FROM package_objects p
-        LEFT JOIN download_operations o ON o.id = p.operation_id
-       WHERE p.updated_at < ${cutoff}
-         AND (p.state = 'deleting' OR o.id IS NULL OR o.status <> 'pending' OR o.attempts > p.attempt)
-         AND NOT COALESCE(o.status = 'ready' AND o.archive_key = p.key, false)
-       ORDER BY p.updated_at
-       LIMIT ${limit}`;
+      UPDATE package_objects AS claimed SET state = 'deleting'
+        FROM (SELECT p.bucket, p.key FROM package_objects p
+                LEFT JOIN download_operations o ON o.id = p.operation_id
+               WHERE p.updated_at < ${cutoff}
+                 AND (p.state = 'deleting' OR o.id IS NULL OR o.status <> 'pending' OR o.attempts > p.attempt)
+                 AND NOT COALESCE(o.status = 'ready' AND o.archive_key = p.key, false)
+               ORDER BY p.updated_at
+               LIMIT ${limit}
+                 FOR UPDATE OF p SKIP LOCKED) AS due
+       WHERE claimed.bucket = due.bucket AND claimed.key = due.key
+      RETURNING claimed.bucket, claimed.key`;
     let deleted = 0;
     for (const location of due) {
       if (!(await this.deleteFromStorage(location))) continue;
