@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import http from 'node:http';
+import { connect } from 'node:net';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 import { dropDatabase } from './support/run-resources.mjs';
 import { downloadPath, Fixtures, startTestApp, testConfig, uniqueId, uniqueQueuePrefix, type TestApp } from './support/harness.js';
@@ -20,6 +22,30 @@ function holdRequest(app: TestApp, path: string, apiKey: string, waitSeconds: nu
 }
 
 const heldRequests = async (app: TestApp) => Number(/download_waiting_requests (\d+)/.exec((await app.http.get('/metrics')).text)?.[1] ?? NaN);
+
+/**
+ * Asks `path` on a raw keep-alive connection, stays idle for `idleMs`, and tells whether the service has kept
+ * the connection open meanwhile, as a gateway reusing its connections expects.
+ */
+async function keptOpenAfterIdle(baseUrl: string, path: string, idleMs: number): Promise<boolean> {
+  const { port } = new URL(baseUrl);
+  const socket = connect(Number(port), '127.0.0.1');
+  let received = '';
+  let closed = false;
+  socket.on('data', (chunk) => (received += chunk));
+  socket.on('close', () => (closed = true));
+  socket.on('error', () => undefined);
+  try {
+    await once(socket, 'connect');
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n`);
+    await waitFor(async () => /^HTTP\/1\.1 \d{3} [^\r]*\r\n[\s\S]*\r\n\r\n/.test(received), 5_000, `an answer to ${path}`);
+    expect(received).not.toMatch(/\r\nconnection: close\r\n/i);
+    await new Promise((resolve) => setTimeout(resolve, idleMs));
+    return !closed;
+  } finally {
+    socket.destroy();
+  }
+}
 
 describe('what protects the API from its callers and its operators', () => {
   let fixtures: Fixtures;
@@ -47,6 +73,22 @@ describe('what protects the API from its callers and its operators', () => {
       held.drop();
       await waitFor(async () => (await heldRequests(api)) === 0, 5_000, 'the dropped request to be let go');
     } finally {
+      await api.close();
+    }
+  }, 30_000);
+
+  it('idle keep-alive connections outlast a gateway\'s reuse of them (HTTP_KEEP_ALIVE_SECONDS), on both ports', async () => {
+    // Node's own default closes them after 5 s, and a gateway that reuses one then answers 502.
+    const api = await startTestApp('api', { QUEUE_PREFIX: uniqueQueuePrefix() });
+    const brief = await startTestApp('api', { QUEUE_PREFIX: uniqueQueuePrefix(), HTTP_KEEP_ALIVE_SECONDS: '1' });
+    try {
+      const kept = await Promise.all([keptOpenAfterIdle(api.baseUrl, '/healthz', 6_000), keptOpenAfterIdle(api.internal!.baseUrl, '/internal/openapi.json', 6_000)]);
+      const closed = await Promise.all([keptOpenAfterIdle(brief.baseUrl, '/healthz', 3_000), keptOpenAfterIdle(brief.internal!.baseUrl, '/internal/openapi.json', 3_000)]);
+
+      expect(kept).toEqual([true, true]);
+      expect(closed).toEqual([false, false]);
+    } finally {
+      await brief.close();
       await api.close();
     }
   }, 30_000);

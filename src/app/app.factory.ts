@@ -6,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import type { Server } from 'node:http';
 import type { AppConfig, Role } from '../platform/config/app-config.js';
 import { envelope } from '../platform/http/error-envelope.filter.js';
+import { keepConnectionsOpen } from '../platform/http/connections.js';
 import { answerParserErrorsWithEnvelope, isInternalPath, isInternalRequest } from '../platform/http/ports.js';
 import { httpMetrics } from '../platform/metrics/http-metrics.middleware.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
@@ -49,5 +50,6 @@ export async function createApp(role: Role, config: AppConfig): Promise<INestApp
   // Only the API publishes documents; a worker does not load Swagger at all.
   if (role !== 'worker') (await import('./openapi.js')).serveOpenApi(app);
   answerParserErrorsWithEnvelope(app.getHttpServer() as Server);
+  keepConnectionsOpen(app.getHttpServer() as Server, config.HTTP_KEEP_ALIVE_SECONDS);
   return app;
 }

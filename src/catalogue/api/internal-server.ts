@@ -1,6 +1,8 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { AppConfig } from '../../platform/config/app-config.js';
+import { keepConnectionsOpen } from '../../platform/http/connections.js';
 import { answerParserErrorsWithEnvelope, markInternal } from '../../platform/http/ports.js';
 
 /**
@@ -12,7 +14,10 @@ import { answerParserErrorsWithEnvelope, markInternal } from '../../platform/htt
 export class InternalServer implements OnApplicationShutdown {
   private server: Server | undefined;
 
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly config: AppConfig,
+  ) {}
 
   /** Listens on `port` (0: any free port); answers the port. */
   async listen(port: number, host?: string): Promise<number> {
@@ -22,6 +27,7 @@ export class InternalServer implements OnApplicationShutdown {
       handle(request, response);
     });
     answerParserErrorsWithEnvelope(server);
+    keepConnectionsOpen(server, this.config.HTTP_KEEP_ALIVE_SECONDS);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

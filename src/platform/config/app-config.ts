@@ -183,6 +183,10 @@ export class AppConfig {
   @IntegerSetting(1, 65535, 'WORKER_HEALTH_PORT must be an integer between 1 and 65535')
   WORKER_HEALTH_PORT = 3001;
 
+  /** Idle keep-alive connections stay open this long: longer than a gateway's own reuse of them (keepConnectionsOpen). */
+  @IntegerSetting(1, 290, 'HTTP_KEEP_ALIVE_SECONDS must be an integer from 1 to 290')
+  HTTP_KEEP_ALIVE_SECONDS = 65;
+
   /** The catalogue API's port (the platform's workflow engine registers jobs there); never PORT. */
   @IntegerSetting(1, 65535, 'INTERNAL_PORT must be an integer between 1 and 65535')
   INTERNAL_PORT = 3002;
