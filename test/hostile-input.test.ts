@@ -109,6 +109,7 @@ describe('hostile input', () => {
     const serverErrors = answers.filter(({ answer }) => answer.status >= 500);
     expect(serverErrors.map(({ request, answer }) => `${answer.status} ${request}`)).toEqual([]);
     for (const { request, answer } of answers) {
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
       if (answer.status < 400 || request.startsWith('HEAD')) continue;
       const body = JSON.parse(answer.body);
       expect(Object.keys(body)).toEqual(['error']);
@@ -128,6 +129,7 @@ describe('hostile input', () => {
     const rawBytes = await sendRaw(port, Buffer.concat([Buffer.from('PUT /v0/workflows/'), Buffer.from('été😀', 'utf8'), Buffer.from(`/jobs/j/download HTTP/1.1\r\nHost: x\r\nAuthorization: ${job.apiKey}\r\nConnection: close\r\n\r\n`)]));
 
     expect(oversized).toMatch(/^HTTP\/1\.1 431 /);
+    for (const answer of [oversized, garbage, badHeader, rawBytes]) expect(answer).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
     expect(JSON.parse(oversized.split('\r\n\r\n')[1])).toEqual({ error: { code: 'HEADERS_TOO_LARGE', message: 'the request headers are too large', details: [] } });
     for (const answer of [garbage, badHeader]) {
       expect(answer).toMatch(/^HTTP\/1\.1 400 /);

@@ -24,6 +24,12 @@ function keepPortsApart(request: Request, response: Response, next: NextFunction
   response.status(404).json(envelope('NOT_FOUND', 'no such resource'));
 }
 
+/** Answers are what their Content-Type says: a browser must not read an error's JSON as a page of its own. */
+function forbidTypeSniffing(_request: Request, response: Response, next: NextFunction): void {
+  response.setHeader('X-Content-Type-Options', 'nosniff');
+  next();
+}
+
 /**
  * JSON bodies, on the catalogue API only. The public routes take no body: one sent along is never read, so it
  * cannot decide the answer before the contract's checks do (a malformed body without a key is still 401).
@@ -45,6 +51,7 @@ export async function createApp(role: Role, config: AppConfig): Promise<INestApp
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.use(httpMetrics(app.get(MetricsService)));
+  app.use(forbidTypeSniffing);
   app.use(keepPortsApart);
   app.use(parseJsonBodies());
   // Only the API publishes documents; a worker does not load Swagger at all.
