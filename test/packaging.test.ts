@@ -1,7 +1,7 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StorageRepository } from '../src/storage/storage.repository.js';
@@ -138,6 +138,9 @@ describe('packaging a job run into one ZIP', () => {
         'SCENE.tif': tiff(1_000),
         'dir/': '',
         'odd name (1) [final].json': '{}',
+        // An object named like the folder of others: the folder's files keep their paths.
+        tiles: 'a file named like a folder',
+        'tiles/0.png': 'tile zero',
       },
       outputs: { 'report.csv': 'a\n', 'Report.csv': 'b\n' },
     });
@@ -147,7 +150,7 @@ describe('packaging a job run into one ZIP', () => {
     const { file } = await fetchZip(body.signed_url, 'hostile.zip');
 
     const names = inspectZip(file).entries.map((e) => e.name);
-    expect(names).toHaveLength(10 + 1 - 1); // the folder marker is skipped; manifest.json is added
+    expect(names).toHaveLength(12 + 1 - 1); // the folder marker is skipped; manifest.json is added
     for (const name of names) {
       expect(name).not.toMatch(/^\//);
       expect(name).not.toContain('\\');
@@ -164,6 +167,8 @@ describe('packaging a job run into one ZIP', () => {
     const extracted = await readdir(target, { recursive: true });
     expect(extracted.filter((p) => !p.includes('/') && !['inputs', 'outputs', 'manifest.json'].includes(p))).toEqual([]);
     expect(await readdir(scratch)).not.toContain('evil.txt');
+    expect(await readFile(path.join(target, 'inputs/tiles/0.png'), 'utf8')).toBe('tile zero');
+    expect(await readFile(path.join(target, 'inputs/tiles~2'), 'utf8')).toBe('a file named like a folder');
   });
 
   it('fails a job with no assets with NO_ASSETS and leaves no package', async () => {

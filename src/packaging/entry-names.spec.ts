@@ -68,7 +68,14 @@ describe('assignEntryNames', () => {
       { folder: 'outputs', relativeKey: 'maps/x.png' },
       { folder: 'outputs', relativeKey: 'MAPS' },
     ]);
-    expect(sut).toEqual(['outputs/tiles', 'outputs/0.png', 'outputs/maps/x.png', 'outputs/MAPS~2']);
+    // The folders' files keep their paths; the files named like a folder, in any case, take the suffix.
+    expect(sut).toEqual(['outputs/tiles~2', 'outputs/tiles/0.png', 'outputs/maps/x.png', 'outputs/MAPS~2']);
+    const deeper = assignEntryNames([
+      { folder: 'inputs', relativeKey: 'a/b' },
+      { folder: 'inputs', relativeKey: 'a/b/c.tif' },
+      { folder: 'inputs', relativeKey: 'a/b~2/d.tif' },
+    ]);
+    expect(deeper).toEqual(['inputs/a/b~3', 'inputs/a/b/c.tif', 'inputs/a/b~2/d.tif']);
   });
 
   it('names the same sources the same way every time', () => {

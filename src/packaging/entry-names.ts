@@ -45,28 +45,26 @@ function withSuffix(path: string, n: number): string {
 
 /**
  * Assigns each source its entry name, in the order given (callers sort sources by key, so suffixes are stable
- * from one build to the next). A name already taken, compared case-insensitively, or clashing with a folder
- * of another entry, gets the first free "~N" suffix.
+ * from one build to the next). A name already taken, compared case-insensitively, or that is also the folder
+ * of other entries (objects `x` and `x/y.tif`), gets the first free "~N" suffix: the folder's files keep their
+ * paths, whichever comes first.
  */
 export function assignEntryNames(sources: NamedSource[]): string[] {
-  const files = new Set<string>();
-  const folders = new Set<string>(['inputs', 'outputs']);
-  const names: string[] = [];
   // Names collide when the bytes written to the ZIP (UTF-8) do, ignoring case as macOS and Windows do.
   const fold = (path: string) => Buffer.from(path.toLowerCase(), 'utf8').toString('latin1');
-  for (const source of sources) {
-    let base = [source.folder, ...safeSegments(source.relativeKey)].join('/');
+  const bases = sources.map((source) => [source.folder, ...safeSegments(source.relativeKey)].join('/'));
+  // Every folder is known before any file is named. A suffix changes only a name's last segment, so no folder
+  // appears later, and a file named after none of them never stands where a folder must.
+  const folders = new Set<string>();
+  for (const base of bases) {
     const parents = base.split('/').slice(0, -1);
-    // A file under a folder that is already a file's name cannot be extracted: put it directly in its folder.
-    if (parents.some((_, index) => files.has(fold(parents.slice(0, index + 1).join('/'))))) {
-      base = `${source.folder}/${base.slice(base.lastIndexOf('/') + 1)}`;
-    }
+    parents.forEach((_, index) => folders.add(fold(parents.slice(0, index + 1).join('/'))));
+  }
+  const files = new Set<string>();
+  return bases.map((base) => {
     let name = base;
     for (let n = 2; files.has(fold(name)) || folders.has(fold(name)); n++) name = withSuffix(base, n);
     files.add(fold(name));
-    const nameParents = name.split('/').slice(0, -1);
-    nameParents.forEach((_, index) => folders.add(fold(nameParents.slice(0, index + 1).join('/'))));
-    names.push(name);
-  }
-  return names;
+    return name;
+  });
 }
