@@ -129,7 +129,7 @@ describe('what protects the API from its callers and its operators', () => {
       const readiness = await fetch(`http://127.0.0.1:${port}/readyz`);
       expect(readiness.status).toBe(503);
       const { error } = (await readiness.json()) as { error: { details: Array<{ field: string; message: string }> } };
-      expect(error.details).toEqual([{ field: 'schema', message: expect.stringContaining('node dist/migrate.js') }]);
+      expect(error.details).toContainEqual({ field: 'schema', message: expect.stringContaining('node dist/migrate.js') });
       const answer = await fetch(`http://127.0.0.1:${port}/v0/workflows/wf/jobs/job/download`, { method: 'PUT', headers: { Authorization: 'jdk_anything' } });
       expect(answer.status).toBe(503);
       expect(await answer.json()).toEqual({ error: { code: 'SERVICE_UNAVAILABLE', message: 'the service is not ready: its database migrations are pending', details: [] } });

@@ -71,7 +71,7 @@ describe('the demo', () => {
       service.stdout!.on('data', (chunk) => (output += chunk));
       service.stderr!.on('data', (chunk) => (output += chunk));
       const curl = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no curl line printed:\n${output}`)), 30_000);
+        const timer = setTimeout(() => reject(new Error(`no curl line printed:\n${output}`)), 60_000);
         service!.stdout!.on('data', () => {
           const match = /^\s*(curl .*\/download)\s*$/m.exec(output);
           if (match) {
@@ -103,7 +103,7 @@ describe('the demo', () => {
       await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
       await client.end();
     }
-  }, 90_000);
+  }, 120_000);
 
   it('`cli demo` seeds an organisation, a key and a finished job whose package downloads', async () => {
     const app = await startTestApp('all');

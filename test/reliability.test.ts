@@ -58,7 +58,7 @@ describe('reliability under faults', () => {
       const ready = await waitFor(async () => {
         const operation = await operationOf(operationId);
         return operation.status === 'ready' ? operation : undefined;
-      }, 60_000, 'the rescuing worker to finish');
+      }, 150_000, 'the rescuing worker to finish');
 
       expect(ready.attempts).toBeGreaterThanOrEqual(2);
       expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(1);
@@ -78,7 +78,7 @@ describe('reliability under faults', () => {
       await rescuer?.close();
       await api.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('on SIGTERM with no grace left, a worker hands its build back to the queue and exits cleanly', async () => {
     const job = await fixtures.job({ inputs: bands(4, 48 * MiB) });
@@ -155,6 +155,7 @@ describe('reliability under faults', () => {
     const worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '1', RETENTION_SWEEP_SECONDS: '1' });
     // A maintenance run that takes its time (a sweep through a large backlog, a slow S3): 12 s, where the grace is 1 s.
     let longRunStarted = false;
+    let closed = false;
     Object.assign(worker.app.get(MaintenanceWorker), {
       run: () => {
         longRunStarted = true;
@@ -167,11 +168,14 @@ describe('reliability under faults', () => {
       await waitFor(async () => longRunStarted, 20_000, 'the long maintenance run to be running');
 
       await worker.close();
+      closed = true;
 
       // Handed back: waiting or delayed in the queue, not left active for another worker to find stalled.
       expect(['waiting', 'delayed', 'prioritized']).toContain(await inspectQueue(queuePrefix, (queue) => queue.getJobState(operationId), PACKAGING_QUEUE));
       expect((await operationOf(operationId)).status).toBe('pending');
     } finally {
+      // A worker left running would sweep the run's database every second through the files that follow.
+      if (!closed) await worker.close();
       await api.close();
     }
   }, 90_000);
@@ -192,7 +196,8 @@ describe('reliability under faults', () => {
       expect(Date.now() - started).toBeLessThan(8_000);
       expect(refused.body.error.code).toBe('SERVICE_UNAVAILABLE');
       const readiness = await api.http.get('/readyz').expect(503);
-      expect(readiness.body.error.details).toEqual([{ field: 'postgres', message: 'postgres does not answer' }]);
+      // The dependency cut is named (the shared s3rver, busy with another file's upload, may be named too).
+      expect(readiness.body.error.details).toContainEqual({ field: 'postgres', message: 'postgres does not answer' });
 
       await relay.restore();
 
@@ -239,7 +244,8 @@ describe('reliability under faults', () => {
       expect(Date.now() - started).toBeLessThan(8_000);
       expect(refused.body.error.code).toBe('SERVICE_UNAVAILABLE');
       const readiness = await api.http.get('/readyz').expect(503);
-      expect(readiness.body.error.details).toEqual([{ field: 'redis', message: 'redis does not answer' }]);
+      // The dependency cut is named (the shared s3rver, busy with another file's upload, may be named too).
+      expect(readiness.body.error.details).toContainEqual({ field: 'redis', message: 'redis does not answer' });
       const stillLive = await api.http.put(downloadPath(pending)).set('Authorization', pending.apiKey).expect(200);
       expect(stillLive.body.id).toBe(pendingOperation.id);
       expect(['pending', 'ready']).toContain(stillLive.body.status);

@@ -44,6 +44,25 @@ describe('no operation stranded, one writer per package', () => {
   const put = (app: TestApp, job: SeededJob) => app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
 
   /**
+   * Runs `use` with a migrated database of its own and fixtures writing to it, then drops it. A reconciler
+   * scans its whole database: on the run's shared one it would take other files' pending operations too.
+   */
+  async function onDatabaseOfItsOwn(use: (own: { url: string; fixtures: Fixtures }) => Promise<void>): Promise<void> {
+    const database = uniqueId('jdtest_own').replaceAll('-', '_');
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `/${database}`;
+    await ensureDatabase(url.toString());
+    await migrate(url.toString());
+    const own = await Fixtures.create(testConfig({ DATABASE_URL: url.toString() }));
+    try {
+      await use({ url: url.toString(), fixtures: own });
+    } finally {
+      await own.close();
+      await dropDatabase(database);
+    }
+  }
+
+  /**
    * Admits the operation's build, as a worker with a free slot would, then fails its job in Redis without a
    * word to Postgres, as a worker cut off from Postgres would.
    */
@@ -115,58 +134,55 @@ describe('no operation stranded, one writer per package', () => {
   }, 60_000);
 
   it('the reconciler re-drives stranded operations on its own: one ended in Redis, one never queued', async () => {
-    const queuePrefix = uniqueQueuePrefix();
-    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
-    let worker: TestApp | undefined;
-    try {
-      const endedInRedis = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
-      const { body } = await put(api, endedInRedis);
-      await failInRedisOnly(api, queuePrefix, body.id);
-      const neverQueued = await fixtures.job({ inputs: { 'b.tif': raster(64 * 1024) } });
-      const recordedOnly = await fixtures.prisma.downloadOperation.create({ data: { workflowId: neverQueued.workflowId, jobId: neverQueued.jobId } });
+    await onDatabaseOfItsOwn(async (own) => {
+      const queuePrefix = uniqueQueuePrefix();
+      const api = await startTestApp('api', { DATABASE_URL: own.url, QUEUE_PREFIX: queuePrefix });
+      let worker: TestApp | undefined;
+      const readyOnOwn = (id: string) =>
+        waitFor(async () => (await own.fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id } })).status === 'ready', 60_000, `operation ${id} to be ready`);
+      try {
+        const endedInRedis = await own.fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+        const { body } = await put(api, endedInRedis);
+        await failInRedisOnly(api, queuePrefix, body.id);
+        const neverQueued = await own.fixtures.job({ inputs: { 'b.tif': raster(64 * 1024) } });
+        const recordedOnly = await own.fixtures.prisma.downloadOperation.create({ data: { workflowId: neverQueued.workflowId, jobId: neverQueued.jobId } });
 
-      worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix, RECONCILE_SECONDS: '1', RECONCILE_AFTER_SECONDS: '1' });
+        worker = await startTestApp('worker', { DATABASE_URL: own.url, QUEUE_PREFIX: queuePrefix, RECONCILE_SECONDS: '1', RECONCILE_AFTER_SECONDS: '1' });
 
-      await readyOperation(body.id);
-      await readyOperation(recordedOnly.id);
-    } finally {
-      await worker?.close();
-      await api.close();
-    }
+        await readyOnOwn(body.id);
+        await readyOnOwn(recordedOnly.id);
+      } finally {
+        await worker?.close();
+        await api.close();
+      }
+    });
   }, 60_000);
 
   it('the reconciler gets past a backlog waiting in line: an operation stranded behind 200 waiting ones is queued again', async () => {
-    // A database of its own: the other files' reconcilers would take these old pending operations too.
-    const database = uniqueId('jdtest_backlog').replaceAll('-', '_');
-    const databaseUrl = new URL(process.env.DATABASE_URL!);
-    databaseUrl.pathname = `/${database}`;
-    await ensureDatabase(databaseUrl.toString());
-    await migrate(databaseUrl.toString());
-    const own = await Fixtures.create(testConfig({ DATABASE_URL: databaseUrl.toString() }));
-    const api = await startTestApp('api', { DATABASE_URL: databaseUrl.toString(), QUEUE_PREFIX: uniqueQueuePrefix() });
-    try {
-      const seed = await own.job({ inputs: { 'a.tif': 'x' } });
-      const backlog = Array.from({ length: 200 }, (_, i) => `backlog-${i}`);
-      await own.prisma.job.createMany({ data: backlog.map((id) => ({ workflowId: seed.workflowId, id, status: 'completed' as const, inputs: [], outputs: [] })) });
-      await own.prisma.downloadOperation.createMany({ data: backlog.map((jobId) => ({ workflowId: seed.workflowId, jobId })) });
-      const waiting = await own.prisma.downloadOperation.findMany({ where: { workflowId: seed.workflowId } });
-      const fair = api.app.get(FairShare);
-      for (const operation of waiting) await fair.submit(operation.id, seed.organisationId);
-      // Never queued (its PUT met a Redis outage), and newer than the backlog.
-      const stranded = await own.prisma.downloadOperation.create({ data: { workflowId: seed.workflowId, jobId: seed.jobId } });
-      await own.prisma.$executeRaw`UPDATE download_operations SET updated_at = now() - interval '2 days' WHERE workflow_id = ${seed.workflowId} AND id <> ${stranded.id}::uuid`;
-      await own.prisma.$executeRaw`UPDATE download_operations SET updated_at = now() - interval '1 day' WHERE id = ${stranded.id}::uuid`;
-      const reconciler = new Reconciler(api.app.get(OperationRepository), api.app.get(PackageQueue), api.app.get(WebhookDispatcher), api.config);
+    await onDatabaseOfItsOwn(async ({ url, fixtures: own }) => {
+      const api = await startTestApp('api', { DATABASE_URL: url, QUEUE_PREFIX: uniqueQueuePrefix() });
+      try {
+        const seed = await own.job({ inputs: { 'a.tif': 'x' } });
+        const backlog = Array.from({ length: 200 }, (_, i) => `backlog-${i}`);
+        await own.prisma.job.createMany({ data: backlog.map((id) => ({ workflowId: seed.workflowId, id, status: 'completed' as const, inputs: [], outputs: [] })) });
+        await own.prisma.downloadOperation.createMany({ data: backlog.map((jobId) => ({ workflowId: seed.workflowId, jobId })) });
+        const waiting = await own.prisma.downloadOperation.findMany({ where: { workflowId: seed.workflowId } });
+        const fair = api.app.get(FairShare);
+        for (const operation of waiting) await fair.submit(operation.id, seed.organisationId);
+        // Never queued (its PUT met a Redis outage), and newer than the backlog.
+        const stranded = await own.prisma.downloadOperation.create({ data: { workflowId: seed.workflowId, jobId: seed.jobId } });
+        await own.prisma.$executeRaw`UPDATE download_operations SET updated_at = now() - interval '2 days' WHERE workflow_id = ${seed.workflowId} AND id <> ${stranded.id}::uuid`;
+        await own.prisma.$executeRaw`UPDATE download_operations SET updated_at = now() - interval '1 day' WHERE id = ${stranded.id}::uuid`;
+        const reconciler = new Reconciler(api.app.get(OperationRepository), api.app.get(PackageQueue), api.app.get(WebhookDispatcher), api.config);
 
-      const runs = [await reconciler.reconcile(), await reconciler.reconcile()];
+        const runs = [await reconciler.reconcile(), await reconciler.reconcile()];
 
-      expect(runs.map((run) => run.added)).toEqual([0, 1]);
-      expect(await fair.stateOf(stranded.id)).toBe('queued');
-    } finally {
-      await api.close();
-      await own.close();
-      await dropDatabase(database);
-    }
+        expect(runs.map((run) => run.added)).toEqual([0, 1]);
+        expect(await fair.stateOf(stranded.id)).toBe('queued');
+      } finally {
+        await api.close();
+      }
+    });
   }, 60_000);
 
   it('a worker shut down while Redis is away stops soon after its grace period instead of waiting for Redis', async () => {
@@ -204,7 +220,9 @@ describe('no operation stranded, one writer per package', () => {
       const job = await fixtures.job({ inputs });
       const { body } = await put(api, job);
       await waitFor(async () => (await operationOf(body.id)).bytesDone > 0n, 30_000, 'the first worker to be streaming');
-      rescuer = await startTestApp('worker', settings);
+      // Only the cut-off worker needs the short lock: the rescuer's own build must not lapse while this Jest
+      // process, which also carries the proxy and the relay, is busy.
+      rescuer = await startTestApp('worker', { ...settings, WORKER_LOCK_SECONDS: '10' });
 
       await relay.cut();
 

@@ -21,5 +21,9 @@ export default async function globalSetup() {
     DEMO_SEED: 'false',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     WEBHOOK_SECRET_KEY: 'test-run-webhook-secret-key-0123456789',
+    // Every reconciler scans the whole run's database and queues what it finds under its own prefix: with the
+    // default (300 s), a late-running file's reconciler would build other files' operations. A test that
+    // needs the reconciler sets its own, on a database of its own.
+    RECONCILE_AFTER_SECONDS: '3600',
   });
 }
