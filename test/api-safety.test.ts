@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import http from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 import { dropDatabase } from './support/run-resources.mjs';
 import { downloadPath, Fixtures, startTestApp, testConfig, uniqueId, uniqueQueuePrefix, type TestApp } from './support/harness.js';
@@ -92,6 +92,36 @@ describe('what protects the API from its callers and its operators', () => {
       await api.close();
     }
   }, 30_000);
+
+  it('on SIGTERM, a connection whose request is under way closes once it is answered, and the process stops at once', async () => {
+    // With 65 s of keep-alive, that connection would otherwise hold the server's close past the shutdown deadline.
+    const [port, internalPort] = [await freePort(), await freePort()];
+    const api = spawnService('api', { PORT: String(port), INTERNAL_PORT: String(internalPort), SHUTDOWN_GRACE_SECONDS: '0', QUEUE_PREFIX: uniqueQueuePrefix() });
+    let socket: Socket | undefined;
+    try {
+      await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false), 30_000, 'the API to be ready', 100);
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      let received = '';
+      let closed = false;
+      socket = connect(port, '127.0.0.1');
+      socket.on('data', (chunk) => (received += chunk));
+      socket.on('close', () => (closed = true));
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      // No worker runs: the request waits, on a keep-alive connection, until the API stops.
+      socket.write(`PUT ${downloadPath(job)} HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${job.apiKey}\r\nPrefer: wait=15\r\n\r\n`);
+      await waitFor(async () => /download_waiting_requests 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), 10_000, 'the request to be held');
+
+      api.process.kill('SIGTERM');
+
+      expect(await api.exitedCleanly()).toBe(true);
+      expect(received).toMatch(/^HTTP\/1\.1 \d{3} /);
+      await waitFor(async () => closed, 5_000, 'the connection to be closed');
+    } finally {
+      socket?.destroy();
+      await api.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('a revoked key stops working on every API process within a second, however long keys are cached', async () => {
     const queuePrefix = uniqueQueuePrefix();

@@ -138,7 +138,7 @@ describe('the data model against the migrated database', () => {
   it('shows operators stuck and failed operations through their views', async () => {
     const { job } = await seedJob();
     const stuck = await fixtures.prisma.downloadOperation.create({
-      data: { workflowId: job.workflowId, jobId: job.id, attempts: 1, updatedAt: new Date(Date.now() - 3_600_000) },
+      data: { workflowId: job.workflowId, jobId: job.id, attempts: 1, updatedAt: new Date(Date.now() - 20 * 60_000) },
     });
     const other = await seedJob();
     const failed = await fixtures.prisma.downloadOperation.create({

@@ -279,6 +279,30 @@ describe('packages: built, failed, expired, swept', () => {
       }
     });
 
+    it('an attempt that gives up an object the sweep has already forgotten lists it again when S3 cannot delete it now', async () => {
+      // The sweep deleted and forgot the overtaken attempt's object while its upload was still in flight; the
+      // upload then wrote it anew, and the attempt, refused by markReady, gives it up while S3 is unavailable.
+      const key = `packages/${uniqueId('rewritten')}/attempt-1.zip`;
+      await fixtures.storage.putObject('test-packages', key, Buffer.from('PK'), 'application/zip');
+      const storage = service.app.get(StorageRepository);
+      const deleteObject = storage.deleteObject.bind(storage);
+      storage.deleteObject = async (bucket, objectKey) => {
+        if (objectKey === key) throw new Error('S3 is unavailable');
+        return deleteObject(bucket, objectKey);
+      };
+      try {
+        await service.app.get(PackageObjects).abandon({ bucket: 'test-packages', key });
+      } finally {
+        storage.deleteObject = deleteObject;
+      }
+      expect(await fixtures.prisma.packageObject.findMany({ where: { key } })).toEqual([expect.objectContaining({ state: 'deleting' })]);
+
+      await service.app.get(PackageObjects).sweep(new Date(Date.now() + 1_000));
+
+      expect(await exists(key)).toBe(false);
+      expect(await fixtures.prisma.packageObject.count({ where: { key } })).toBe(0);
+    });
+
     it('keeps a package whose ready record committed though its answer was lost, and records it once', async () => {
       const operations = service.app.get(OperationRepository);
       const markReady = operations.markReady.bind(operations);

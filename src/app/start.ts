@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import { type INestApplication, Logger } from '@nestjs/common';
+import type { Server } from 'node:http';
 import { CatalogueRepository } from '../catalogue/catalogue.repository.js';
 import { ensureLocalWebhookKey } from '../notifications/webhook-secrets.js';
 import { DemoService } from '../operations/demo.service.js';
 import { ensureDatabase, migrate } from '../platform/prisma/migrator.js';
 import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from '../platform/config/app-config.js';
 import type { EmbeddedS3 } from '../storage/embedded-s3.js';
+import { drainConnections } from '../platform/http/connections.js';
 import { createApp } from './app.factory.js';
 
 /** Starts the process of a role and keeps it running until SIGTERM or SIGINT. */
@@ -49,13 +51,16 @@ async function run(roleArgument: string): Promise<void> {
   }
 
   const app = await createApp(role, config);
-  stopOnSignals(app, config, logger, embeddedS3);
+  const drains = [() => drainConnections(app.getHttpServer() as Server)];
+  stopOnSignals(app, config, logger, drains, embeddedS3);
   const port = role === 'worker' ? config.WORKER_HEALTH_PORT : config.PORT;
   await app.listen(port);
   logger.log(`${role === 'all' ? 'all-in-one' : role} listening on port ${port}`);
   if (role !== 'worker') {
     const { InternalServer } = await import('../catalogue/api/internal-server.js');
-    await app.get(InternalServer).listen(config.INTERNAL_PORT);
+    const internalServer = app.get(InternalServer);
+    await internalServer.listen(config.INTERNAL_PORT);
+    drains.push(() => internalServer.drain());
     logger.log(`catalogue API listening on port ${config.INTERNAL_PORT}${config.INTERNAL_API_TOKEN ? '' : ' (no INTERNAL_API_TOKEN set: it answers 401)'}`);
   }
 
@@ -67,7 +72,7 @@ async function run(roleArgument: string): Promise<void> {
  * SHUTDOWN_GRACE_SECONDS before handing them back (PackagingWorker); then the queues, Redis, Prisma and the
  * HTTP server close. Whatever hangs, the process ends: an orchestrator would kill it anyway.
  */
-function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger, embeddedS3?: EmbeddedS3): void {
+function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger, drains: Array<() => void>, embeddedS3?: EmbeddedS3): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -81,6 +86,8 @@ function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger,
     logger.log(`${signal} received: finishing running builds for up to ${config.SHUTDOWN_GRACE_SECONDS} s`);
     setTimeout(() => process.exit(1), (config.SHUTDOWN_GRACE_SECONDS + 20) * 1000).unref();
     try {
+      // A gateway's connections stop being reused as soon as their answers are out.
+      for (const drain of drains) drain();
       await app.close();
       await embeddedS3?.close();
       logger.log('stopped');

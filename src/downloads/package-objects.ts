@@ -48,7 +48,13 @@ export class PackageObjects {
     const { bucket, key } = location;
     // S3 first: with Postgres away the object still goes, and its 'writing' row is swept once superseded.
     await this.deleteFromStorage(location);
-    await this.prisma.packageObject.updateMany({ where: { bucket, key }, data: { state: 'deleting' } });
+    // Listed again if the sweep has meanwhile deleted and forgotten it: an upload that was still in flight
+    // then may have written it anew.
+    await this.prisma.packageObject.upsert({
+      where: { bucket_key: { bucket, key } },
+      create: { bucket, key, state: 'deleting' },
+      update: { state: 'deleting' },
+    });
   }
 
   /** An object already listed for deletion (an expired package): deleted now, and forgotten once gone. */

@@ -2,7 +2,7 @@ import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { AppConfig } from '../../platform/config/app-config.js';
-import { keepConnectionsOpen } from '../../platform/http/connections.js';
+import { drainConnections, keepConnectionsOpen } from '../../platform/http/connections.js';
 import { answerParserErrorsWithEnvelope, markInternal } from '../../platform/http/ports.js';
 
 /**
@@ -34,6 +34,11 @@ export class InternalServer implements OnApplicationShutdown {
       server.listen(port, host, () => resolve());
     });
     return (server.address() as { port: number }).port;
+  }
+
+  /** The process is stopping: connections close once their answers are out (drainConnections). */
+  drain(): void {
+    if (this.server?.listening) drainConnections(this.server);
   }
 
   async onApplicationShutdown(): Promise<void> {
