@@ -7,6 +7,7 @@ import { OperationRepository } from '../src/downloads/operation.repository.js';
 import { PackageObjects } from '../src/downloads/package-objects.js';
 import { RetentionService } from '../src/operations/maintenance/retention.service.js';
 import { OperatorService } from '../src/operations/operator.service.js';
+import type { AppConfig } from '../src/platform/config/app-config.js';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { download, downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, uniqueId, type SeededJob, type TestApp } from './support/harness.js';
@@ -232,13 +233,35 @@ describe('packages: built, failed, expired, swept', () => {
       expect(await fixtures.prisma.packageObject.count({ where: { key: { in: orphans } } })).toBe(0);
     });
 
-    it('an overtaken attempt that finishes while the sweep deletes its object records nothing: no operation is ready on an object going away', async () => {
+    /** A pending operation on its second attempt, and the object its first attempt wrote, still listed as being written. */
+    async function overtakenAttemptObject() {
       const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
-      // Attempt 1 lost its lock and attempt 2 runs; attempt 1 still finishes its upload, as a partitioned worker may.
       const operation = await fixtures.prisma.downloadOperation.create({ data: { workflowId: job.workflowId, jobId: job.jobId, attempts: 2 } });
       const key = `packages/${uniqueId('overtaken')}/attempt-1.zip`;
       await fixtures.storage.putObject('test-packages', key, Buffer.from('PK'), 'application/zip');
       await fixtures.prisma.packageObject.create({ data: { bucket: 'test-packages', key, operationId: operation.id, attempt: 1, state: 'writing' } });
+      return { operation, key };
+    }
+
+    it('gives an overtaken attempt the whole grace from when its operation last changed, not from when it began writing', async () => {
+      // Attempt 1 began writing an hour ago; attempt 2 took over a moment ago and is running.
+      const { operation, key } = await overtakenAttemptObject();
+      await fixtures.prisma.$executeRaw`UPDATE package_objects SET updated_at = now() - interval '1 hour' WHERE key = ${key}`;
+      const objects = new PackageObjects(fixtures.prisma, service.app.get(StorageRepository), { ...service.config, PACKAGE_DELETE_GRACE_SECONDS: 600 } as AppConfig);
+
+      await objects.sweep();
+      expect(await exists(key)).toBe(true);
+
+      // Ten minutes and more without a change: attempt 1 has had its grace.
+      await fixtures.prisma.$executeRaw`UPDATE download_operations SET updated_at = now() - interval '11 minutes' WHERE id = ${operation.id}::uuid`;
+      await objects.sweep();
+      expect(await exists(key)).toBe(false);
+      expect(await fixtures.prisma.packageObject.count({ where: { key } })).toBe(0);
+    });
+
+    it('an overtaken attempt that finishes while the sweep deletes its object records nothing: no operation is ready on an object going away', async () => {
+      // Attempt 1 lost its lock and attempt 2 runs; attempt 1 still finishes its upload, as a partitioned worker may.
+      const { operation, key } = await overtakenAttemptObject();
       const storage = service.app.get(StorageRepository);
       const deleteObject = storage.deleteObject.bind(storage);
       let release = () => undefined as void;

@@ -71,6 +71,8 @@ export class PackageObjects {
     const cutoff = new Date(now.getTime() - this.config.PACKAGE_DELETE_GRACE_SECONDS * 1000);
     // A 'writing' object is over when its operation is gone, no longer pending, or on a later attempt; the one
     // a ready operation points at is never touched. (COALESCE: with no operation the test is NULL, not false.)
+    // Its grace counts from the operation's last change too, not only from when the attempt began writing: an
+    // attempt overtaken an hour into its build gets the whole grace to notice and stop before its object goes.
     // Each is claimed ('deleting') before S3 is asked: an overtaken attempt that finishes meanwhile then finds
     // its object no longer its own and records nothing (markReady), so no ready operation points at an object
     // being deleted. A row that such a record holds locked is left for the next sweep.
@@ -79,7 +81,7 @@ export class PackageObjects {
         FROM (SELECT p.bucket, p.key FROM package_objects p
                 LEFT JOIN download_operations o ON o.id = p.operation_id
                WHERE p.updated_at < ${cutoff}
-                 AND (p.state = 'deleting' OR o.id IS NULL OR o.status <> 'pending' OR o.attempts > p.attempt)
+                 AND (p.state = 'deleting' OR o.id IS NULL OR ((o.status <> 'pending' OR o.attempts > p.attempt) AND o.updated_at < ${cutoff}))
                  AND NOT COALESCE(o.status = 'ready' AND o.archive_key = p.key, false)
                ORDER BY p.updated_at
                LIMIT ${limit}
