@@ -39,6 +39,15 @@ describe('reliability under faults', () => {
     return body.id;
   }
 
+  /** A job, an API and a spawned worker (`node dist/main.js worker`, as production runs it) to build it, stopped by the test. */
+  async function buildOnSpawnedWorker(inputs: Record<string, Buffer>, graceSeconds: number) {
+    const job = await fixtures.job({ inputs });
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const env = { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: String(graceSeconds), WORKER_HEALTH_PORT: String(await freePort()), LOG_LEVEL: 'info' };
+    return { job, queuePrefix, api, stopping: spawnService('worker', env) };
+  }
+
   it('a worker killed with SIGKILL mid-build leaves the operation pending; another worker completes one sound package', async () => {
     const inputs = bands(6, 48 * MiB);
     const job = await fixtures.job({ inputs, outputs: { 'result.json': '{"ok":true}' } });
@@ -81,11 +90,7 @@ describe('reliability under faults', () => {
   }, 240_000);
 
   it('on SIGTERM with no grace left, a worker hands its build back to the queue and exits cleanly', async () => {
-    const job = await fixtures.job({ inputs: bands(4, 48 * MiB) });
-    const queuePrefix = uniqueQueuePrefix();
-    const env = { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '0', WORKER_HEALTH_PORT: String(await freePort()), LOG_LEVEL: 'info' };
-    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
-    const stopping = spawnService('worker', env);
+    const { job, queuePrefix, api, stopping } = await buildOnSpawnedWorker(bands(4, 48 * MiB), 0);
     let next: TestApp | undefined;
     try {
       const operationId = await requestAndAwaitBuild(api, job);
@@ -106,11 +111,7 @@ describe('reliability under faults', () => {
   }, 120_000);
 
   it('a signal repeated while a worker stops (Ctrl-C through its launcher, a supervisor asking twice) does not cut its hand-back short', async () => {
-    const job = await fixtures.job({ inputs: bands(8, 64 * MiB) });
-    const queuePrefix = uniqueQueuePrefix();
-    const env = { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: '1', WORKER_HEALTH_PORT: String(await freePort()), LOG_LEVEL: 'info' };
-    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
-    const stopping = spawnService('worker', env);
+    const { job, api, stopping } = await buildOnSpawnedWorker(bands(8, 64 * MiB), 1);
     try {
       const operationId = await requestAndAwaitBuild(api, job);
 
