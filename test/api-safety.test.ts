@@ -47,6 +47,29 @@ async function keptOpenAfterIdle(baseUrl: string, path: string, idleMs: number):
   }
 }
 
+/** A raw keep-alive connection: what it has received, parsed as one answer, and whether it has closed. */
+async function rawConnection(port: number): Promise<{ socket: Socket; closed: boolean; answer(): { status: number; connection?: string; body: unknown } }> {
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  const connection = {
+    socket,
+    closed: false,
+    answer() {
+      const [head, body] = received.split('\r\n\r\n', 2);
+      const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1]);
+      return { status, connection: /\r\nconnection: ([^\r]*)/i.exec(head)?.[1]?.toLowerCase(), body: body ? JSON.parse(body) : undefined };
+    },
+  };
+  socket.on('data', (chunk) => (received += chunk));
+  socket.on('close', () => (connection.closed = true));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.on('error', () => undefined);
+  return connection;
+}
+
 describe('what protects the API from its callers and its operators', () => {
   let fixtures: Fixtures;
 
@@ -93,32 +116,43 @@ describe('what protects the API from its callers and its operators', () => {
     }
   }, 30_000);
 
-  it('on SIGTERM, a connection whose request is under way closes once it is answered, and the process stops at once', async () => {
-    // With 65 s of keep-alive, that connection would otherwise hold the server's close past the shutdown deadline.
+  it('on SIGTERM, the API takes no new connection, answers the requests it has while Postgres is still open, closes their connections and stops', async () => {
+    // A rolling deploy: requests under way get their real answer, not a 500 from a database closed under them,
+    // and a gateway's next connect is refused, so it goes to another instance.
     const [port, internalPort] = [await freePort(), await freePort()];
     const api = spawnService('api', { PORT: String(port), INTERNAL_PORT: String(internalPort), SHUTDOWN_GRACE_SECONDS: '0', QUEUE_PREFIX: uniqueQueuePrefix() });
-    let socket: Socket | undefined;
+    const sockets: Socket[] = [];
     try {
       await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false), 30_000, 'the API to be ready', 100);
       const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
-      let received = '';
-      let closed = false;
-      socket = connect(port, '127.0.0.1');
-      socket.on('data', (chunk) => (received += chunk));
-      socket.on('close', () => (closed = true));
-      socket.on('error', () => undefined);
-      await once(socket, 'connect');
-      // No worker runs: the request waits, on a keep-alive connection, until the API stops.
-      socket.write(`PUT ${downloadPath(job)} HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${job.apiKey}\r\nPrefer: wait=15\r\n\r\n`);
+      const request = `PUT ${downloadPath(job)} HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${job.apiKey}\r\n`;
+      const held = await rawConnection(port);
+      const slow = await rawConnection(port);
+      sockets.push(held.socket, slow.socket);
+      // No worker runs: this one waits, on a keep-alive connection, until the API stops.
+      held.socket.write(`${request}Prefer: wait=15\r\n\r\n`);
       await waitFor(async () => /download_waiting_requests 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), 10_000, 'the request to be held');
+      // This one has begun its request and not finished it, as a slow client would.
+      slow.socket.write(request);
 
       api.process.kill('SIGTERM');
 
+      await waitFor(async () => held.closed, 5_000, 'the held request to be answered and its connection closed');
+      expect(held.answer()).toMatchObject({ status: 200, connection: 'close', body: { status: 'pending' } });
+      const refused = (somePort: number) =>
+        rawConnection(somePort).then(
+          (late) => (late.socket.destroy(), 'accepted'),
+          (error: NodeJS.ErrnoException) => error.code,
+        );
+      expect([await refused(port), await refused(internalPort)]).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
+      expect(api.process.exitCode).toBeNull();
+
+      slow.socket.write('\r\n');
+      await waitFor(async () => slow.closed, 5_000, 'the slow request to be answered and its connection closed');
+      expect(slow.answer()).toMatchObject({ status: 200, connection: 'close', body: { status: 'pending' } });
       expect(await api.exitedCleanly()).toBe(true);
-      expect(received).toMatch(/^HTTP\/1\.1 \d{3} /);
-      await waitFor(async () => closed, 5_000, 'the connection to be closed');
     } finally {
-      socket?.destroy();
+      for (const socket of sockets) socket.destroy();
       await api.kill('SIGKILL');
     }
   }, 60_000);

@@ -7,8 +7,15 @@ import { DemoService } from '../operations/demo.service.js';
 import { ensureDatabase, migrate } from '../platform/prisma/migrator.js';
 import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from '../platform/config/app-config.js';
 import type { EmbeddedS3 } from '../storage/embedded-s3.js';
-import { drainConnections } from '../platform/http/connections.js';
+import { OperationEvents } from '../downloads/operation-events.js';
+import { drainConnections, stopServing } from '../platform/http/connections.js';
 import { createApp } from './app.factory.js';
+
+/**
+ * At SIGTERM, how long the API's requests under way get to be answered before their connections are cut and
+ * Postgres and Redis close. Its requests are short; the longest, `Prefer: wait`, is answered at once.
+ */
+const REQUEST_DRAIN_MS = 10_000;
 
 /** Starts the process of a role and keeps it running until SIGTERM or SIGINT. */
 export async function start(roleArgument: string): Promise<void> {
@@ -51,8 +58,13 @@ async function run(roleArgument: string): Promise<void> {
   }
 
   const app = await createApp(role, config);
-  const drains = [() => drainConnections(app.getHttpServer() as Server)];
-  stopOnSignals(app, config, logger, drains, embeddedS3);
+  const httpServer = app.getHttpServer() as Server;
+  // A worker's port serves its health checks only, and they must go on answering while its builds finish.
+  const stopHttp: Array<() => void | Promise<void>> =
+    role === 'worker'
+      ? [() => drainConnections(httpServer)]
+      : [() => app.get(OperationEvents, { strict: false }).stopWaiting(), () => stopServing(httpServer, REQUEST_DRAIN_MS)];
+  stopOnSignals(app, config, logger, stopHttp, embeddedS3);
   const port = role === 'worker' ? config.WORKER_HEALTH_PORT : config.PORT;
   await app.listen(port);
   logger.log(`${role === 'all' ? 'all-in-one' : role} listening on port ${port}`);
@@ -60,7 +72,7 @@ async function run(roleArgument: string): Promise<void> {
     const { InternalServer } = await import('../catalogue/api/internal-server.js');
     const internalServer = app.get(InternalServer);
     await internalServer.listen(config.INTERNAL_PORT);
-    drains.push(() => internalServer.drain());
+    stopHttp.push(() => internalServer.stop(REQUEST_DRAIN_MS));
     logger.log(`catalogue API listening on port ${config.INTERNAL_PORT}${config.INTERNAL_API_TOKEN ? '' : ' (no INTERNAL_API_TOKEN set: it answers 401)'}`);
   }
 
@@ -68,11 +80,12 @@ async function run(roleArgument: string): Promise<void> {
 }
 
 /**
- * SIGTERM or SIGINT: close the application. Workers stop taking jobs and give running builds
- * SHUTDOWN_GRACE_SECONDS before handing them back (PackagingWorker); then the queues, Redis, Prisma and the
- * HTTP server close. Whatever hangs, the process ends: an orchestrator would kill it anyway.
+ * SIGTERM or SIGINT: close the application. The API stops taking connections and answers the requests it has
+ * (REQUEST_DRAIN_MS at most), while Postgres and Redis are still open. Workers stop taking jobs and give
+ * running builds SHUTDOWN_GRACE_SECONDS before handing them back (PackagingWorker); then the queues, Redis and
+ * Prisma close. Whatever hangs, the process ends: an orchestrator would kill it anyway.
  */
-function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger, drains: Array<() => void>, embeddedS3?: EmbeddedS3): void {
+function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger, stopHttp: Array<() => void | Promise<void>>, embeddedS3?: EmbeddedS3): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -87,7 +100,7 @@ function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger,
     setTimeout(() => process.exit(1), (config.SHUTDOWN_GRACE_SECONDS + 20) * 1000).unref();
     try {
       // A gateway's connections stop being reused as soon as their answers are out.
-      for (const drain of drains) drain();
+      await Promise.all(stopHttp.map((stop) => stop()));
       await app.close();
       await embeddedS3?.close();
       logger.log('stopped');

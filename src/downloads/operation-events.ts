@@ -20,6 +20,7 @@ export class OperationEvents implements OnModuleDestroy {
   private readonly logger = new Logger(OperationEvents.name);
   private subscribed: Promise<void> | undefined;
   private readonly waiters = new Map<string, Set<() => void>>();
+  private stopping = false;
 
   constructor(private readonly events: RedisEvents) {}
 
@@ -49,9 +50,10 @@ export class OperationEvents implements OnModuleDestroy {
   /**
    * Starts listening for one operation. Call before re-reading its state, then await `settled`, so that an
    * event between the read and the wait is not missed. Resolves true when the event came, false on timeout
-   * or cancel.
+   * or cancel, and at once (false) once the process is stopping.
    */
   async listen(operationId: string, timeoutMs: number): Promise<{ settled: Promise<boolean>; cancel: () => void }> {
+    if (this.stopping) return { settled: Promise.resolve(false), cancel: () => undefined };
     this.subscribed ??= this.events.subscribe(SETTLED, (id) => {
       for (const wake of [...(this.waiters.get(id) ?? [])]) wake();
     });
@@ -72,7 +74,17 @@ export class OperationEvents implements OnModuleDestroy {
     return { settled, cancel: () => finish(false) };
   }
 
-  onModuleDestroy(): void {
+  /**
+   * The process is stopping: every held request is woken now and no new one waits, so that each answers the
+   * operation as it stands (pending: the caller polls, or waits on another instance) while Postgres is still
+   * open, instead of failing when it closes.
+   */
+  stopWaiting(): void {
+    this.stopping = true;
     for (const waiters of this.waiters.values()) for (const wake of [...waiters]) wake();
+  }
+
+  onModuleDestroy(): void {
+    this.stopWaiting();
   }
 }

@@ -2,7 +2,7 @@ import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { AppConfig } from '../../platform/config/app-config.js';
-import { drainConnections, keepConnectionsOpen } from '../../platform/http/connections.js';
+import { keepConnectionsOpen, stopServing } from '../../platform/http/connections.js';
 import { answerParserErrorsWithEnvelope, markInternal } from '../../platform/http/ports.js';
 
 /**
@@ -36,9 +36,9 @@ export class InternalServer implements OnApplicationShutdown {
     return (server.address() as { port: number }).port;
   }
 
-  /** The process is stopping: connections close once their answers are out (drainConnections). */
-  drain(): void {
-    if (this.server?.listening) drainConnections(this.server);
+  /** The process is stopping: no new connections, and the open ones close once answered (stopServing). */
+  async stop(limitMs: number): Promise<void> {
+    if (this.server) await stopServing(this.server, limitMs);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,7 +1,10 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 
 /** Servers that are stopping: their answers close the connection they came on. */
 const draining = new WeakSet<Server>();
+
+/** Each server's answers under way, so that a stop can make them close their connection too. */
+const answering = new WeakMap<Server, Set<ServerResponse>>();
 
 /**
  * How long an idle keep-alive connection stays open. A gateway or load balancer in front keeps its connections
@@ -13,20 +16,45 @@ const draining = new WeakSet<Server>();
 export function keepConnectionsOpen(server: Server, keepAliveSeconds: number): void {
   server.keepAliveTimeout = keepAliveSeconds * 1000;
   server.headersTimeout = (keepAliveSeconds + 1) * 1000;
-  server.prependListener('request', (_request, response) => {
+  const underWay = new Set<ServerResponse>();
+  answering.set(server, underWay);
+  server.prependListener('request', (_request, response: ServerResponse) => {
     if (draining.has(server)) response.shouldKeepAlive = false;
+    underWay.add(response);
+    response.once('close', () => underWay.delete(response));
   });
 }
 
 /**
  * The process is stopping: idle connections close now, and every other one once its answer is out (answers
- * from now on say `Connection: close`; one already under way closes as soon as it is done). Otherwise a
- * connection busy at the signal would stay open for the keep-alive time after its answer, and the server's
- * close would wait for it past the shutdown deadline.
+ * from now on, and those under way, say `Connection: close`). Otherwise a connection busy at the signal would
+ * stay open for the keep-alive time after its answer, and the server's close would wait for it past the
+ * shutdown deadline.
  */
 export function drainConnections(server: Server): void {
   draining.add(server);
   // Read when an answer ends; 0 would mean no limit at all.
   server.keepAliveTimeout = 1;
+  for (const response of answering.get(server) ?? []) if (!response.headersSent) response.shouldKeepAlive = false;
   server.closeIdleConnections();
+}
+
+/**
+ * Stops taking connections (a gateway's next connect is refused, and it tries another instance) and drains
+ * the open ones. Resolves once every request already received has been answered and its connection closed,
+ * or after `limitMs`, when the connections still open (a client that never finishes its request) are cut.
+ * The application's database and Redis connections must outlive this: the requests under way still use them.
+ */
+export async function stopServing(server: Server, limitMs: number): Promise<void> {
+  if (!server.listening) return;
+  drainConnections(server);
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<'limit'>((resolve) => (timer = setTimeout(() => resolve('limit'), limitMs)));
+  const outcome = await Promise.race([closed, limit]);
+  clearTimeout(timer);
+  if (outcome === 'limit') {
+    server.closeAllConnections();
+    await closed;
+  }
 }
