@@ -66,12 +66,15 @@ describe('no operation stranded, one writer per package', () => {
    * Admits the operation's build, as a worker with a free slot would, then fails its job in Redis without a
    * word to Postgres, as a worker cut off from Postgres would.
    */
-  async function failInRedisOnly(api: TestApp, queuePrefix: string, operationId: string): Promise<void> {
+  async function failInRedisOnly(api: TestApp, queuePrefix: string, operationId: string, { stalledBefore = 0 } = {}): Promise<void> {
     expect(await api.app.get(PackageQueue).admitNext(1)).toEqual([operationId]);
     const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    // BullMQ's count of the workers that died under the job (it fails the job past WorkerOptions.maxStalledCount).
+    if (stalledBefore) await connection.hset(`${queuePrefix}:${PACKAGING_QUEUE}:${operationId}`, 'stc', String(stalledBefore));
+    // No stalled-jobs check: its interval (BullMQ's default, 30 s) would hold off every other worker's as long.
     const worker = new Worker(PACKAGING_QUEUE, async () => {
       throw new UnrecoverableError('the outcome could not be recorded');
-    }, { connection, prefix: queuePrefix });
+    }, { connection, prefix: queuePrefix, skipStalledCheck: true });
     try {
       await waitFor(() => inspectQueue(queuePrefix, async (queue) => (await queue.getJobState(operationId)) === 'failed'), 15_000, 'the job to fail in Redis');
     } finally {
@@ -128,6 +131,47 @@ describe('no operation stranded, one writer per package', () => {
       worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix });
       await readyOperation(body.id);
     } finally {
+      await worker?.close();
+      await api.close();
+    }
+  }, 60_000);
+
+  it('a revived job is a fresh start: after one that had stalled before is revived, a worker dying under it once more gets it rebuilt, not failed', async () => {
+    // BullMQ fails a job whose workers died under it more than twice. A revived job starts a fresh set of
+    // attempts; the stalls of the set that ended must not count against it.
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    let worker: TestApp | undefined;
+    const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    // Takes the job and dies with it: no lock renewal, and it never answers.
+    const dying = new Worker(PACKAGING_QUEUE, () => new Promise(() => undefined), {
+      connection,
+      prefix: queuePrefix,
+      autorun: false,
+      lockDuration: 500,
+      skipLockRenewal: true,
+      skipStalledCheck: true,
+    });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      const { body } = await put(api, job);
+      await failInRedisOnly(api, queuePrefix, body.id, { stalledBefore: 3 });
+      expect((await operationOf(body.id)).status).toBe('pending');
+
+      await put(api, job);
+      void dying.run();
+      await waitFor(() => inspectQueue(queuePrefix, async (queue) => (await queue.getJobState(body.id)) === 'active'), 10_000, 'the dying worker to take the job');
+      await dying.close(true);
+      worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix, WORKER_LOCK_SECONDS: '2' });
+
+      const settled = await waitFor(async () => {
+        const operation = await operationOf(body.id);
+        return operation.status === 'pending' ? undefined : operation;
+      }, 30_000, `operation ${body.id} to settle`);
+      expect(settled).toMatchObject({ status: 'ready', errorCode: null });
+    } finally {
+      await dying.close(true).catch(() => undefined);
+      connection.disconnect();
       await worker?.close();
       await api.close();
     }

@@ -1,5 +1,6 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
 import { DependencyUnavailableError } from '../errors.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -24,6 +25,7 @@ const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 @Injectable()
 export class PackageQueue implements OnModuleDestroy {
   private readonly queue: Queue<PackageJobData>;
+  private readonly redis: Redis;
 
   constructor(
     private readonly config: AppConfig,
@@ -32,7 +34,8 @@ export class PackageQueue implements OnModuleDestroy {
     connections: RedisConnections,
     metrics: MetricsService,
   ) {
-    this.queue = new Queue<PackageJobData>(PACKAGING_QUEUE, { connection: connections.fast('queue'), prefix: config.QUEUE_PREFIX });
+    this.redis = connections.fast('queue');
+    this.queue = new Queue<PackageJobData>(PACKAGING_QUEUE, { connection: this.redis, prefix: config.QUEUE_PREFIX });
     // Enqueue failures reach the caller as 503; the connection's own error events need no second report.
     this.queue.on('error', () => undefined);
     metrics.addCollectedGauge('packaging_queue_jobs', 'Packaging jobs in the queue by state', 'state', async () => {
@@ -121,6 +124,9 @@ export class PackageQueue implements OnModuleDestroy {
     try {
       // A fresh set of attempts: the earlier ones ended without their outcome on record.
       await this.fair.markRunning(operationId, organisationId);
+      // BullMQ's retry keeps the job's stall count and, when stalling too often is what failed it, that deferred
+      // failure, which fails the job again the moment a worker takes it, before any build.
+      await this.redis.hdel(this.queue.toKey(operationId), 'stc', 'defa');
       await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
     } catch (error) {
       // Another process revived it a moment ago: it is queued either way.
