@@ -134,6 +134,8 @@ describe('what protects the API from its callers and its operators', () => {
       await waitFor(async () => /download_waiting_requests 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), 10_000, 'the request to be held');
       // This one has begun its request and not finished it, as a slow client would.
       slow.socket.write(request);
+      // Its first bytes must reach the server before the signal, or the connection would count as idle.
+      await new Promise((resolve) => setTimeout(resolve, 200));
 
       api.process.kill('SIGTERM');
 

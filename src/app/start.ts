@@ -9,6 +9,7 @@ import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from '../pl
 import type { EmbeddedS3 } from '../storage/embedded-s3.js';
 import { OperationEvents } from '../downloads/operation-events.js';
 import { drainConnections, stopServing } from '../platform/http/connections.js';
+import { QueueWorkers } from '../platform/queues/queue-workers.js';
 import { createApp } from './app.factory.js';
 
 /**
@@ -59,12 +60,16 @@ async function run(roleArgument: string): Promise<void> {
 
   const app = await createApp(role, config);
   const httpServer = app.getHttpServer() as Server;
-  // A worker's port serves its health checks only, and they must go on answering while its builds finish.
-  const stopHttp: Array<() => void | Promise<void>> =
-    role === 'worker'
+  // What a signal starts before the application closes: the workers' drains (they stop taking builds at
+  // once), and the HTTP side. A worker's port serves its health checks only, and they must go on answering
+  // while its builds finish; the API stops listening and answers what it has while Postgres is still open.
+  const beforeClose: Array<() => void | Promise<void>> = [
+    () => app.get(QueueWorkers, { strict: false }).startDraining(),
+    ...(role === 'worker'
       ? [() => drainConnections(httpServer)]
-      : [() => app.get(OperationEvents, { strict: false }).stopWaiting(), () => stopServing(httpServer, REQUEST_DRAIN_MS)];
-  stopOnSignals(app, config, logger, stopHttp, embeddedS3);
+      : [() => app.get(OperationEvents, { strict: false }).stopWaiting(), () => stopServing(httpServer, REQUEST_DRAIN_MS)]),
+  ];
+  stopOnSignals(app, config, logger, beforeClose, embeddedS3);
   const port = role === 'worker' ? config.WORKER_HEALTH_PORT : config.PORT;
   await app.listen(port);
   logger.log(`${role === 'all' ? 'all-in-one' : role} listening on port ${port}`);
@@ -72,7 +77,7 @@ async function run(roleArgument: string): Promise<void> {
     const { InternalServer } = await import('../catalogue/api/internal-server.js');
     const internalServer = app.get(InternalServer);
     await internalServer.listen(config.INTERNAL_PORT);
-    stopHttp.push(() => internalServer.stop(REQUEST_DRAIN_MS));
+    beforeClose.push(() => internalServer.stop(REQUEST_DRAIN_MS));
     logger.log(`catalogue API listening on port ${config.INTERNAL_PORT}${config.INTERNAL_API_TOKEN ? '' : ' (no INTERNAL_API_TOKEN set: it answers 401)'}`);
   }
 
@@ -80,12 +85,12 @@ async function run(roleArgument: string): Promise<void> {
 }
 
 /**
- * SIGTERM or SIGINT: close the application. The API stops taking connections and answers the requests it has
- * (REQUEST_DRAIN_MS at most), while Postgres and Redis are still open. Workers stop taking jobs and give
- * running builds SHUTDOWN_GRACE_SECONDS before handing them back (PackagingWorker); then the queues, Redis and
- * Prisma close. Whatever hangs, the process ends: an orchestrator would kill it anyway.
+ * SIGTERM or SIGINT: close the application. Workers stop taking jobs and give running builds
+ * SHUTDOWN_GRACE_SECONDS before handing them back (PackagingWorker); meanwhile the API stops taking
+ * connections and answers the requests it has (REQUEST_DRAIN_MS at most) while Postgres and Redis are still
+ * open; then the queues, Redis and Prisma close. Whatever hangs, the process ends: an orchestrator would kill it anyway.
  */
-function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger, stopHttp: Array<() => void | Promise<void>>, embeddedS3?: EmbeddedS3): void {
+function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger, beforeClose: Array<() => void | Promise<void>>, embeddedS3?: EmbeddedS3): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -99,8 +104,7 @@ function stopOnSignals(app: INestApplication, config: AppConfig, logger: Logger,
     logger.log(`${signal} received: finishing running builds for up to ${config.SHUTDOWN_GRACE_SECONDS} s`);
     setTimeout(() => process.exit(1), (config.SHUTDOWN_GRACE_SECONDS + 20) * 1000).unref();
     try {
-      // A gateway's connections stop being reused as soon as their answers are out.
-      await Promise.all(stopHttp.map((stop) => stop()));
+      await Promise.all(beforeClose.map((step) => step()));
       await app.close();
       await embeddedS3?.close();
       logger.log('stopped');

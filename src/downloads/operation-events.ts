@@ -58,6 +58,8 @@ export class OperationEvents implements OnModuleDestroy {
       for (const wake of [...(this.waiters.get(id) ?? [])]) wake();
     });
     await this.subscribed;
+    // The first wait of the process may have waited here for its subscription while the process began to stop.
+    if (this.stopping) return { settled: Promise.resolve(false), cancel: () => undefined };
     let resolveSettled: (value: boolean) => void = () => undefined;
     const settled = new Promise<boolean>((resolve) => (resolveSettled = resolve));
     const waiters = this.waiters.get(operationId) ?? new Set<() => void>();
@@ -75,8 +77,8 @@ export class OperationEvents implements OnModuleDestroy {
   }
 
   /**
-   * The process is stopping: every held request is woken now and no new one waits, so that each answers the
-   * operation as it stands (pending: the caller polls, or waits on another instance) while Postgres is still
+   * The process is stopping: every held request is woken now (it re-reads the operation) and no new one waits,
+   * so that each answers the operation as it stands (pending: the caller polls, or waits on another instance) while Postgres is still
    * open, instead of failing when it closes.
    */
   stopWaiting(): void {

@@ -1,10 +1,7 @@
-import type { Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 /** Servers that are stopping: their answers close the connection they came on. */
 const draining = new WeakSet<Server>();
-
-/** Each server's answers under way, so that a stop can make them close their connection too. */
-const answering = new WeakMap<Server, Set<ServerResponse>>();
 
 /**
  * How long an idle keep-alive connection stays open. A gateway or load balancer in front keeps its connections
@@ -16,12 +13,14 @@ const answering = new WeakMap<Server, Set<ServerResponse>>();
 export function keepConnectionsOpen(server: Server, keepAliveSeconds: number): void {
   server.keepAliveTimeout = keepAliveSeconds * 1000;
   server.headersTimeout = (keepAliveSeconds + 1) * 1000;
-  const underWay = new Set<ServerResponse>();
-  answering.set(server, underWay);
-  server.prependListener('request', (_request, response: ServerResponse) => {
-    if (draining.has(server)) response.shouldKeepAlive = false;
-    underWay.add(response);
-    response.once('close', () => underWay.delete(response));
+  server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
+    // Whether an answer keeps its connection is settled as its head is written (Node's implicit head goes
+    // through writeHead too), so that answers already under way at the signal say `Connection: close` as well.
+    const writeHead = response.writeHead;
+    response.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+      if (draining.has(server)) this.shouldKeepAlive = false;
+      return writeHead.apply(this, args);
+    } as ServerResponse['writeHead'];
   });
 }
 
@@ -35,7 +34,6 @@ export function drainConnections(server: Server): void {
   draining.add(server);
   // Read when an answer ends; 0 would mean no limit at all.
   server.keepAliveTimeout = 1;
-  for (const response of answering.get(server) ?? []) if (!response.headersSent) response.shouldKeepAlive = false;
   server.closeIdleConnections();
 }
 

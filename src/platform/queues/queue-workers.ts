@@ -49,22 +49,31 @@ export class QueueWorkers {
   }
 
   /**
+   * The process is stopping: every registered drain starts now, and the grace period counts from now. Called at
+   * the signal, before the API has finished answering its requests, and again by each closing worker. Answers
+   * when closing workers still waiting on Redis have their connections cut.
+   */
+  startDraining(): number {
+    // One deadline for the process: its workers close one after another.
+    if (this.cutAt !== undefined) return this.cutAt;
+    this.cutAt = Date.now() + this.config.SHUTDOWN_GRACE_SECONDS * 1000 + CLOSE_PATIENCE_MS;
+    // Nest destroys modules one after another: a drain that waited its turn behind a long maintenance run
+    // would keep taking builds after SIGTERM and find its grace spent. Every drain starts now.
+    // (A microtask: the closing owner may be one of them, and must have noted that it is draining first.)
+    for (const drain of this.drains) queueMicrotask(() => void drain().catch(() => undefined));
+    return this.cutAt;
+  }
+
+  /**
    * Closes a worker: it takes no more jobs and waits for those it runs. BullMQ's close also waits for its
    * commands in flight, which wait for ever while Redis is away; so a worker still closing a few seconds past
-   * SHUTDOWN_GRACE_SECONDS (counted from the process's first close) has its connections cut. Its commands
+   * SHUTDOWN_GRACE_SECONDS (counted from the signal, or from the first close) has its connections cut. Its commands
    * fail, the close ends, and jobs it could not hand back are taken over elsewhere once their locks lapse.
    */
   async close(worker: Worker): Promise<void> {
-    // One deadline for the process: its workers close one after another.
-    if (this.cutAt === undefined) {
-      this.cutAt = Date.now() + this.config.SHUTDOWN_GRACE_SECONDS * 1000 + CLOSE_PATIENCE_MS;
-      // Nest destroys modules one after another: a drain that waited its turn behind a long maintenance run
-      // would keep taking builds after SIGTERM and find its grace spent. Every drain starts now.
-      // (A microtask: the closing owner may be one of them, and must have noted that it is draining first.)
-      for (const drain of this.drains) queueMicrotask(() => void drain().catch(() => undefined));
-    }
+    const cutAt = this.startDraining();
     const closing = worker.close();
-    const cut = setTimeout(() => void worker.disconnect().catch(() => undefined), Math.max(0, this.cutAt - Date.now()));
+    const cut = setTimeout(() => void worker.disconnect().catch(() => undefined), Math.max(0, cutAt - Date.now()));
     try {
       await closing;
     } finally {
