@@ -61,6 +61,13 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses ports that one process would listen on twice', () => {
+    expect(problemsOf({ INTERNAL_PORT: '3000' })).toEqual(['INTERNAL_PORT must differ from PORT']);
+    expect(problemsOf({ EMBEDDED_S3_PORT: '3002' })).toEqual(['EMBEDDED_S3_PORT must differ from PORT and INTERNAL_PORT']);
+    // With an S3 of its own, no embedded store listens.
+    expect(loadConfig({ EMBEDDED_S3_PORT: '3002', S3_ENDPOINT: 'http://127.0.0.1:9000' }).EMBEDDED_S3_PORT).toBe(3002);
+  });
+
   it('never echoes a value, which may be a secret', () => {
     const message = (() => {
       try {

@@ -282,6 +282,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     settings[name] = coerce(raw, settings[name]);
   }
   const problems = validateSync(config).flatMap((error) => Object.values(error.constraints ?? {}));
+  problems.push(...portClashes(config));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return config;
+}
+
+/** Ports one process listens on together must differ; otherwise the second listen fails after the first is up. */
+function portClashes(config: AppConfig): string[] {
+  const problems: string[] = [];
+  if (config.INTERNAL_PORT === config.PORT) problems.push('INTERNAL_PORT must differ from PORT');
+  if (config.usesEmbeddedS3 && [config.PORT, config.INTERNAL_PORT].includes(config.EMBEDDED_S3_PORT)) {
+    problems.push('EMBEDDED_S3_PORT must differ from PORT and INTERNAL_PORT');
+  }
+  return problems;
 }

@@ -34,7 +34,8 @@ export class QueueWorkers {
       lockDuration: lockMs,
       lockRenewTime: lockMs / 2,
       stalledInterval: lockMs,
-      // A job whose worker died twice is failed instead of being handed round for ever.
+      // A job whose workers died under it a third time is failed instead of being handed round for ever
+      // (BullMQ fails it once its stall count passes this).
       maxStalledCount: 2,
       ...extra,
     });
