@@ -1,5 +1,5 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { UnrecoverableError, Worker } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { OperationRepository } from '../src/downloads/operation.repository.js';
@@ -8,9 +8,9 @@ import { WebhookDispatcher } from '../src/notifications/webhook-dispatcher.js';
 import { Reconciler } from '../src/operations/maintenance/reconciler.service.js';
 import { FairShare } from '../src/platform/queues/fair-share.js';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
-import { PackageQueue } from '../src/platform/queues/package-queue.js';
+import { clearStalls, PackageQueue } from '../src/platform/queues/package-queue.js';
 import { FAST_REDIS } from '../src/platform/redis/redis.connections.js';
-import { PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
+import { PACKAGE_JOB, PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
 import { download, downloadPath, Fixtures, inspectQueue, sha256, startTestApp, testConfig, uniqueId, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { dropDatabase } from './support/run-resources.mjs';
 import { startRelay, startS3Proxy, waitFor } from './support/processes.js';
@@ -176,6 +176,34 @@ describe('no operation stranded, one writer per package', () => {
       await api.close();
     }
   }, 60_000);
+
+  it('a revive clears the stall count of a job still finished only: a job another process revived a moment ago keeps its count', async () => {
+    // Two revives of one job can interleave: both read it failed, the first re-queues it, a worker takes it and
+    // dies under it once. The second must not wipe that stall, which BullMQ counts towards failing the job.
+    const queuePrefix = uniqueQueuePrefix();
+    const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    const queue = new Queue(PACKAGING_QUEUE, { connection, prefix: queuePrefix });
+    const worker = new Worker(PACKAGING_QUEUE, async () => {
+      throw new UnrecoverableError('the outcome could not be recorded');
+    }, { connection, prefix: queuePrefix, skipStalledCheck: true, autorun: false });
+    try {
+      await queue.add(PACKAGE_JOB, { operationId: 'requeued' } as never, { jobId: 'requeued' });
+      await connection.hset(queue.toKey('requeued'), 'stc', '1');
+      expect(await clearStalls(connection, queue, 'requeued', 'failed')).toBe(false);
+      expect(await connection.hget(queue.toKey('requeued'), 'stc')).toBe('1');
+
+      void worker.run();
+      await waitFor(async () => (await queue.getJobState('requeued')) === 'failed', 15_000, 'the job to fail');
+      await connection.hset(queue.toKey('requeued'), 'stc', '3');
+      expect(await clearStalls(connection, queue, 'requeued', 'failed')).toBe(true);
+      expect(await connection.hget(queue.toKey('requeued'), 'stc')).toBeNull();
+    } finally {
+      await worker.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    }
+  });
 
   it('the reconciler re-drives stranded operations on its own: one ended in Redis, one never queued', async () => {
     await onDatabaseOfItsOwn(async (own) => {

@@ -124,9 +124,7 @@ export class PackageQueue implements OnModuleDestroy {
     try {
       // A fresh set of attempts: the earlier ones ended without their outcome on record.
       await this.fair.markRunning(operationId, organisationId);
-      // BullMQ's retry keeps the job's stall count and, when stalling too often is what failed it, that deferred
-      // failure, which fails the job again the moment a worker takes it, before any build.
-      await this.redis.hdel(this.queue.toKey(operationId), 'stc', 'defa');
+      await clearStalls(this.redis, this.queue, operationId, state);
       await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
     } catch (error) {
       // Another process revived it a moment ago: it is queued either way.
@@ -154,6 +152,26 @@ export class PackageQueue implements OnModuleDestroy {
     };
   }
 }
+
+/**
+ * BullMQ's retry keeps a job's stall count and, when stalling too often is what failed it, that deferred
+ * failure, which fails the job again the moment a worker takes it, before any build. Both are cleared before a
+ * revive, in one step with the check that the job is still in its finished set: a job another process revived
+ * a moment ago, and that has stalled since under its new worker, keeps its count. True when they were cleared.
+ */
+export async function clearStalls(redis: Redis, queue: Queue, jobId: string, finishedState: 'completed' | 'failed'): Promise<boolean> {
+  if (!(CLEAR_STALLS_COMMAND in redis)) redis.defineCommand(CLEAR_STALLS_COMMAND, { numberOfKeys: 2, lua: CLEAR_STALLS });
+  return (await (redis as RedisWithClearStalls)[CLEAR_STALLS_COMMAND](queue.toKey(jobId), queue.toKey(finishedState), jobId)) === 1;
+}
+
+const CLEAR_STALLS_COMMAND = 'packagingClearStalls';
+const CLEAR_STALLS = `
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('HDEL', KEYS[1], 'stc', 'defa')
+  return 1
+end
+return 0`;
+type RedisWithClearStalls = Redis & { [CLEAR_STALLS_COMMAND]: (jobKey: string, finishedKey: string, jobId: string) => Promise<number> };
 
 /** Redis that does not answer within the time is reported as unavailable (503 to an API caller). */
 async function withTimeout<T>(operation: Promise<T>, ms: number): Promise<T> {
