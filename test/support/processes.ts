@@ -141,6 +141,10 @@ export interface S3ProxyRules {
 export async function startS3Proxy(targetPort: number, rules: S3ProxyRules = {}): Promise<{ port: number; requests: Array<{ method: string; url: string }>; close(): Promise<void> }> {
   const http = await import('node:http');
   const requests: Array<{ method: string; url: string }> = [];
+  // Its own connections to the store, so that closing the proxy ends them too: a released request forwarded
+  // after its client went away would otherwise hold an s3rver connection (and the run's teardown) for ever.
+  const agent = new http.Agent({ keepAlive: false });
+  let closed = false;
   const server = http.createServer(async (request, response) => {
     const method = request.method ?? '';
     const url = request.url ?? '';
@@ -154,7 +158,8 @@ export async function startS3Proxy(targetPort: number, rules: S3ProxyRules = {})
       body = Buffer.concat(chunks);
     }
     if (held) await held;
-    const upstream = http.request({ host: '127.0.0.1', port: targetPort, method, path: url, headers: request.headers }, (answer) => {
+    if (closed) return void response.destroy();
+    const upstream = http.request({ host: '127.0.0.1', port: targetPort, method, path: url, headers: request.headers, agent }, (answer) => {
       if (rules.swallow?.(method, url)) {
         answer.resume();
         answer.once('end', () => request.socket.destroy());
@@ -173,6 +178,8 @@ export async function startS3Proxy(targetPort: number, rules: S3ProxyRules = {})
     requests,
     close: () =>
       new Promise<void>((resolve) => {
+        closed = true;
+        agent.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
