@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -5,7 +6,9 @@ import { connect, type Socket } from 'node:net';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 import { dropDatabase } from './support/run-resources.mjs';
 import { downloadPath, Fixtures, startTestApp, testConfig, uniqueId, uniqueQueuePrefix, type TestApp } from './support/harness.js';
-import { freePort, spawnService, waitFor } from './support/processes.js';
+import { freePort, spawnService, startRelay, waitFor } from './support/processes.js';
+import { ApiKeyService } from '../src/catalogue/api-key.service.js';
+import { AppError } from '../src/platform/errors.js';
 
 /** A request held by `Prefer: wait` on a raw socket, that the test can drop as a client going away would. */
 function holdRequest(app: TestApp, path: string, apiKey: string, waitSeconds: number): { drop(): void; answered: Promise<number> } {
@@ -180,6 +183,31 @@ describe('what protects the API from its callers and its operators', () => {
       await operator.close();
     }
   }, 30_000);
+
+  it('a flood of distinct unknown keys does not push a caller\'s key out of the lookup cache: it still works while Postgres is away', async () => {
+    const relay = await startRelay(Number(new URL(process.env.DATABASE_URL!).port || 5432));
+    const viaRelay = new URL(process.env.DATABASE_URL!);
+    viaRelay.port = String(relay.port);
+    const api = await startTestApp('api', { DATABASE_URL: viaRelay.toString(), API_KEY_CACHE_SECONDS: '300', QUEUE_PREFIX: uniqueQueuePrefix() });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const keys = api.app.get(ApiKeyService);
+      const caller = await keys.authenticate(job.apiKey);
+      // More distinct unknown keys than the cache holds (10,000), each looked up once and refused.
+      const UNKNOWN_KEYS = 10_100;
+      for (let sent = 0; sent < UNKNOWN_KEYS; sent += 100) {
+        const answers = await Promise.allSettled(Array.from({ length: 100 }, () => keys.authenticate(`jdk_${randomBytes(32).toString('base64url')}`)));
+        expect(answers.every((answer) => answer.status === 'rejected' && (answer.reason as AppError).code === 'UNAUTHENTICATED')).toBe(true);
+      }
+
+      await relay.cut();
+      await expect(keys.authenticate(job.apiKey)).resolves.toEqual(caller);
+    } finally {
+      await relay.restore();
+      await api.close();
+      await relay.cut();
+    }
+  }, 120_000);
 
   it('a production role on a database without the schema says so at boot and in /readyz, answers 503 meanwhile, and is ready once migrated', async () => {
     const name = uniqueId('jdtest_schema').replaceAll('-', '_');

@@ -28,8 +28,10 @@ export function hashApiKey(key: string): string {
 @Injectable()
 export class ApiKeyService {
   private readonly logger = new Logger(ApiKeyService.name);
-  // Unknown keys are cached too (as null), so a flood of bad keys cannot turn into a flood of queries.
-  private readonly cache: TtlCache<string, StoredApiKey | null>;
+  private readonly known: TtlCache<string, StoredApiKey>;
+  // Unknown keys are cached too, so that one bad key repeated cannot turn into a flood of queries; apart from
+  // the known ones, so that a flood of distinct bad keys only pushes out other bad keys, never a caller's.
+  private readonly unknown: TtlCache<string, null>;
   private readonly lastUsedWrites = new Map<string, number>();
   /** Revocations announced by any process empty this process's cache: subscribed on the first lookup. */
   private listening: Promise<void> | undefined;
@@ -39,7 +41,8 @@ export class ApiKeyService {
     private readonly announcer: Announcer,
     config: AppConfig,
   ) {
-    this.cache = new TtlCache(config.API_KEY_CACHE_SECONDS * 1000);
+    this.known = new TtlCache(config.API_KEY_CACHE_SECONDS * 1000);
+    this.unknown = new TtlCache(config.API_KEY_CACHE_SECONDS * 1000);
   }
 
   async create(organisationId: string, name: string): Promise<{ id: string; key: string; prefix: string }> {
@@ -53,7 +56,7 @@ export class ApiKeyService {
     const existing = UUID_PATTERN.test(id) ? await this.keys.findById(id) : null;
     if (!existing) throw new AppError('NOT_FOUND', `no API key with id ${id}`);
     const revoked = await this.keys.revoke(id, new Date());
-    this.cache.clear();
+    this.forgetLookups();
     await this.announcer.announce(KEY_REVOKED, id);
     return { id: revoked.id, revoked_at: (revoked.revokedAt as Date).toISOString() };
   }
@@ -64,7 +67,7 @@ export class ApiKeyService {
    * without Redis, a revoked key stops working within API_KEY_CACHE_SECONDS).
    */
   async authenticate(presented: string): Promise<Caller> {
-    this.listening ??= this.announcer.listen(KEY_REVOKED, () => this.cache.clear()).catch((error: Error) => {
+    this.listening ??= this.announcer.listen(KEY_REVOKED, () => this.forgetLookups()).catch((error: Error) => {
       this.logger.warn(`not listening for key revocations: ${error.message}`);
     });
     const hash = hashApiKey(presented);
@@ -75,11 +78,17 @@ export class ApiKeyService {
   }
 
   private async lookup(hash: string): Promise<StoredApiKey | null> {
-    const cached = this.cache.get(hash);
+    const cached = this.known.get(hash) ?? this.unknown.get(hash);
     if (cached !== undefined) return cached;
     const key = await this.keys.findByHash(hash);
-    this.cache.set(hash, key);
+    if (key) this.known.set(hash, key);
+    else this.unknown.set(hash, null);
     return key;
+  }
+
+  private forgetLookups(): void {
+    this.known.clear();
+    this.unknown.clear();
   }
 
   private noteUse(keyId: string): void {
