@@ -274,6 +274,41 @@ describe('cancel, and webhooks when an operation ends', () => {
         await receiver.close();
       }
     }, 60_000);
+
+    it('another API process stops handing out a cancelled package at once, not once its object has been deleted', async () => {
+      // Deleting the object can take seconds on a slow store: here it is held until the end of the test.
+      let release = () => undefined as void;
+      const deletionHeld = new Promise<void>((resolve) => (release = resolve));
+      const s3 = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), { hold: (method) => (method === 'DELETE' ? deletionHeld : undefined) });
+      // Processes of one deployment, with the service: they share its QUEUE_PREFIX, and so its channels.
+      const deployment = { QUEUE_PREFIX: service.config.QUEUE_PREFIX };
+      const cancelling = await startTestApp('api', { ...deployment, S3_ENDPOINT: `http://127.0.0.1:${s3.port}` });
+      // Its lookups of ready packages are kept a minute: only the announcement can make it forget them.
+      const polled = await startTestApp('api', { ...deployment, READY_CACHE_SECONDS: '60' });
+      try {
+        const job = await fixtures.job({ inputs: { 'a.tif': raster(4096) } });
+        const ready = await put(job);
+        const putOnPolled = async () => (await polled.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200)).body;
+        expect(await putOnPolled()).toMatchObject({ id: ready.id, status: 'ready' });
+        expect(await putOnPolled()).toMatchObject({ id: ready.id, status: 'ready' });
+
+        const cancel = cancelling.http.delete(downloadPath(job)).set('Authorization', job.apiKey).then((answer) => answer);
+        await waitFor(async () => s3.requests.some((request) => request.method === 'DELETE'), 10_000, 'the deletion to start');
+        const answered = await waitFor(async () => {
+          const body = await putOnPolled();
+          return body.id === ready.id ? undefined : body;
+        }, 5_000, 'the other API process to stop answering the cancelled package');
+
+        expect(answered.status).not.toBe('cancelled');
+        release();
+        expect((await cancel).body).toMatchObject({ id: ready.id, status: 'cancelled' });
+      } finally {
+        release();
+        await polled.close();
+        await cancelling.close();
+        await s3.close();
+      }
+    }, 60_000);
   });
 
   describe('cancel past retention', () => {

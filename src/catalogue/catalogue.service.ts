@@ -143,9 +143,10 @@ export class CatalogueService {
     return { changed, removed: [...before.keys()] };
   }
 
+  /** API processes forget their ready lookups before the superseded packages go, which can take seconds. */
   private async afterChange(workflowId: string, jobId: string, superseded: PackageLocation[]): Promise<void> {
-    for (const object of superseded) await this.packageObjects.deleteListed(object);
     await this.announcer.announce(READY_LOOKUPS_STALE, `${workflowId}/${jobId}`);
+    for (const object of superseded) await this.packageObjects.deleteListed(object);
   }
 
   private async requireOrganisation(organisationId: string): Promise<void> {

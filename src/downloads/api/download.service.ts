@@ -62,13 +62,16 @@ export class DownloadService {
       this.logger.warn(`not listening for catalogue changes: ${error.message}`);
     });
     const cacheKey = `${ref.workflowId}/${ref.jobId}/${ref.taskId ?? ''}`;
-    const target = this.readyTargets.get(cacheKey) ?? (await this.operations.findDownloadTarget(ref));
+    const cached = this.readyTargets.get(cacheKey);
+    const target = cached ?? (await this.operations.findDownloadTarget(ref));
     // Every check runs on every request, cached lookup or not: another organisation's key still gets 403.
     this.authorise(caller, target, ref);
     let operation = await this.currentOrNew(target!, ref, caller.keyId);
     if (operation.status === 'pending' && waitSeconds > 0) operation = await this.waitUntilSettled(operation, waitSeconds, disconnected);
-    if (operation.status === 'ready') this.readyTargets.set(cacheKey, { ...target!, current: operation });
-    else this.readyTargets.delete(cacheKey);
+    // Stored from a database read only: a hit that stored itself again would keep a polled job's entry alive,
+    // and a change made elsewhere unseen, for as long as the polling lasted.
+    if (operation.status !== 'ready') this.readyTargets.delete(cacheKey);
+    else if (!cached) this.readyTargets.set(cacheKey, { ...target!, current: operation });
     return this.present(operation);
   }
 
@@ -98,13 +101,15 @@ export class DownloadService {
     const cancelled = await this.operations.cancel(ref, this.config.S3_BUCKET);
     if (!cancelled) throw noLiveOperation();
     const { operation, object } = cancelled;
+    // Every API process forgets its ready lookups first: deleting the object can take seconds, and until they do
+    // they would hand out URLs of a cancelled package.
     this.readyTargets.clear();
+    await this.announcer.announce(READY_LOOKUPS_STALE, `${ref.workflowId}/${ref.jobId}`);
     if (object) await this.packageObjects.deleteListed(object);
     else await this.events.publishCancelled(operation.id);
     await this.queue.discard(operation.id);
     await Promise.all([
       this.events.publishSettled(operation.id),
-      this.announcer.announce(READY_LOOKUPS_STALE, `${ref.workflowId}/${ref.jobId}`),
       // Queued for the workers to deliver: the API never calls a receiver on a request's path.
       this.webhooks.dispatchFor(operation.id),
     ]);
