@@ -131,6 +131,41 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
         await second.close();
       }
     });
+
+    it('a PUT that read its job just before a re-registration as running records no operation: 409 once the registration commits', async () => {
+      const racing = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      let commit = () => undefined as void;
+      const committed = new Promise<void>((resolve) => (commit = resolve));
+      let holding = (_pid: number) => undefined as void;
+      const holder = new Promise<number>((resolve) => (holding = resolve));
+      // A registration under way, as the catalogue runs one: the job's row locked and its status changed, uncommitted.
+      const registration = fixtures.prisma.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT 1 FROM jobs WHERE workflow_id = ${racing.workflowId} AND job_id = ${racing.jobId} FOR UPDATE`;
+        await tx.$executeRaw`UPDATE jobs SET status = 'running', finished_at = NULL, updated_at = now() WHERE workflow_id = ${racing.workflowId} AND job_id = ${racing.jobId}`;
+        const [{ pid }] = await tx.$queryRaw<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
+        holding(pid);
+        await committed;
+      }, { timeout: 30_000 });
+      try {
+        const pid = await holder;
+        const answer = put(racing).then((response) => response);
+        // The PUT has read the job as completed (the change is not committed yet) and now waits for the registration.
+        await waitFor(async () => {
+          const [{ blocked }] = await fixtures.prisma.$queryRaw<Array<{ blocked: number }>>`
+            SELECT count(*)::int AS blocked FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`;
+          return blocked > 0;
+        }, 10_000, 'the PUT to wait for the registration');
+        commit();
+        await registration;
+
+        const { status, body } = await answer;
+        expect({ status, body }).toEqual({ status: 409, body: envelope('JOB_NOT_FINISHED') });
+        expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId: racing.workflowId, jobId: racing.jobId } })).toBe(0);
+      } finally {
+        commit();
+        await registration.catch(() => undefined);
+      }
+    });
   });
 
   describe('operations that have ended', () => {

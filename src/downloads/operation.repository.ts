@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { DownloadOperation, JobStatus, OperationStatus } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
+import { isFinished } from '../catalogue/catalogue.repository.js';
 import { PrismaService } from '../platform/prisma/prisma.service.js';
 
 /** Rolls back a ready record whose object the sweep has claimed. */
@@ -154,12 +155,23 @@ export class OperationRepository {
   }
 
   /**
-   * Records a new pending operation. Returns null when another request recorded one first: the partial
-   * unique index allows one live operation per job, whatever the number of API processes.
+   * Records a new pending operation, if the job (or task) is still finished. Returns null when another request
+   * recorded one first (the partial unique index allows one live operation per job, whatever the number of API
+   * processes), and 'changed' when the run is no longer finished or is gone: a registration committed since
+   * the caller read it.
    */
-  async createPending({ workflowId, jobId, taskId }: RunRef, requestedBy: string | null): Promise<DownloadOperation | null> {
+  async createPending({ workflowId, jobId, taskId }: RunRef, requestedBy: string | null): Promise<DownloadOperation | null | 'changed'> {
     try {
-      return await this.prisma.downloadOperation.create({ data: { workflowId, jobId, taskId, requestedBy } });
+      return await this.prisma.$transaction(async (tx) => {
+        // A registration holds the job's row FOR UPDATE while it supersedes the job's operations. Holding it FOR
+        // SHARE puts this insert wholly before (the registration then supersedes it) or wholly after (and the
+        // status read here is the new one): never a pending build of a run that is running again.
+        const [job] = await tx.$queryRaw<Array<{ status: JobStatus }>>`
+          SELECT status FROM jobs WHERE workflow_id = ${workflowId} AND job_id = ${jobId} FOR SHARE`;
+        const status = taskId === null ? job?.status : job && (await tx.task.findUnique({ where: { workflowId_jobId_id: { workflowId, jobId, id: taskId } } }))?.status;
+        if (!status || !isFinished(status)) return 'changed' as const;
+        return await tx.downloadOperation.create({ data: { workflowId, jobId, taskId, requestedBy } });
+      });
     } catch (error) {
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') return null;
       throw error;

@@ -66,7 +66,7 @@ export class DownloadService {
     const target = cached ?? (await this.operations.findDownloadTarget(ref));
     // Every check runs on every request, cached lookup or not: another organisation's key still gets 403.
     this.authorise(caller, target, ref);
-    let operation = await this.currentOrNew(target!, ref, caller.keyId);
+    let operation = await this.currentOrNew(caller, target!, ref);
     if (operation.status === 'pending' && waitSeconds > 0) operation = await this.waitUntilSettled(operation, waitSeconds, disconnected);
     // Stored from a database read only: a hit that stored itself again would keep a polled job's entry alive,
     // and a change made elsewhere unseen, for as long as the polling lasted.
@@ -142,7 +142,7 @@ export class DownloadService {
    * one while it lasts, a recent permanent failure of the unchanged job as it is; otherwise a new one. A
    * ready package past its expiry is expired on the spot (its object deleted) and replaced.
    */
-  private async currentOrNew(target: DownloadTarget, ref: RunRef, keyId: string): Promise<DownloadOperation> {
+  private async currentOrNew(caller: Caller, target: DownloadTarget, ref: RunRef): Promise<DownloadOperation> {
     let candidate = target.current;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
       if (candidate?.status === 'ready' && this.isPastRetention(candidate)) {
@@ -155,7 +155,15 @@ export class DownloadService {
       }
       if (candidate?.status === 'ready') return candidate;
       if (candidate && this.standsAsPermanentFailure(candidate, target)) return candidate;
-      const created = await this.operations.createPending(ref, keyId);
+      const created = await this.operations.createPending(ref, caller.keyId);
+      if (created === 'changed') {
+        // Re-registered (running again) or removed since it was read: answered as it stands now.
+        const now = await this.operations.findDownloadTarget(ref);
+        this.authorise(caller, now, ref);
+        target = now!;
+        candidate = target.current;
+        continue;
+      }
       if (created) {
         await this.queue.enqueue(created.id, target.organisationId);
         return created;
