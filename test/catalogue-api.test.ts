@@ -400,6 +400,23 @@ describe('the catalogue API and task downloads', () => {
       expect(noWorkflow.body).toEqual(envelope('NOT_FOUND', []));
     });
 
+    it('finished_at that is not an RFC 3339 date-time, or a day that does not exist, is refused naming it; null means absent', async () => {
+      // ISO 8601 week and ordinal dates, its basic format, an hour-only offset: forms Date cannot read.
+      for (const finishedAt of ['2026-W48-7', '2026-333', '20261129', '2026-11-29T12Z', '2026-11-29T12:00:00+14', '2026-02-30T10:00:00Z', 'yesterday', 20261129]) {
+        const answer = await putJob(workflowId, 'when', { ...valid(), finished_at: finishedAt }).expect(400);
+        await refused(answer, 'INVALID_REQUEST', [{ field: 'finished_at', message: 'finished_at must be an RFC 3339 date-time, such as 2026-11-30T10:00:00Z' }]);
+      }
+      // Accepted ones go to a workflow of their own: every refusal above is checked to have written nothing.
+      const accepting = uniqueId('wf');
+      await putWorkflow(accepting).expect(200);
+      const offset = await putJob(accepting, 'when', { ...valid(), finished_at: '2026-11-30T12:00:00+02:00' }).expect(200);
+      expect(offset.body.finished_at).toBe('2026-11-30T10:00:00.000Z');
+      const unset = await putJob(accepting, 'unset', { ...valid(), finished_at: null }).expect(200);
+      expect(Math.abs(Date.now() - Date.parse(unset.body.finished_at))).toBeLessThan(60_000);
+      const running = await putJob(accepting, 'running', { ...valid(), status: 'running', finished_at: null }).expect(200);
+      expect(running.body.finished_at).toBeNull();
+    });
+
     it('finished_at on a running job, a task listed twice, and a malformed path parameter', async () => {
       const running = await putJob(workflowId, 'j', { ...valid(), status: 'running', finished_at: '2026-11-30T10:00:00Z', tasks: [
         { task_id: 't', status: 'completed', inputs: [], outputs: [] },

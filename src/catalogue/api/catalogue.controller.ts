@@ -50,7 +50,7 @@ export class CatalogueController {
       status: body.status,
       inputs: body.inputs,
       outputs: body.outputs,
-      finishedAt: body.finished_at === undefined ? undefined : new Date(body.finished_at),
+      finishedAt: body.finished_at == null ? undefined : new Date(body.finished_at),
       tasks: (body.tasks ?? []).map((task) => ({ taskId: task.task_id, status: task.status, inputs: task.inputs, outputs: task.outputs })),
     });
   }

@@ -1,7 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, IsUUID, Matches, ValidateBy, ValidateNested } from 'class-validator';
 import { JobStatus } from '../../../generated/prisma/enums.js';
 import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from '../../ids.js';
 import { MAX_SOURCES_PER_SIDE } from '../../source-rules.js';
@@ -21,6 +21,23 @@ const SourceList = (field: 'inputs' | 'outputs') =>
     ArrayMaxSize(MAX_SOURCES_PER_SIDE, { message: `${field} must list at most ${MAX_SOURCES_PER_SIDE} sources` }),
     IsString({ each: true, message: `${field} must be an array of S3 URIs` }),
   );
+
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i;
+
+/**
+ * An RFC 3339 date-time: a calendar date that exists, a time and an offset. ISO 8601 also allows week and
+ * ordinal dates, basic formats and hour-only offsets, which JavaScript's Date cannot read (they were stored
+ * as an invalid date and answered 500); JSON APIs exchange this profile of it.
+ */
+export function isDateTime(value: unknown): boolean {
+  const match = typeof value === 'string' ? DATE_TIME.exec(value) : null;
+  if (!match) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth;
+}
+
+const IsDateTime = (message: string) => ValidateBy({ name: 'isDateTime', validator: { validate: isDateTime, defaultMessage: () => message } });
 
 export class WorkflowRegistrationDto {
   @ApiProperty({ format: 'uuid', description: 'the organisation that owns the workflow' })
@@ -56,10 +73,10 @@ export class JobRegistrationDto {
   @SourceList('outputs')
   outputs!: string[];
 
-  @ApiPropertyOptional({ type: 'string', format: 'date-time', description: 'when the run finished (finished runs only); kept from the last registration, else now, when absent' })
+  @ApiPropertyOptional({ type: 'string', format: 'date-time', nullable: true, description: 'when the run finished (finished runs only), as RFC 3339 (`2026-11-30T10:00:00Z`); kept from the last registration, else now, when absent or null' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'finished_at must be an ISO 8601 date-time' })
-  finished_at?: string;
+  @IsDateTime('finished_at must be an RFC 3339 date-time, such as 2026-11-30T10:00:00Z')
+  finished_at?: string | null;
 
   @ApiPropertyOptional({ type: [TaskRegistrationDto], description: 'the job\'s tasks; they replace those registered before (absent: none)' })
   @IsOptional()
