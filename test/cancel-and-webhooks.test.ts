@@ -221,7 +221,7 @@ describe('cancel, and webhooks when an operation ends', () => {
       }
     }, 60_000);
 
-    it('refuses private, loopback and metadata addresses without WEBHOOK_ALLOW_PRIVATE: when created, and on connection', async () => {
+    it('refuses private, loopback and metadata addresses without WEBHOOK_ALLOW_PRIVATE (when created, and on connection), and URLs with spaces or control characters', async () => {
       const strict = await startTestApp('api', { INTERNAL_API_TOKEN: 'catalogue-token-0123456789', WEBHOOK_ALLOW_PRIVATE: 'false', QUEUE_PREFIX: service.config.QUEUE_PREFIX });
       const sender = new WebhookSender(loadConfig({ ...process.env, WEBHOOK_ALLOW_PRIVATE: 'false' }));
       const receiver = await startReceiver(() => ({ status: 200 }));
@@ -229,7 +229,7 @@ describe('cancel, and webhooks when an operation ends', () => {
         const owner = await fixtures.organisationWithKey();
         const create = (url: string) =>
           strict.internal!.http.post(`/internal/v0/organisations/${owner.organisationId}/webhooks`).set('Authorization', 'Bearer catalogue-token-0123456789').send({ url });
-        for (const url of ['https://169.254.169.254/latest/meta-data/', 'https://127.0.0.1/hook', 'https://[::1]/hook', 'https://localhost/hook', 'https://10.0.0.8/hook', `http://example.com/hook`]) {
+        for (const url of ['https://169.254.169.254/latest/meta-data/', 'https://127.0.0.1/hook', 'https://[::1]/hook', 'https://localhost/hook', 'https://10.0.0.8/hook', `http://example.com/hook`, 'https://example.com/a\u0000b', 'https://example.com/a b']) {
           const refused = await create(url).expect(400);
           expect(refused.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: [{ field: 'url', message: expect.any(String) }] });
         }

@@ -21,6 +21,8 @@ export function isPublicAddress(address: string): boolean {
 export function webhookUrlProblem(url: string, allowPrivate: boolean): ErrorDetail | undefined {
   const problem = (message: string) => ({ field: 'url', message });
   if (url.length > MAX_URL_LENGTH) return problem(`must be at most ${MAX_URL_LENGTH} characters`);
+  // URL would percent-encode them, but the URL is stored as given (and Postgres refuses a NUL in text).
+  if (/[\u0000-\u0020\u007f]/.test(url)) return problem('must not contain spaces or control characters');
   let parsed: URL;
   try {
     parsed = new URL(url);
