@@ -4,12 +4,16 @@ import type { AppConfig } from '../platform/config/app-config.js';
 /** The embedded store (local all-in-one only) accepts any request signed with these. */
 export const EMBEDDED_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-/** How the service's S3 clients are configured: endpoint, addressing style, credentials and bounded waits. */
+/**
+ * How the service's S3 clients are configured: endpoint, addressing style, credentials and bounded waits.
+ * `endpoint` is where requests go (or, for the URL signer, the address clients reach); the embedded store's
+ * own address when none is set.
+ */
 export function s3ClientConfig(config: AppConfig, endpoint = config.S3_ENDPOINT): S3ClientConfig {
   const embedded = config.usesEmbeddedS3;
   return {
     region: config.S3_REGION,
-    endpoint: embedded ? `http://127.0.0.1:${config.EMBEDDED_S3_PORT}` : endpoint,
+    endpoint: endpoint ?? (embedded ? `http://127.0.0.1:${config.EMBEDDED_S3_PORT}` : undefined),
     forcePathStyle: embedded || config.S3_FORCE_PATH_STYLE,
     credentials: embedded ? EMBEDDED_S3_CREDENTIALS : undefined,
     // Bounded waits: an unreachable S3 fails a request in seconds; a stalled stream fails after a minute idle.

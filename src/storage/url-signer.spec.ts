@@ -31,4 +31,18 @@ describe('DownloadUrlSigner.sign', () => {
       sut.onModuleDestroy();
     }
   });
+
+  it('signs for S3_PUBLIC_ENDPOINT with the embedded store too (the local all-in-one reached through another address)', async () => {
+    const sut = new DownloadUrlSigner(loadConfig({ S3_PUBLIC_ENDPOINT: 'https://files.example.com' }));
+    const local = new DownloadUrlSigner(loadConfig({}));
+    try {
+      const url = new URL(await sut.sign('job-downloads', keys[0], 'wf_job.zip', 900, signingDate));
+      expect(`${url.origin}${url.pathname}`).toBe(`https://files.example.com/job-downloads/${keys[0]}`);
+      expect(url.searchParams.get('X-Amz-Credential')).toMatch(/^S3RVER\//);
+      expect(new URL(await local.sign('job-downloads', keys[0], 'wf_job.zip', 900, signingDate)).origin).toBe('http://127.0.0.1:4568');
+    } finally {
+      sut.onModuleDestroy();
+      local.onModuleDestroy();
+    }
+  });
 });
