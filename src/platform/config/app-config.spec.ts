@@ -20,6 +20,13 @@ describe('loadConfig', () => {
     expect(sut.assetsBucket).toBe(sut.S3_BUCKET);
   });
 
+  it('puts sample assets in a bucket sources may name: S3_ASSETS_BUCKET must be one of ASSET_BUCKETS, and defaults to the first', () => {
+    expect(loadConfig({ ASSET_BUCKETS: 'customer-assets,archive' }).assetsBucket).toBe('customer-assets');
+    expect(loadConfig({ ASSET_BUCKETS: 'customer-assets,archive', S3_ASSETS_BUCKET: 'archive' }).assetsBucket).toBe('archive');
+    expect(loadConfig({ S3_ASSETS_BUCKET: 'samples' }).assetBuckets).toEqual(['samples']);
+    expect(problemsOf({ ASSET_BUCKETS: 'customer-assets', S3_ASSETS_BUCKET: 'samples' })).toEqual(['S3_ASSETS_BUCKET must be one of ASSET_BUCKETS (the buckets sources may name)']);
+  });
+
   it('converts numbers and booleans from their environment strings', () => {
     const sut = loadConfig({ PORT: '8080', S3_FORCE_PATH_STYLE: 'true', WORKER_CONCURRENCY: '4', S3_ENDPOINT: 'http://minio:9000' });
     expect(sut).toMatchObject({ PORT: 8080, S3_FORCE_PATH_STYLE: true, WORKER_CONCURRENCY: 4, S3_ENDPOINT: 'http://minio:9000' });

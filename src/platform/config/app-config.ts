@@ -200,7 +200,7 @@ export class AppConfig {
   @Matches(HEADER_SAFE, { message: 'INTERNAL_API_TOKEN must not contain control characters or begin or end with a space (HTTP cannot carry them)' })
   INTERNAL_API_TOKEN: string | undefined = undefined;
 
-  /** Buckets a job's sources may name (comma-separated); unset, only S3_ASSETS_BUCKET. */
+  /** Buckets a job's sources may name (comma-separated); unset, only S3_ASSETS_BUCKET (else S3_BUCKET). */
   @IsOptional()
   @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](,[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])*$/, {
     message: 'ASSET_BUCKETS must be bucket names separated by commas',
@@ -236,9 +236,12 @@ export class AppConfig {
   @IntegerSetting(1, 1000, 'WEBHOOK_CONCURRENCY must be an integer from 1 to 1000')
   WEBHOOK_CONCURRENCY = 10;
 
-  /** Where demo and `job register` put sample assets unless told otherwise. */
+  /**
+   * Where demo and `job register` put sample assets unless told otherwise: a bucket sources may name, so the
+   * first of ASSET_BUCKETS when only those are set.
+   */
   get assetsBucket(): string {
-    return this.S3_ASSETS_BUCKET ?? this.S3_BUCKET;
+    return this.S3_ASSETS_BUCKET ?? this.ASSET_BUCKETS?.split(',')[0] ?? this.S3_BUCKET;
   }
 
   get webhookRetryDelaysMs(): number[] {
@@ -282,9 +285,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     settings[name] = coerce(raw, settings[name]);
   }
   const problems = validateSync(config).flatMap((error) => Object.values(error.constraints ?? {}));
-  problems.push(...portClashes(config));
+  problems.push(...portClashes(config), ...bucketMismatches(config));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return config;
+}
+
+/** The assets demo and `job register` write must be readable as sources; otherwise each registration is refused. */
+function bucketMismatches(config: AppConfig): string[] {
+  if (!config.ASSET_BUCKETS || !config.S3_ASSETS_BUCKET || config.assetBuckets.includes(config.S3_ASSETS_BUCKET)) return [];
+  return ['S3_ASSETS_BUCKET must be one of ASSET_BUCKETS (the buckets sources may name)'];
 }
 
 /** Ports one process listens on together must differ; otherwise the second listen fails after the first is up. */
