@@ -1,6 +1,7 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
+import { connect, createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { ensureDatabase, migrate, MigrationError, MIGRATIONS_DIR, readMigrations } from '../src/platform/prisma/migrator.js';
@@ -22,6 +23,46 @@ async function query<T extends pg.QueryResultRow>(databaseUrl: string, sql: stri
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A gateway that, like a PgBouncer configured with one database, relays connections to that database only and
+ * closes any other at its startup message (protocol 3.0: length, version, then name and value pairs).
+ */
+async function oneDatabaseGateway(database: string): Promise<{ port: number; refused: string[]; close(): Promise<void> }> {
+  const refused: string[] = [];
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+  };
+  const server = createServer((client) => {
+    track(client);
+    client.once('data', (startup: Buffer) => {
+      const fields = startup.subarray(8, startup.readInt32BE(0)).toString('utf8').split('\0');
+      const wanted = fields[fields.indexOf('database') + 1];
+      if (wanted !== database) {
+        refused.push(wanted);
+        client.destroy();
+        return;
+      }
+      const upstream = connect(Number(base.port || 5432), base.hostname);
+      track(upstream);
+      upstream.write(startup);
+      client.pipe(upstream).pipe(client);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    refused,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 describe('the migrator', () => {
@@ -63,6 +104,21 @@ describe('the migrator', () => {
       '_prisma_migrations', 'api_keys', 'download_operations', 'jobs', 'organisations', 'package_objects', 'tasks',
       'webhook_deliveries', 'webhook_endpoints', 'webhook_events', 'workflows',
     ]);
+  });
+
+  it('migrates a database that can be reached alone, as through a PgBouncer that knows only it', async () => {
+    const url = await freshDatabase();
+    const gateway = await oneDatabaseGateway(new URL(url).pathname.slice(1));
+    try {
+      const viaGateway = new URL(url);
+      viaGateway.hostname = '127.0.0.1';
+      viaGateway.port = String(gateway.port);
+      expect(await ensureDatabase(viaGateway.toString())).toBe(false);
+      expect((await migrate(viaGateway.toString())).applied).toEqual((await readMigrations()).map((migration) => migration.name));
+      expect(gateway.refused).toEqual([]);
+    } finally {
+      await gateway.close();
+    }
   });
 
   it('does nothing when run again', async () => {

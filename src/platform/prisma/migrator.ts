@@ -130,11 +130,16 @@ async function applyOne(client: pg.Client, migration: MigrationFile): Promise<vo
   }
 }
 
-/** Creates the database named in the URL when it does not exist (the local all-in-one's convenience). */
+/**
+ * Creates the database named in the URL when it does not exist (the local all-in-one's convenience). The
+ * database itself is tried first: a deployment's URL may lead where only that database can be reached (a
+ * PgBouncer that knows it alone, a role without CONNECT on `postgres`), and migrations must run there.
+ */
 export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const url = new URL(databaseUrl);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!database || database === 'postgres') return false;
+  if (await databaseExists(databaseUrl)) return false;
   const maintenance = new URL(databaseUrl);
   maintenance.pathname = '/postgres';
   const client = new pg.Client({ connectionString: maintenance.toString(), connectionTimeoutMillis: 10_000 });
@@ -152,4 +157,17 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   } finally {
     await client.end();
   }
+}
+
+/** True when the database accepts a connection, false when Postgres says it does not exist; else the error. */
+async function databaseExists(databaseUrl: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    if ((error as { code?: string }).code === '3D000') return false;
+    throw error;
+  }
+  await client.end();
+  return true;
 }
