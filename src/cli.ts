@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import { CliModule } from './operations/cli/cli.module.js';
 import { parseCommand } from './operations/cli/arguments.js';
-import { runCommand } from './operations/cli/commands.js';
+import { commandOf, runCommand } from './operations/cli/commands.js';
 import { printErrorAndExit, printJson } from './operations/cli/output.js';
 import { loadConfig } from './platform/config/app-config.js';
 
@@ -16,6 +16,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 let app: INestApplicationContext | undefined;
 try {
   const command = parseCommand(process.argv.slice(2));
+  // A mistyped command is refused before anything connects.
+  commandOf(command);
   const config = loadConfig();
   app = await NestFactory.createApplicationContext(CliModule.forConfig(config), { logger: false, abortOnError: false });
   printJson(await runCommand(app, command));

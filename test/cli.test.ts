@@ -37,7 +37,11 @@ async function ok(...args: string[]): Promise<any> {
 
 /** A failed command exits non-zero with one line of JSON on stderr and nothing on stdout. */
 async function fails(...args: string[]): Promise<{ code: string; message: string }> {
-  const result = await cli(...args);
+  return failsWith({}, ...args);
+}
+
+async function failsWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: string; message: string }> {
+  const result = await cliWith(env, ...args);
   expect(result.code).not.toBe(0);
   expect(result.stdout).toBe('');
   expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -209,6 +213,22 @@ describe('the operator CLI', () => {
     const error = await fails(...args);
     expect(error.code).toBe(code);
     expect(error.message).toContain(message);
+  });
+
+  it('refuses words and flags a command does not take, and empty flags, before connecting to anything', async () => {
+    // Nothing answers on port 1: a refusal that needed Postgres would say SERVICE_UNAVAILABLE instead.
+    const nowhere = { DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/job_downloads' };
+    expect(await failsWith(nowhere, 'org', 'create', 'Acme', 'Corp')).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('unexpected argument "Corp" for org create') });
+    expect(await failsWith(nowhere, 'operations', 'list', 'failed')).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('unexpected argument "failed"') });
+    expect(await failsWith(nowhere, 'operations', 'list', '--org', 'acme')).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('--org does not apply to operations list') });
+    expect(await failsWith(nowhere, 'apikey', 'create', '--org', 'acme', '--name', '')).toEqual({ code: 'INVALID_ARGUMENT', message: '--name must not be empty' });
+    expect(await failsWith(nowhere, 'demo', 'now')).toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('says SERVICE_UNAVAILABLE with the cause when Postgres cannot be reached, and exits 1', async () => {
+    const result = await cliWith({ DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/job_downloads' }, 'org', 'create', 'acme');
+    expect({ code: result.code, stdout: result.stdout, lines: result.stderr.trim().split('\n').length }).toEqual({ code: 1, stdout: '', lines: 1 });
+    expect(JSON.parse(result.stderr).error).toEqual({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/^a dependency could not be reached: .*127\.0\.0\.1:1/) });
   });
 
   it('refuses a malformed S3 URI for a job', async () => {

@@ -12,10 +12,48 @@ const USAGE =
   'operations list [--status <s>] [--limit N] | demo | webhook create --org <orgId> --url <url> | webhook list --org <orgId> | ' +
   'webhook delete <webhookId> | webhook deliveries --org <orgId> [--limit N]';
 
+/** What each command takes: its words (the command's own included) and its flags. */
+const SHAPES: Record<string, { words: number; flags: string[] }> = {
+  'org create': { words: 3, flags: [] },
+  'apikey create': { words: 2, flags: ['org', 'name'] },
+  'apikey revoke': { words: 3, flags: [] },
+  'job register': { words: 2, flags: ['org', 'workflow', 'job', 'status', 'inputs', 'outputs'] },
+  'operations list': { words: 2, flags: ['status', 'limit'] },
+  demo: { words: 1, flags: [] },
+  'webhook create': { words: 2, flags: ['org', 'url'] },
+  'webhook list': { words: 2, flags: ['org'] },
+  'webhook delete': { words: 3, flags: [] },
+  'webhook deliveries': { words: 2, flags: ['org', 'limit'] },
+};
+
+/**
+ * The command named by the first words, once its words and flags are checked against what it takes: what a
+ * command would otherwise drop without a word is refused (`org create Acme Corp` would create "Acme",
+ * `operations list --org x` would list every organisation's operations).
+ */
+export function commandOf(parsed: ParsedCommand): string {
+  const { words, flags, lists } = parsed;
+  const command = words[0] === 'demo' ? 'demo' : `${words[0] ?? ''} ${words[1] ?? ''}`.trim();
+  const shape = SHAPES[command];
+  if (!shape) throw new AppError('INVALID_ARGUMENT', `unknown command "${words.join(' ')}"; ${USAGE}`);
+  const extra = words.slice(Math.max(shape.words, command.split(' ').length));
+  if (extra.length) {
+    throw new AppError('INVALID_ARGUMENT', `unexpected argument "${extra[0]}" for ${command} (quote a value that has spaces); ${USAGE}`);
+  }
+  const given = [...Object.entries(flags).filter(([, value]) => value !== undefined), ...Object.entries(lists).filter(([, values]) => values.length)].map(([name]) => name);
+  const foreign = given.find((name) => !shape.flags.includes(name));
+  if (foreign) throw new AppError('INVALID_ARGUMENT', `--${foreign} does not apply to ${command}; ${USAGE}`);
+  const empty = given.find((name) => flags[name] === '' || lists[name]?.includes(''));
+  if (empty) throw new AppError('INVALID_ARGUMENT', `--${empty} must not be empty`);
+  return command;
+}
+
 /** Runs one operator command; its result is the JSON document the CLI prints. */
-export async function runCommand(app: INestApplicationContext, { words, flags, lists }: ParsedCommand): Promise<unknown> {
+export async function runCommand(app: INestApplicationContext, parsed: ParsedCommand): Promise<unknown> {
+  const { words, flags, lists } = parsed;
+  const command = commandOf(parsed);
   const operator = app.get(OperatorService);
-  switch (`${words[0] ?? ''} ${words[1] ?? ''}`.trim()) {
+  switch (command) {
     case 'org create':
       return operator.createOrganisation(requireWord(words, 2, 'organisation name'));
     case 'apikey create': {
@@ -48,6 +86,6 @@ export async function runCommand(app: INestApplicationContext, { words, flags, l
     case 'webhook deliveries':
       return app.get(WebhooksService).deliveries(requireFlag(flags, 'org'), optionalInteger(flags, 'limit'));
     default:
-      throw new AppError('INVALID_ARGUMENT', `unknown command "${words.join(' ')}"; ${USAGE}`);
+      throw new Error(`command ${command} has a shape but no handler`);
   }
 }

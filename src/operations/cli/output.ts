@@ -1,5 +1,5 @@
 import { ConfigError } from '../../platform/config/app-config.js';
-import { AppError, type ErrorDetail } from '../../platform/errors.js';
+import { AppError, isDependencyUnavailable, isSchemaMissing, type ErrorDetail } from '../../platform/errors.js';
 
 /** Prints the command's one JSON document on stdout. */
 export function printJson(document: unknown): void {
@@ -17,6 +17,11 @@ export function printErrorAndExit(error: unknown): never {
 function describe(error: unknown): { code: string; message: string; details?: ErrorDetail[] } {
   if (error instanceof AppError) return { code: error.code, message: error.message, ...(error.details?.length ? { details: error.details } : {}) };
   if (error instanceof ConfigError) return { code: 'CONFIG_INVALID', message: error.problems.join('; ') };
-  const message = error instanceof Error ? error.message : String(error);
-  return { code: 'INTERNAL', message: message.replace(/\s+/g, ' ').trim() };
+  // Prisma's messages open with the call that failed ("Invalid `prisma.x.create()` invocation:"): the cause follows.
+  const message = (error instanceof Error ? error.message : String(error)).replace(/^[\s\S]*?invocation:/, '').replace(/\s+/g, ' ').trim();
+  if (isSchemaMissing(error)) {
+    return { code: 'SERVICE_UNAVAILABLE', message: `the database schema is behind; apply the migrations with \`node dist/migrate.js\` (npm run db:migrate): ${message}` };
+  }
+  if (isDependencyUnavailable(error)) return { code: 'SERVICE_UNAVAILABLE', message: `a dependency could not be reached: ${message}` };
+  return { code: 'INTERNAL', message };
 }
