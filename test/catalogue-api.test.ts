@@ -104,8 +104,11 @@ describe('the catalogue API and task downloads', () => {
       }
     });
 
-    it('describes itself at /internal/openapi.json, apart from the public document', async () => {
-      const { body: own } = await internal().get('/internal/openapi.json').expect(200);
+    it('describes itself at /internal/openapi.json, to holders of the token only, apart from the public document', async () => {
+      const refused = await internal().get('/internal/openapi.json').expect(401);
+      expect(refused.body).toEqual(envelope('UNAUTHENTICATED', []));
+      await internal().get('/internal/openapi.json').set('Authorization', 'Bearer not-the-token-at-all').expect(401);
+      const { body: own } = await authorised(internal().get('/internal/openapi.json')).expect(200);
       const { body: publicDocument } = await service.http.get('/openapi.json').expect(200);
 
       expect(Object.keys(own.paths).sort()).toEqual([

@@ -54,6 +54,11 @@ describe('operational endpoints', () => {
       const envelope = document.components.schemas.ErrorEnvelopeDto;
       expect(envelope.properties.error.$ref ?? envelope.properties.error.allOf?.[0].$ref).toBe('#/components/schemas/ErrorBodyDto');
       expect(Object.keys(document.components.schemas.ErrorBodyDto.properties)).toEqual(['code', 'message', 'details']);
+      // Every code an answer can carry: a client that validates answers against the document accepts each one.
+      expect(document.components.schemas.ErrorBodyDto.properties.code.enum).toEqual(expect.arrayContaining([
+        'INVALID_PARAMETER', 'INVALID_REQUEST', 'INVALID_SOURCE', 'UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'JOB_NOT_FINISHED',
+        'TASK_NOT_FINISHED', 'PAYLOAD_TOO_LARGE', 'HEADERS_TOO_LARGE', 'RATE_LIMITED', 'INTERNAL', 'SERVICE_UNAVAILABLE',
+      ]));
     });
 
     it('declares the API-key scheme on the Authorization header and the Prefer header', () => {

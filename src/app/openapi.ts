@@ -3,7 +3,9 @@ import { ApiExcludeController, ApiOkResponse, ApiOperation, ApiResponse, ApiTags
 import { HealthController } from '../platform/health/health.controller.js';
 import { MetricsController } from '../platform/metrics/metrics.controller.js';
 import { ErrorEnvelopeDto } from '../platform/http/error-envelope.dto.js';
-import { CATALOGUE_TOKEN_SCHEME } from '../catalogue/api/catalogue-token.guard.js';
+import { CATALOGUE_TOKEN_SCHEME, CatalogueTokenGuard, unauthenticated } from '../catalogue/api/catalogue-token.guard.js';
+import { AppConfig } from '../platform/config/app-config.js';
+import { describeError } from '../platform/http/error-envelope.filter.js';
 import { CatalogueApiModule } from '../catalogue/api/catalogue-api.module.js';
 import { DownloadsApiModule } from '../downloads/api/downloads-api.module.js';
 import { API_KEY_SCHEME } from '../downloads/api/guards/api-key.guard.js';
@@ -73,7 +75,14 @@ export function buildInternalOpenApiDocument(app: INestApplication): OpenAPIObje
 export function serveOpenApi(app: INestApplication): void {
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
   let internal: OpenAPIObject | undefined;
-  app.getHttpAdapter().get('/internal/openapi.json', (_request: unknown, response: { json(body: unknown): void }) => {
+  // Part of the catalogue API, so behind its token like the rest of it (without one, 401 to everything).
+  const token = new CatalogueTokenGuard(app.get(AppConfig));
+  type Answer = { status(code: number): Answer; json(body: unknown): void };
+  app.getHttpAdapter().get('/internal/openapi.json', (request: { headers: { authorization?: string } }, response: Answer) => {
+    if (!token.accepts(request.headers.authorization)) {
+      const { status, body } = describeError(unauthenticated());
+      return response.status(status).json(body);
+    }
     internal ??= buildInternalOpenApiDocument(app);
     response.json(internal);
   });

@@ -22,12 +22,18 @@ export class CatalogueTokenGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    const header = context.switchToHttp().getRequest<Request>().headers.authorization ?? '';
-    const match = /^bearer\s+(.+)$/is.exec(header.trim());
-    // Node reads header bytes as Latin-1: those bytes are the token's UTF-8, whatever characters it has.
-    if (!this.expected || !match || !timingSafeEqual(digest(Buffer.from(match[1], 'latin1')), this.expected)) {
-      throw new AppError('UNAUTHENTICATED', 'the catalogue API needs Authorization: Bearer <INTERNAL_API_TOKEN>');
-    }
+    if (!this.accepts(context.switchToHttp().getRequest<Request>().headers.authorization)) throw unauthenticated();
     return true;
   }
+
+  /** Whether an Authorization header carries the token. */
+  accepts(header: string | undefined): boolean {
+    const match = /^bearer\s+(.+)$/is.exec((header ?? '').trim());
+    // Node reads header bytes as Latin-1: those bytes are the token's UTF-8, whatever characters it has.
+    return Boolean(this.expected && match && timingSafeEqual(digest(Buffer.from(match[1], 'latin1')), this.expected));
+  }
+}
+
+export function unauthenticated(): AppError {
+  return new AppError('UNAUTHENTICATED', 'the catalogue API needs Authorization: Bearer <INTERNAL_API_TOKEN>');
 }

@@ -1,4 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { ERROR_STATUS } from '../errors.js';
+
+/** Every code an HTTP answer can carry (INVALID_ARGUMENT is the operator CLI's). */
+export const HTTP_ERROR_CODES = Object.keys(ERROR_STATUS).filter((code) => code !== 'INVALID_ARGUMENT');
 
 export class ErrorDetailDto {
   @ApiProperty({ required: false, example: 'workflow_id' })
@@ -11,7 +15,7 @@ export class ErrorDetailDto {
 export class ErrorBodyDto {
   @ApiProperty({
     example: 'INVALID_PARAMETER',
-    enum: ['INVALID_PARAMETER', 'INVALID_REQUEST', 'UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'JOB_NOT_FINISHED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE', 'INTERNAL'],
+    enum: HTTP_ERROR_CODES,
   })
   code!: string;
 
