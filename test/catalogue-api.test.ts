@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { download, Fixtures, inspectZip, sha256, startTestApp, uniqueId, uniqueQueuePrefix, type TestApp } from './support/harness.js';
+import { waitFor } from './support/processes.js';
 
 const TOKEN = 'catalogue-token-0123456789';
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
@@ -125,6 +126,57 @@ describe('the catalogue API and task downloads', () => {
   });
 
   describe('registering', () => {
+    it('two first registrations of one job at once: the job ends with the tasks of one of them, never both', async () => {
+      const workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+      const body = (taskId: string) => ({ status: 'completed', inputs: [], outputs: [], tasks: [{ task_id: taskId, status: 'completed', inputs: [], outputs: [] }] });
+      // Both registrations get as far as writing the new job, then wait: the workflow's row is held, which a
+      // new job's foreign key must share. Released, they run as they would have on a busy database.
+      let release = () => undefined as void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const holder = fixtures.prisma.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT 1 FROM workflows WHERE id = ${workflowId} FOR UPDATE`;
+        await released;
+      }, { timeout: 30_000 });
+      try {
+        const registrations = ['first', 'second'].map((taskId) => putJob(workflowId, 'job', body(taskId)).then((answer) => answer));
+        await waitFor(async () => {
+          const [{ waiting }] = await fixtures.prisma.$queryRaw<Array<{ waiting: number }>>`
+            SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0`;
+          return waiting >= 2;
+        }, 10_000, 'both registrations to be under way');
+        release();
+        await holder;
+
+        const answers = await Promise.all(registrations);
+        expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+        const last = answers.map((answer) => answer.body.tasks.map((task: { task_id: string }) => task.task_id));
+        const stored = await fixtures.prisma.task.findMany({ where: { workflowId, jobId: 'job' } });
+        expect([['first'], ['second']]).toContainEqual(stored.map((task) => task.id));
+        expect(last).toContainEqual(stored.map((task) => task.id));
+      } finally {
+        release();
+        await holder.catch(() => undefined);
+      }
+    });
+
+    it('registers a job of 10,000 tasks, and again with every task changed; refuses 10,001 naming tasks', async () => {
+      const workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+      const job = (count: number, status: string) => ({
+        status: 'completed', inputs: [], outputs: [],
+        tasks: Array.from({ length: count }, (_, i) => ({ task_id: `tile-${i}`, status, inputs: [], outputs: [] })),
+      });
+      const first = await putJob(workflowId, 'tiles', job(10_000, 'completed')).expect(200);
+      const changed = await putJob(workflowId, 'tiles', job(10_000, 'failed')).expect(200);
+      const tooMany = await putJob(workflowId, 'more', job(10_001, 'completed')).expect(400);
+
+      expect(first.body.tasks).toHaveLength(10_000);
+      expect(await fixtures.prisma.task.count({ where: { workflowId, jobId: 'tiles', status: 'failed' } })).toBe(10_000);
+      expect(changed.body.tasks.every((task: { status: string }) => task.status === 'failed')).toBe(true);
+      expect(tooMany.body).toEqual(envelope('INVALID_REQUEST', [{ field: 'tasks', message: 'tasks must list at most 10000 tasks' }]));
+    }, 120_000);
+
     it('creates a workflow once, idempotently, and refuses it to another organisation with 409', async () => {
       const workflowId = uniqueId('wf');
       const first = await putWorkflow(workflowId).expect(200);

@@ -6,6 +6,11 @@ export type { Job, JobStatus, Task };
 export type JobWithTasks = Job & { tasks: Task[]; workflow: Workflow };
 export type Transaction = Prisma.TransactionClient;
 
+/** The advisory-lock key space of job registrations (the two-key form: the job's name hashes into the second). */
+const JOB_LOCK_SPACE = 0x6a6f62;
+/** A registration writes up to MAX_TASKS (10,000) tasks in one transaction; Prisma's default of 5 s is for short ones. */
+const REGISTRATION_TIMEOUT_MS = 60_000;
+
 const FINISHED: ReadonlySet<JobStatus> = new Set<JobStatus>(['completed', 'failed', 'cancelled']);
 
 /** A job run (or task) is finished, and downloadable, once completed, failed or cancelled. */
@@ -62,12 +67,18 @@ export class CatalogueRepository {
     });
   }
 
-  /** Runs `work` in one transaction, with the job's row (if any) locked against concurrent registrations. */
+  /**
+   * Runs `work` in one transaction, one registration of a job at a time. The job's row lock alone does not do
+   * it for a job not created yet (there is no row to lock: two first registrations each saw no job and wrote
+   * the union of their tasks), so a lock on the job's name comes first. The row is locked too: a PUT recording
+   * a new operation holds it FOR SHARE (OperationRepository.createPending).
+   */
   inJobTransaction<T>(workflowId: string, jobId: string, work: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${JOB_LOCK_SPACE}::int, hashtext(${workflowId} || '/' || ${jobId}))`;
       await tx.$queryRaw`SELECT 1 FROM jobs WHERE workflow_id = ${workflowId} AND job_id = ${jobId} FOR UPDATE`;
       return work(tx);
-    });
+    }, { timeout: REGISTRATION_TIMEOUT_MS });
   }
 
   /** Writes a job's fields; `changed` moves updated_at, which ends the standing of its permanent failures. */
@@ -83,6 +94,10 @@ export class CatalogueRepository {
       create: { workflowId, jobId, id: taskId, ...data },
       update: data,
     });
+  }
+
+  async createTasks(tx: Transaction, workflowId: string, jobId: string, tasks: Array<{ taskId: string; fields: RunFields }>): Promise<void> {
+    if (tasks.length) await tx.task.createMany({ data: tasks.map(({ taskId, fields }) => ({ workflowId, jobId, id: taskId, ...fields })) });
   }
 
   async deleteTasks(tx: Transaction, workflowId: string, jobId: string, taskIds: string[]): Promise<void> {

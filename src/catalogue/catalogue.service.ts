@@ -132,14 +132,19 @@ export class CatalogueService {
     if (!existing) await this.catalogue.writeJob(tx, registration.workflowId, registration.jobId, jobFields, true);
     const before = new Map((existing?.tasks ?? []).map((task) => [task.id, task]));
     const changed: string[] = [];
+    // New tasks are written in one statement: a first registration of thousands of tiles is one round trip.
+    const added: Array<{ taskId: string; fields: RunFields }> = [];
     for (const task of registration.tasks) {
       const previous = before.get(task.taskId);
       before.delete(task.taskId);
       const fields = runFields(task, previous ?? null);
-      const taskChanged = !previous || !sameRun(previous, fields);
-      if (previous && taskChanged) changed.push(task.taskId);
-      if (taskChanged) await this.catalogue.writeTask(tx, registration.workflowId, registration.jobId, task.taskId, fields, true);
+      if (!previous) added.push({ taskId: task.taskId, fields });
+      else if (!sameRun(previous, fields)) {
+        changed.push(task.taskId);
+        await this.catalogue.writeTask(tx, registration.workflowId, registration.jobId, task.taskId, fields, true);
+      }
     }
+    await this.catalogue.createTasks(tx, registration.workflowId, registration.jobId, added);
     return { changed, removed: [...before.keys()] };
   }
 

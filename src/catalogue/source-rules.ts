@@ -4,6 +4,8 @@ import { parseSource, PACKAGES_PREFIX } from '../storage/s3-uri.js';
 
 /** Sources per side of a job or task, at most: a registration stays one bounded transaction. */
 export const MAX_SOURCES_PER_SIDE = 10_000;
+/** Tasks one registration may list: all are written in the registration's one transaction. */
+export const MAX_TASKS = 10_000;
 
 /**
  * The rules every source obeys, from the catalogue API and the CLI alike: a valid S3 URI, in one of

@@ -4,7 +4,7 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, IsUUID, Matches, ValidateBy, ValidateNested } from 'class-validator';
 import { JobStatus } from '../../../generated/prisma/enums.js';
 import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from '../../ids.js';
-import { MAX_SOURCES_PER_SIDE } from '../../source-rules.js';
+import { MAX_SOURCES_PER_SIDE, MAX_TASKS } from '../../source-rules.js';
 
 const STATUSES = Object.keys(JobStatus);
 
@@ -78,9 +78,10 @@ export class JobRegistrationDto {
   @IsDateTime('finished_at must be an RFC 3339 date-time, such as 2026-11-30T10:00:00Z')
   finished_at?: string | null;
 
-  @ApiPropertyOptional({ type: [TaskRegistrationDto], description: 'the job\'s tasks; they replace those registered before (absent: none)' })
+  @ApiPropertyOptional({ type: [TaskRegistrationDto], maxItems: MAX_TASKS, description: `the job's tasks, at most ${MAX_TASKS}; they replace those registered before (absent: none)` })
   @IsOptional()
   @IsArray({ message: 'tasks must be an array' })
+  @ArrayMaxSize(MAX_TASKS, { message: `tasks must list at most ${MAX_TASKS} tasks` })
   @ValidateNested({ each: true })
   @Type(() => TaskRegistrationDto)
   tasks?: TaskRegistrationDto[];
