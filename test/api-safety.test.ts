@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { once } from 'node:events';
 import http from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -236,6 +239,30 @@ describe('what protects the API from its callers and its operators', () => {
       await dropDatabase(name);
     }
   }, 60_000);
+
+  it('boot messages say what to do: an unreachable dependency without a stack, a missing WEBHOOK_SECRET_KEY as a warning', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'jd-boot-'));
+    const ports = { PORT: String(await freePort()), INTERNAL_PORT: String(await freePort()) };
+    // The all-in-one creates and migrates its database first: nothing answers on port 1.
+    const allInOne = spawnService('all', { ...ports, S3_ENDPOINT: '', EMBEDDED_S3_PORT: String(await freePort()), DATA_DIR: dataDir, DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/job_downloads' });
+    const api = spawnService('api', { ...ports, WEBHOOK_SECRET_KEY: '', LOG_LEVEL: 'info', QUEUE_PREFIX: uniqueQueuePrefix() });
+    try {
+      expect(await allInOne.exited).toBe(1);
+      expect(allInOne.output()).toContain('startup failed: a dependency could not be reached (check DATABASE_URL, REDIS_URL, S3_ENDPOINT): connect ECONNREFUSED 127.0.0.1:1');
+      expect(allInOne.output()).not.toMatch(/^\s+at /m);
+      await waitFor(async () => api.output().includes('WEBHOOK_SECRET_KEY is not set: webhook endpoints cannot be created, and no webhook is delivered'), 30_000, 'the warning');
+    } finally {
+      await allInOne.kill('SIGKILL');
+      await api.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('the compose roles share one WEBHOOK_SECRET_KEY of at least 32 characters', () => {
+    const compose = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8');
+    const serviceEnv = compose.slice(compose.indexOf('x-service-env:'), compose.indexOf('x-app:'));
+    expect(serviceEnv).toMatch(/^ {2}WEBHOOK_SECRET_KEY: \$\{WEBHOOK_SECRET_KEY:-[^}]{32,}\}$/m);
+  });
 
   it("the compose gateway answers 404 for /metrics and /readyz, and proxies no other port", () => {
     const gateway = readFileSync(new URL('../docker/nginx.conf', import.meta.url), 'utf8');

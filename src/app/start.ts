@@ -6,6 +6,7 @@ import { ensureLocalWebhookKey } from '../notifications/webhook-secrets.js';
 import { DemoService } from '../operations/demo.service.js';
 import { ensureDatabase, migrate } from '../platform/prisma/migrator.js';
 import { type AppConfig, ConfigError, loadConfig, ROLES, type Role } from '../platform/config/app-config.js';
+import { isDependencyUnavailable } from '../platform/errors.js';
 import type { EmbeddedS3 } from '../storage/embedded-s3.js';
 import { OperationEvents } from '../downloads/operation-events.js';
 import { drainConnections, stopServing } from '../platform/http/connections.js';
@@ -25,6 +26,10 @@ export async function start(roleArgument: string): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
+    } else if (isDependencyUnavailable(error)) {
+      // An expected condition (Postgres, Redis or S3 not up yet): its cause, not a stack.
+      const cause = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim();
+      process.stderr.write(`startup failed: a dependency could not be reached (check DATABASE_URL, REDIS_URL, S3_ENDPOINT): ${cause}\n`);
     } else {
       process.stderr.write(`startup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     }
@@ -58,6 +63,9 @@ async function run(roleArgument: string): Promise<void> {
     logger.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
   }
 
+  if (role !== 'all' && !config.WEBHOOK_SECRET_KEY) {
+    logger.warn('WEBHOOK_SECRET_KEY is not set: webhook endpoints cannot be created, and no webhook is delivered');
+  }
   const app = await createApp(role, config);
   const httpServer = app.getHttpServer() as Server;
   // What a signal starts before the application closes: the workers' drains (they stop taking builds at

@@ -82,7 +82,7 @@ export async function startS3Process(port: number, directory: string, buckets: s
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 /** A service process of a role (`node dist/main.js worker`), as production runs it; `nodeArgs` go before the script. */
-export function spawnService(role: 'api' | 'worker', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Child {
+export function spawnService(role: 'api' | 'worker' | 'all', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Child {
   return track(spawn(process.execPath, [...nodeArgs, MAIN, role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
