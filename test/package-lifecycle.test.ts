@@ -372,6 +372,34 @@ describe('packages: built, failed, expired, swept', () => {
       expect(left.map((row) => row.id)).not.toContain(old.id);
     });
 
+    it('prunes a backlog of old history larger than one batch in one sweep, webhook events and attempts with it', async () => {
+      const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const longAgo = new Date(Date.now() - 91 * DAY_MS);
+      // More than two batches of 500: a sweep used to take 500 rows, whatever the backlog.
+      await fixtures.prisma.downloadOperation.createMany({
+        data: Array.from({ length: 1_200 }, () => ({ workflowId: job.workflowId, jobId: job.jobId, status: 'failed' as const, createdAt: longAgo })),
+      });
+      const event = (createdAt: Date) => ({ id: randomUUID(), organisationId: job.organisationId, type: 'download.failed', operationId: randomUUID(), operation: {}, createdAt, dispatchedAt: createdAt });
+      const oldEvents = Array.from({ length: 1_100 }, () => event(longAgo));
+      const recentEvent = event(new Date());
+      const retrying = event(longAgo);
+      await fixtures.prisma.webhookEvent.createMany({ data: [...oldEvents, recentEvent, retrying] });
+      const attempt = (eventId: string, attemptedAt: Date, nextAttemptAt: Date | null = null) => ({
+        eventId, eventType: 'download.failed', organisationId: job.organisationId, url: 'https://hooks.example.com/', attempt: 1, durationMs: 5, delivered: nextAttemptAt === null, attemptedAt, nextAttemptAt,
+      });
+      await fixtures.prisma.webhookDelivery.createMany({
+        data: [...oldEvents.map((old) => attempt(old.id, longAgo)), attempt(recentEvent.id, new Date()), attempt(retrying.id, longAgo, new Date(Date.now() + 60_000))],
+      });
+
+      await service.app.get(RetentionService).sweep();
+
+      expect(await fixtures.prisma.downloadOperation.count({ where: { jobId: job.jobId } })).toBe(0);
+      const events = await fixtures.prisma.webhookEvent.findMany({ where: { organisationId: job.organisationId }, select: { id: true } });
+      expect(events.map((row) => row.id).sort()).toEqual([recentEvent.id, retrying.id].sort());
+      const deliveries = await fixtures.prisma.webhookDelivery.findMany({ where: { organisationId: job.organisationId }, select: { eventId: true } });
+      expect(deliveries.map((row) => row.eventId).sort()).toEqual([recentEvent.id, retrying.id].sort());
+    });
+
     it('keeps failed jobs in Redis capped by count as well as by age', async () => {
       // Nothing to package: the job fails for good, and stays among the failed jobs.
       const job = await fixtures.job({});

@@ -55,6 +55,22 @@ export class WebhookRepository {
     await this.prisma.webhookEvent.updateMany({ where: { id, dispatchedAt: null }, data: { dispatchedAt: new Date() } });
   }
 
+  /**
+   * Webhook history older than `before`: delivery attempts with no retry still due, and events (each holds a
+   * copy of its operation). Up to `limit` rows of each; answers how many of each went.
+   */
+  async pruneHistory(before: Date, limit: number): Promise<{ deliveries: number; events: number }> {
+    const deliveries = await this.prisma.$executeRaw`
+      DELETE FROM webhook_deliveries WHERE id IN (
+        SELECT id FROM webhook_deliveries WHERE attempted_at < ${before} AND next_attempt_at IS NULL ORDER BY attempted_at LIMIT ${limit})`;
+    const events = await this.prisma.$executeRaw`
+      DELETE FROM webhook_events WHERE id IN (
+        SELECT id FROM webhook_events e WHERE created_at < ${before}
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.next_attempt_at IS NOT NULL)
+         ORDER BY created_at LIMIT ${limit})`;
+    return { deliveries, events };
+  }
+
   async recordAttempt(attempt: DeliveryAttempt): Promise<void> {
     await this.prisma.webhookDelivery.create({ data: attempt });
   }

@@ -1,10 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OperationRepository } from '../../downloads/operation.repository.js';
 import { PackageObjects } from '../../downloads/package-objects.js';
+import { WebhookRepository } from '../../notifications/webhook.repository.js';
 import { AppConfig } from '../../platform/config/app-config.js';
 
-/** Rows and objects handled per sweep at most; the next sweep takes the rest. */
+/** Rows and objects handled per batch; a sweep runs batches while they come back full. */
 const SWEEP_BATCH = 500;
+/** A backlog (a burst of expiries, a first prune of a long history) drains in batches for up to this long per sweep. */
+const SWEEP_BUDGET_MS = 60_000;
 const DAY_MS = 24 * 3600 * 1000;
 
 export interface SweepResult {
@@ -28,12 +31,37 @@ export class RetentionService {
   constructor(
     private readonly operations: OperationRepository,
     private readonly packageObjects: PackageObjects,
+    private readonly webhooks: WebhookRepository,
     private readonly config: AppConfig,
   ) {}
 
   async sweep(now = new Date()): Promise<SweepResult> {
+    const until = Date.now() + SWEEP_BUDGET_MS;
+    const expired = await inBatches(() => this.expireBatch(now), until);
+    const deleted = await inBatches(async () => {
+      const count = await this.packageObjects.sweep(now, SWEEP_BATCH);
+      return { handled: count, counted: count };
+    }, until);
+    const historyBefore = new Date(now.getTime() - this.config.OPERATION_HISTORY_DAYS * DAY_MS);
+    const pruned = await inBatches(async () => {
+      const count = await this.operations.pruneHistory(historyBefore, SWEEP_BATCH);
+      return { handled: count, counted: count };
+    }, until);
+    const webhookHistory = await inBatches(async () => {
+      const { deliveries, events } = await this.webhooks.pruneHistory(historyBefore, SWEEP_BATCH);
+      return { handled: Math.max(deliveries, events), counted: deliveries + events };
+    }, until);
+    if (expired + pruned + webhookHistory > 0) {
+      this.logger.log(`expired ${expired} package(s), pruned ${pruned} old operation(s) and ${webhookHistory} old webhook event(s) and attempt(s)`);
+    }
+    return { expired, deleted, pruned };
+  }
+
+  /** Ready packages whose time is up: each expired, and its object deleted right after. */
+  private async expireBatch(now: Date): Promise<{ handled: number; counted: number }> {
+    const due = await this.operations.findExpiredPackages(now, SWEEP_BATCH);
     let expired = 0;
-    for (const operation of await this.operations.findExpiredPackages(now, SWEEP_BATCH)) {
+    for (const operation of due) {
       try {
         // The operation and the deletion of its object are recorded together; the object goes right after.
         const object = await this.operations.expire(operation.id, this.config.S3_BUCKET);
@@ -44,9 +72,20 @@ export class RetentionService {
         this.logger.warn(`could not expire operation ${operation.id}: ${(error as Error).message}`);
       }
     }
-    const deleted = await this.packageObjects.sweep(now, SWEEP_BATCH);
-    const pruned = await this.operations.pruneHistory(new Date(now.getTime() - this.config.OPERATION_HISTORY_DAYS * DAY_MS), SWEEP_BATCH);
-    if (expired + pruned > 0) this.logger.log(`expired ${expired} package(s), pruned ${pruned} old operation(s)`);
-    return { expired, deleted, pruned };
+    // A batch whose operations all failed to expire is not run again at once: they would be found again.
+    return { handled: expired === 0 ? 0 : due.length, counted: expired };
+  }
+}
+
+/**
+ * Runs a step of the sweep again while its batches come back full and the sweep has time left; answers what
+ * the step counted over all of them.
+ */
+async function inBatches(step: () => Promise<{ handled: number; counted: number }>, until: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { handled, counted } = await step();
+    total += counted;
+    if (handled < SWEEP_BATCH || Date.now() >= until) return total;
   }
 }
