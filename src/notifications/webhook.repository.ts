@@ -56,17 +56,21 @@ export class WebhookRepository {
   }
 
   /**
-   * Webhook history older than `before`: delivery attempts with no retry still due, and events (each holds a
-   * copy of its operation). Up to `limit` rows of each; answers how many of each went.
+   * Webhook history older than `before`: delivery attempts and events (each holds a copy of its operation),
+   * unless a retry of theirs was due after `before` (an attempt's next_attempt_at stays set once the retry has
+   * run; retries come hours apart, so none due before `before` can still be waiting). Up to `limit` rows of
+   * each; answers how many of each went.
    */
   async pruneHistory(before: Date, limit: number): Promise<{ deliveries: number; events: number }> {
     const deliveries = await this.prisma.$executeRaw`
       DELETE FROM webhook_deliveries WHERE id IN (
-        SELECT id FROM webhook_deliveries WHERE attempted_at < ${before} AND next_attempt_at IS NULL ORDER BY attempted_at LIMIT ${limit})`;
+        SELECT id FROM webhook_deliveries
+         WHERE attempted_at < ${before} AND (next_attempt_at IS NULL OR next_attempt_at < ${before})
+         ORDER BY attempted_at LIMIT ${limit})`;
     const events = await this.prisma.$executeRaw`
       DELETE FROM webhook_events WHERE id IN (
         SELECT id FROM webhook_events e WHERE created_at < ${before}
-           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.next_attempt_at IS NOT NULL)
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.next_attempt_at >= ${before})
          ORDER BY created_at LIMIT ${limit})`;
     return { deliveries, events };
   }

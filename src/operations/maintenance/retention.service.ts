@@ -6,8 +6,11 @@ import { AppConfig } from '../../platform/config/app-config.js';
 
 /** Rows and objects handled per batch; a sweep runs batches while they come back full. */
 const SWEEP_BATCH = 500;
-/** A backlog (a burst of expiries, a first prune of a long history) drains in batches for up to this long per sweep. */
-const SWEEP_BUDGET_MS = 60_000;
+/**
+ * A backlog (a burst of expiries, a first prune of a long history) drains in batches for up to this long per
+ * sweep; short enough not to hold up the reconciler, which runs on the same maintenance worker.
+ */
+const SWEEP_BUDGET_MS = 20_000;
 const DAY_MS = 24 * 3600 * 1000;
 
 export interface SweepResult {
