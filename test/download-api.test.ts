@@ -166,6 +166,30 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
         await registration.catch(() => undefined);
       }
     });
+
+    it('a PUT kept waiting by a registration past the statement timeout answers 503 with Retry-After, and records nothing', async () => {
+      const waiting = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      let commit = () => undefined as void;
+      const committed = new Promise<void>((resolve) => (commit = resolve));
+      let holding = () => undefined as void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      // A registration that holds the job's row longer than any statement may wait (10 s).
+      const registration = fixtures.prisma.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT 1 FROM jobs WHERE workflow_id = ${waiting.workflowId} AND job_id = ${waiting.jobId} FOR UPDATE`;
+        holding();
+        await committed;
+      }, { timeout: 60_000 });
+      try {
+        await held;
+        const answer = await put(waiting);
+        expect({ status: answer.status, body: answer.body }).toEqual({ status: 503, body: envelope('SERVICE_UNAVAILABLE') });
+        expect(Number(answer.headers['retry-after'])).toBeGreaterThan(0);
+        expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId: waiting.workflowId, jobId: waiting.jobId } })).toBe(0);
+      } finally {
+        commit();
+        await registration.catch(() => undefined);
+      }
+    }, 40_000);
   });
 
   describe('operations that have ended', () => {
@@ -251,8 +275,9 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       const putVia = () => cache.http.put(downloadPath(job)).set('Authorization', job.apiKey);
       try {
         const id = await makeReady(job, new Date(Date.now() + 3_600_000));
-        const lookedUpAt = Date.now();
         await putVia().expect(200);
+        // Taken once the first answer is in: the lookup was stored before it, so its window ends before this one.
+        const lookedUpAt = Date.now();
         // A change made beside the service: the job is re-registered as running.
         await fixtures.prisma.job.update({ where: jobKey(job), data: { status: 'running' } });
 

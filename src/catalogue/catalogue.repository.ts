@@ -8,7 +8,7 @@ export type Transaction = Prisma.TransactionClient;
 
 /** The advisory-lock key space of job registrations (the two-key form: the job's name hashes into the second). */
 const JOB_LOCK_SPACE = 0x6a6f62;
-/** A registration writes up to MAX_TASKS (10,000) tasks in one transaction; Prisma's default of 5 s is for short ones. */
+/** A registration writes up to MAX_TASKS (10,000) tasks in one transaction, in a few statements; Prisma's default of 5 s is for short ones. */
 const REGISTRATION_TIMEOUT_MS = 60_000;
 
 const FINISHED: ReadonlySet<JobStatus> = new Set<JobStatus>(['completed', 'failed', 'cancelled']);
@@ -87,13 +87,17 @@ export class CatalogueRepository {
     await tx.job.upsert({ where: { workflowId_id: { workflowId, id: jobId } }, create: { workflowId, id: jobId, ...data }, update: data });
   }
 
-  async writeTask(tx: Transaction, workflowId: string, jobId: string, taskId: string, fields: RunFields, changed: boolean): Promise<void> {
-    const data = { ...fields, ...(changed ? { updatedAt: new Date() } : {}) };
-    await tx.task.upsert({
-      where: { workflowId_jobId_id: { workflowId, jobId, id: taskId } },
-      create: { workflowId, jobId, id: taskId, ...data },
-      update: data,
-    });
+  /** Rewrites the tasks whose registration changed, in one statement whatever their number. */
+  async updateTasks(tx: Transaction, workflowId: string, jobId: string, tasks: Array<{ taskId: string; fields: RunFields }>): Promise<void> {
+    if (!tasks.length) return;
+    const rows = JSON.stringify(tasks.map(({ taskId, fields }) => ({
+      task_id: taskId, status: fields.status, inputs: fields.inputs, outputs: fields.outputs, finished_at: fields.finishedAt?.toISOString() ?? null,
+    })));
+    await tx.$executeRaw`
+      UPDATE tasks AS t
+         SET status = u.status::job_status, inputs = u.inputs, outputs = u.outputs, finished_at = u.finished_at, updated_at = now()
+        FROM jsonb_to_recordset(${rows}::jsonb) AS u(task_id text, status text, inputs text[], outputs text[], finished_at timestamptz)
+       WHERE t.workflow_id = ${workflowId} AND t.job_id = ${jobId} AND t.task_id = u.task_id`;
   }
 
   async createTasks(tx: Transaction, workflowId: string, jobId: string, tasks: Array<{ taskId: string; fields: RunFields }>): Promise<void> {

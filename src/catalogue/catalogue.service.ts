@@ -131,21 +131,20 @@ export class CatalogueService {
     if (registration.tasks === undefined) return { changed: [], removed: [] };
     if (!existing) await this.catalogue.writeJob(tx, registration.workflowId, registration.jobId, jobFields, true);
     const before = new Map((existing?.tasks ?? []).map((task) => [task.id, task]));
-    const changed: string[] = [];
-    // New tasks are written in one statement: a first registration of thousands of tiles is one round trip.
+    // New and changed tasks are written in one statement each: a registration of thousands of tiles holds the
+    // job's row (and PUTs waiting for it) for a few round trips, not one per tile.
     const added: Array<{ taskId: string; fields: RunFields }> = [];
+    const rewritten: Array<{ taskId: string; fields: RunFields }> = [];
     for (const task of registration.tasks) {
       const previous = before.get(task.taskId);
       before.delete(task.taskId);
       const fields = runFields(task, previous ?? null);
       if (!previous) added.push({ taskId: task.taskId, fields });
-      else if (!sameRun(previous, fields)) {
-        changed.push(task.taskId);
-        await this.catalogue.writeTask(tx, registration.workflowId, registration.jobId, task.taskId, fields, true);
-      }
+      else if (!sameRun(previous, fields)) rewritten.push({ taskId: task.taskId, fields });
     }
     await this.catalogue.createTasks(tx, registration.workflowId, registration.jobId, added);
-    return { changed, removed: [...before.keys()] };
+    await this.catalogue.updateTasks(tx, registration.workflowId, registration.jobId, rewritten);
+    return { changed: rewritten.map((task) => task.taskId), removed: [...before.keys()] };
   }
 
   /** API processes forget their ready lookups before the superseded packages go, which can take seconds. */

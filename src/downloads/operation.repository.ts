@@ -110,6 +110,10 @@ export interface PackageLocation {
  * each other; those that hand a package object to or from an operation also write its row in
  * package_objects, in the same transaction, so that no object is ever left without an owner or a deletion.
  */
+/** A connection for the transaction within the pool's own connect timeout; the transaction past its statements'. */
+const TRANSACTION_MAX_WAIT_MS = 3_000;
+const TRANSACTION_TIMEOUT_MS = 15_000;
+
 @Injectable()
 export class OperationRepository {
   constructor(private readonly prisma: PrismaService) {}
@@ -162,6 +166,8 @@ export class OperationRepository {
    */
   async createPending({ workflowId, jobId, taskId }: RunRef, requestedBy: string | null): Promise<DownloadOperation | null | 'changed'> {
     try {
+      // A wait for a registration is ended by the statement timeout (10 s, answered 503), within the
+      // transaction's own time (Prisma's default, 5 s, would end it first).
       return await this.prisma.$transaction(async (tx) => {
         // A registration holds the job's row FOR UPDATE while it supersedes the job's operations. Holding it FOR
         // SHARE puts this insert wholly before (the registration then supersedes it) or wholly after (and the
@@ -171,7 +177,7 @@ export class OperationRepository {
         const status = taskId === null ? job?.status : job && (await tx.task.findUnique({ where: { workflowId_jobId_id: { workflowId, jobId, id: taskId } } }))?.status;
         if (!status || !isFinished(status)) return 'changed' as const;
         return await tx.downloadOperation.create({ data: { workflowId, jobId, taskId, requestedBy } });
-      });
+      }, { maxWait: TRANSACTION_MAX_WAIT_MS, timeout: TRANSACTION_TIMEOUT_MS });
     } catch (error) {
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') return null;
       throw error;

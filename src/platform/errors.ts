@@ -58,6 +58,9 @@ const NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
   // Prisma: cannot reach the server, timed out, closed, pool timeout.
   'P1001', 'P1002', 'P1008', 'P1017', 'P2024',
+  // Postgres did not answer in time: a statement (or its wait for a lock) past statement_timeout, a lock not
+  // available, an interactive transaction past its own timeout (Prisma). Transient: 503 with Retry-After.
+  '57014', '55P03', 'P2028',
 ]);
 const UNAVAILABLE_MESSAGES = [
   /Stream isn't writeable/i,
@@ -67,6 +70,7 @@ const UNAVAILABLE_MESSAGES = [
   /Connection terminated/i,
   /timeout exceeded when trying to connect/i,
   /Query read timeout/i,
+  /canceling statement due to statement timeout/i,
   /Can't reach database server/i,
   /connect ECONNREFUSED/i,
   /the database system is (starting up|shutting down)/i,
