@@ -240,19 +240,25 @@ describe('what protects the API from its callers and its operators', () => {
     }
   }, 60_000);
 
-  it('boot messages say what to do: an unreachable dependency without a stack, a missing WEBHOOK_SECRET_KEY as a warning', async () => {
+  it('boot messages say what to do: an unreachable dependency without a stack, a demo it cannot seed, a missing WEBHOOK_SECRET_KEY or an example token as warnings', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'jd-boot-'));
     const ports = { PORT: String(await freePort()), INTERNAL_PORT: String(await freePort()) };
     // The all-in-one creates and migrates its database first: nothing answers on port 1.
     const allInOne = spawnService('all', { ...ports, S3_ENDPOINT: '', EMBEDDED_S3_PORT: String(await freePort()), DATA_DIR: dataDir, DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/job_downloads' });
-    const api = spawnService('api', { ...ports, WEBHOOK_SECRET_KEY: '', LOG_LEVEL: 'info', QUEUE_PREFIX: uniqueQueuePrefix() });
+    // A demo it could not seed: its files would go where no registration may read them.
+    const noDemo = spawnService('all', { ...ports, S3_ENDPOINT: '', DATA_DIR: dataDir, DEMO_SEED: 'true', ASSET_BUCKETS: 'customer-assets' });
+    const api = spawnService('api', { ...ports, WEBHOOK_SECRET_KEY: '', INTERNAL_API_TOKEN: 'change-me-catalogue-token', LOG_LEVEL: 'info', QUEUE_PREFIX: uniqueQueuePrefix() });
     try {
+      expect(await noDemo.exited).toBe(1);
+      expect(noDemo.output()).toContain('S3_ASSETS_BUCKET (test-assets, default S3_BUCKET), which must be one of ASSET_BUCKETS (customer-assets); or set DEMO_SEED=false');
       expect(await allInOne.exited).toBe(1);
       expect(allInOne.output()).toContain('startup failed: a dependency could not be reached (check DATABASE_URL, REDIS_URL, S3_ENDPOINT): connect ECONNREFUSED 127.0.0.1:1');
       expect(allInOne.output()).not.toMatch(/^\s+at /m);
       await waitFor(async () => api.output().includes('WEBHOOK_SECRET_KEY is not set: webhook endpoints cannot be created, and no webhook is delivered'), 30_000, 'the warning');
+      expect(api.output()).toContain("INTERNAL_API_TOKEN is docker-compose.yml's example value, which anyone can read: set your own beyond a local trial");
     } finally {
       await allInOne.kill('SIGKILL');
+      await noDemo.kill('SIGKILL');
       await api.kill('SIGKILL');
       await rm(dataDir, { recursive: true, force: true });
     }

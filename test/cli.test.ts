@@ -223,6 +223,11 @@ describe('the operator CLI', () => {
     expect(await failsWith(nowhere, 'operations', 'list', '--org', 'acme')).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('--org does not apply to operations list') });
     expect(await failsWith(nowhere, 'apikey', 'create', '--org', 'acme', '--name', '')).toEqual({ code: 'INVALID_ARGUMENT', message: '--name must not be empty' });
     expect(await failsWith(nowhere, 'demo', 'now')).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // The demo's files would go where no registration may read them: refused before the organisation and key.
+    expect(await failsWith({ ...nowhere, ASSET_BUCKETS: 'customer-assets' }, 'demo')).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message: 'the demo puts its files in S3_ASSETS_BUCKET (test-assets, default S3_BUCKET), which must be one of ASSET_BUCKETS (customer-assets)',
+    });
   });
 
   it('says SERVICE_UNAVAILABLE with the cause when Postgres cannot be reached, and exits 1', async () => {

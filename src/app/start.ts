@@ -43,6 +43,9 @@ async function run(roleArgument: string): Promise<void> {
   }
   const role = roleArgument as Role;
   const config = loadConfig();
+  if (role === 'all' && config.DEMO_SEED && config.demoBucketProblem) {
+    throw new ConfigError([`${config.demoBucketProblem}; or set DEMO_SEED=false`]);
+  }
   if (role !== 'all' && config.usesEmbeddedS3) {
     throw new ConfigError(['S3_ENDPOINT must be set for the api and worker roles (only the local all-in-one embeds S3)']);
   }
@@ -63,10 +66,14 @@ async function run(roleArgument: string): Promise<void> {
     logger.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
   }
 
+  const app = await createApp(role, config);
+  // Once the application's logger (LOG_LEVEL) is in place.
   if (role !== 'all' && !config.WEBHOOK_SECRET_KEY) {
     logger.warn('WEBHOOK_SECRET_KEY is not set: webhook endpoints cannot be created, and no webhook is delivered');
   }
-  const app = await createApp(role, config);
+  for (const [name, value] of [['WEBHOOK_SECRET_KEY', config.WEBHOOK_SECRET_KEY], ['INTERNAL_API_TOKEN', config.INTERNAL_API_TOKEN]] as const) {
+    if (value?.startsWith('change-me')) logger.warn(`${name} is docker-compose.yml's example value, which anyone can read: set your own beyond a local trial`);
+  }
   const httpServer = app.getHttpServer() as Server;
   // What a signal starts before the application closes: the workers' drains (they stop taking builds at
   // once), and the HTTP side. A worker's port serves its health checks only, and they must go on answering

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { AppConfig } from '../platform/config/app-config.js';
+import { AppError } from '../platform/errors.js';
 import { StorageRepository } from '../storage/storage.repository.js';
 import { parseS3Uri } from '../storage/s3-uri.js';
 import { ApiKeyService } from '../catalogue/api-key.service.js';
@@ -30,6 +31,9 @@ export class DemoService {
   ) {}
 
   async seed(): Promise<DemoSeed> {
+    // Refused before anything is created: the registration would be refused after the organisation and key.
+    const bucketProblem = this.config.demoBucketProblem;
+    if (bucketProblem) throw new AppError('INVALID_ARGUMENT', bucketProblem);
     const suffix = randomBytes(3).toString('hex');
     const workflowId = `demo-workflow-${suffix}`;
     const jobId = `demo-job-${suffix}`;

@@ -20,11 +20,13 @@ describe('loadConfig', () => {
     expect(sut.assetsBucket).toBe(sut.S3_BUCKET);
   });
 
-  it('puts sample assets in a bucket sources may name: S3_ASSETS_BUCKET must be one of ASSET_BUCKETS, and defaults to the first', () => {
-    expect(loadConfig({ ASSET_BUCKETS: 'customer-assets,archive' }).assetsBucket).toBe('customer-assets');
-    expect(loadConfig({ ASSET_BUCKETS: 'customer-assets,archive', S3_ASSETS_BUCKET: 'archive' }).assetsBucket).toBe('archive');
-    expect(loadConfig({ S3_ASSETS_BUCKET: 'samples' }).assetBuckets).toEqual(['samples']);
-    expect(problemsOf({ ASSET_BUCKETS: 'customer-assets', S3_ASSETS_BUCKET: 'samples' })).toEqual(['S3_ASSETS_BUCKET must be one of ASSET_BUCKETS (the buckets sources may name)']);
+  it('says when the demo cannot be seeded: S3_ASSETS_BUCKET (default S3_BUCKET) outside ASSET_BUCKETS', () => {
+    expect(loadConfig({}).demoBucketProblem).toBeUndefined();
+    expect(loadConfig({ ASSET_BUCKETS: 'customer-assets,archive', S3_ASSETS_BUCKET: 'archive' }).demoBucketProblem).toBeUndefined();
+    expect(loadConfig({ ASSET_BUCKETS: 'customer-assets' }).assetsBucket).toBe('job-downloads');
+    expect(loadConfig({ ASSET_BUCKETS: 'customer-assets' }).demoBucketProblem).toBe(
+      'the demo puts its files in S3_ASSETS_BUCKET (job-downloads, default S3_BUCKET), which must be one of ASSET_BUCKETS (customer-assets)',
+    );
   });
 
   it('converts numbers and booleans from their environment strings', () => {

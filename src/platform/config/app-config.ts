@@ -236,12 +236,19 @@ export class AppConfig {
   @IntegerSetting(1, 1000, 'WEBHOOK_CONCURRENCY must be an integer from 1 to 1000')
   WEBHOOK_CONCURRENCY = 10;
 
-  /**
-   * Where demo and `job register` put sample assets unless told otherwise: a bucket sources may name, so the
-   * first of ASSET_BUCKETS when only those are set.
-   */
+  /** Where demo and `job register` put sample assets unless told otherwise. */
   get assetsBucket(): string {
-    return this.S3_ASSETS_BUCKET ?? this.ASSET_BUCKETS?.split(',')[0] ?? this.S3_BUCKET;
+    return this.S3_ASSETS_BUCKET ?? this.S3_BUCKET;
+  }
+
+  /**
+   * Why the demo cannot be seeded, or undefined: its files go to S3_ASSETS_BUCKET, and a registration whose
+   * sources lie outside ASSET_BUCKETS is refused. Checked where the demo is seeded (the all-in-one's boot,
+   * the CLI's `demo`) before anything is created; the api and worker roles never use S3_ASSETS_BUCKET.
+   */
+  get demoBucketProblem(): string | undefined {
+    if (this.assetBuckets.includes(this.assetsBucket)) return undefined;
+    return `the demo puts its files in S3_ASSETS_BUCKET (${this.assetsBucket}, default S3_BUCKET), which must be one of ASSET_BUCKETS (${this.assetBuckets.join(', ')})`;
   }
 
   get webhookRetryDelaysMs(): number[] {
@@ -285,15 +292,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     settings[name] = coerce(raw, settings[name]);
   }
   const problems = validateSync(config).flatMap((error) => Object.values(error.constraints ?? {}));
-  problems.push(...portClashes(config), ...bucketMismatches(config));
+  problems.push(...portClashes(config));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return config;
-}
-
-/** The assets demo and `job register` write must be readable as sources; otherwise each registration is refused. */
-function bucketMismatches(config: AppConfig): string[] {
-  if (!config.ASSET_BUCKETS || !config.S3_ASSETS_BUCKET || config.assetBuckets.includes(config.S3_ASSETS_BUCKET)) return [];
-  return ['S3_ASSETS_BUCKET must be one of ASSET_BUCKETS (the buckets sources may name)'];
 }
 
 /** Ports one process listens on together must differ; otherwise the second listen fails after the first is up. */
