@@ -1,0 +1,42 @@
+// `npm run -s cli -- <command>`: the operator CLI from dist/, built first when dist/ is missing or older than
+// the sources (a `git pull` since the last build), so that an operator never runs code the checkout no longer
+// has. The build's output goes to stderr; a build that fails stops here, with the CLI's one-line JSON error.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const built = path.join(root, 'dist', 'cli.js');
+
+function modifiedAt(file) {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** The newest modification time under a folder (the generated Prisma client is the build's own output). */
+function newestUnder(folder) {
+  let newest = 0;
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const full = path.join(folder, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== 'generated') newest = Math.max(newest, newestUnder(full));
+    } else {
+      newest = Math.max(newest, modifiedAt(full));
+    }
+  }
+  return newest;
+}
+
+const sourcesAt = Math.max(newestUnder(path.join(root, 'src')), modifiedAt(path.join(root, 'prisma', 'schema.prisma')), modifiedAt(path.join(root, 'package-lock.json')));
+if (modifiedAt(built) < sourcesAt) {
+  const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: ['ignore', 2, 2] });
+  if (build.status !== 0) {
+    process.stderr.write(`${JSON.stringify({ error: { code: 'BUILD_FAILED', message: 'the CLI could not be built: see the output above' } })}\n`);
+    process.exit(1);
+  }
+}
+await import(built);
