@@ -13,6 +13,10 @@ import { loadConfig } from '../src/platform/config/app-config.js';
 import { download, downloadPath, Fixtures, startTestApp, testConfig, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, startRelay, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
 import { WebhookQueue } from '../src/platform/queues/webhook-queue.js';
+import { WEBHOOK_QUEUE } from '../src/platform/queues/queue-names.js';
+import { WebhookDispatcher } from '../src/notifications/webhook-dispatcher.js';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
@@ -171,6 +175,44 @@ describe('cancel, and webhooks when an operation ends', () => {
       } finally {
         await worker.close();
         await relay.cut().catch(() => undefined);
+        await receiver.close();
+      }
+    }, 60_000);
+
+    it('a retry that Redis lost (restarted empty) is queued again by the reconciler: sent with the same webhook-id, recorded as attempt 2', async () => {
+      const receiver = await startReceiver((count) => ({ status: count === 1 ? 500 : 204 }));
+      // A worker of its own, whose one retry comes 5 minutes after a failure.
+      const worker = await startTestApp('worker', { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_DELAYS_SECONDS: '300' });
+      const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+      const queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: worker.config.QUEUE_PREFIX });
+      try {
+        const owner = await fixtures.organisationWithKey();
+        const ready = await put(await fixtures.job({ owner, inputs: { 'a.tif': raster(2048) } }));
+        const endpoint = await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        const eventId = randomUUID();
+        await fixtures.prisma.$executeRaw`INSERT INTO webhook_events (id, organisation_id, type, operation_id, operation, dispatched_at)
+          SELECT ${eventId}::uuid, ${owner.organisationId}::uuid, 'download.ready', o.id, to_jsonb(o), now() FROM download_operations o WHERE o.id = ${ready.id}::uuid`;
+        await worker.app.get(WebhookQueue).add(eventId, endpoint.id);
+        await waitFor(async () => (await deliveriesOf(owner.organisationId)).length === 1, 20_000, 'the first attempt');
+
+        // Redis loses the retry waiting in it; two hours pass, on the record.
+        expect(await queue.remove(`${eventId}.${endpoint.id}`)).toBe(1);
+        const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3600_000);
+        await fixtures.prisma.webhookEndpoint.update({ where: { id: endpoint.id }, data: { createdAt: hoursAgo(3) } });
+        await fixtures.prisma.webhookEvent.update({ where: { id: eventId }, data: { createdAt: hoursAgo(2), dispatchedAt: hoursAgo(2) } });
+        await fixtures.prisma.webhookDelivery.updateMany({ where: { eventId }, data: { attemptedAt: hoursAgo(2), nextAttemptAt: new Date(hoursAgo(2).getTime() + 300_000) } });
+
+        await worker.app.get(WebhookDispatcher).redriveOverdue();
+
+        await waitFor(async () => (await deliveriesOf(owner.organisationId)).some((attempt) => attempt.delivered), 20_000, 'the retry');
+        expect(new Set(receiver.received.map((got) => got.headers['webhook-id']))).toEqual(new Set([eventId]));
+        const attempts = await deliveriesOf(owner.organisationId);
+        expect(attempts[0]).toMatchObject({ attempt: 1, statusCode: 500, delivered: false });
+        expect(attempts.filter((attempt) => attempt.delivered)).toEqual([expect.objectContaining({ attempt: 2, statusCode: 204, nextAttemptAt: null })]);
+      } finally {
+        await queue.close();
+        connection.disconnect();
+        await worker.close();
         await receiver.close();
       }
     }, 60_000);

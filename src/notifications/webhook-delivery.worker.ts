@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DelayedError, type Job, type Worker } from 'bullmq';
+import { DelayedError, type Job, type MinimalJob, type Worker } from 'bullmq';
 import { isDependencyUnavailable } from '../platform/errors.js';
 import { retryWhileUnavailable } from '../platform/retry-while-unavailable.js';
 import { AppConfig } from '../platform/config/app-config.js';
@@ -42,7 +42,10 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, OnModuleDe
   ) {
     const delays = config.webhookRetryDelaysMs;
     this.worker = workers.create(WEBHOOK_QUEUE, (job: Job<WebhookJobData>, token?: string) => this.deliver(job, token), config.WEBHOOK_CONCURRENCY, {
-      settings: { backoffStrategy: (attemptsMade: number) => delays[Math.min(attemptsMade, delays.length) - 1] },
+      settings: {
+        backoffStrategy: (attemptsMade: number, _type?: string, _error?: Error, job?: MinimalJob<WebhookJobData>) =>
+          delays[Math.min(attemptsMade + (job?.data.attemptsBefore ?? 0), delays.length) - 1],
+      },
     });
     this.worker.on('error', (error) => this.logger.warn(`webhook worker: ${error.message}`));
   }
@@ -71,7 +74,7 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, OnModuleDe
     const [event, endpoint] = found;
     // The endpoint was deleted, or the organisation with it: nobody to tell.
     if (!event || !endpoint) return;
-    const attempt = job.attemptsMade + 1;
+    const attempt = (job.data.attemptsBefore ?? 0) + job.attemptsMade + 1;
     const body = JSON.stringify(webhookPayload(event));
     const secret = this.secretOf(endpoint);
     const outcome = secret === undefined ? UNDECRYPTABLE : await this.sender.send(endpoint.url, secret, event.id, body);

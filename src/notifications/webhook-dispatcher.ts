@@ -1,9 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../platform/config/app-config.js';
 import { WebhookQueue } from '../platform/queues/webhook-queue.js';
 import { WebhookRepository, type WebhookEvent } from './webhook.repository.js';
 
 /** Undispatched events older than this are picked up by the reconciler (their dispatcher may have died). */
 const REDISPATCH_AFTER_MS = 30_000;
+/** How far past its retry schedule an event's deliveries are still looked at. */
+const RETRY_WINDOW_MARGIN_MS = 24 * 3600_000;
 
 /**
  * Moves events from the outbox (filled by a trigger in the transaction of each status change) to the webhook
@@ -17,6 +20,7 @@ export class WebhookDispatcher {
   constructor(
     private readonly webhooks: WebhookRepository,
     private readonly queue: WebhookQueue,
+    private readonly config: AppConfig,
   ) {}
 
   /** Best effort: what is not queued now, the reconciler queues later. */
@@ -33,6 +37,20 @@ export class WebhookDispatcher {
     const events = await this.webhooks.findUndispatched({ before: new Date(now.getTime() - REDISPATCH_AFTER_MS) });
     for (const event of events) await this.dispatch(event);
     return events.length;
+  }
+
+  /**
+   * The reconciler's other part: deliveries with nothing recorded RECONCILE_AFTER_SECONDS after they were due
+   * are queued again. One whose job is still in Redis (a busy queue) is left as it is; one that Redis lost
+   * (restarted empty, failed over) goes on from the attempts recorded, with the same webhook-id.
+   */
+  async redriveOverdue(now = new Date()): Promise<number> {
+    const delays = this.config.webhookRetryDelaysMs;
+    const retrySpanMs = delays.reduce((sum, delay) => sum + delay, 0);
+    const dueBefore = new Date(now.getTime() - this.config.RECONCILE_AFTER_SECONDS * 1000);
+    const overdue = await this.webhooks.findOverdueDeliveries(dueBefore, new Date(dueBefore.getTime() - retrySpanMs - RETRY_WINDOW_MARGIN_MS));
+    for (const { eventId, endpointId, attempts } of overdue) await this.queue.add(eventId, endpointId, attempts);
+    return overdue.length;
   }
 
   private async dispatch(event: WebhookEvent): Promise<void> {

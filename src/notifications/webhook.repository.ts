@@ -51,6 +51,26 @@ export class WebhookRepository {
     return this.prisma.webhookEvent.findMany({ where: { dispatchedAt: null, ...where }, orderBy: { createdAt: 'asc' }, take: limit });
   }
 
+  /**
+   * Deliveries that should have run by `dueBefore` and have nothing recorded since: queued at dispatch with no
+   * attempt yet, or whose last attempt failed with a retry due. Either their job waits in a busy queue, or
+   * Redis lost it (restarted empty, failed over). Events since `since` only (older ones have run out of
+   * retries either way), and only the endpoints that existed when the event was dispatched. Answers each with
+   * the attempts already made.
+   */
+  async findOverdueDeliveries(dueBefore: Date, since: Date, limit = 500): Promise<Array<{ eventId: string; endpointId: string; attempts: number }>> {
+    return this.prisma.$queryRaw`
+      SELECT e.id AS "eventId", p.id AS "endpointId", COALESCE(last.attempt, 0)::int AS attempts
+        FROM webhook_events e
+        JOIN webhook_endpoints p ON p.organisation_id = e.organisation_id AND p.created_at <= e.dispatched_at
+        LEFT JOIN LATERAL (
+          SELECT d.attempt, d.delivered, d.next_attempt_at FROM webhook_deliveries d
+           WHERE d.event_id = e.id AND d.endpoint_id = p.id ORDER BY d.attempt DESC LIMIT 1) last ON true
+       WHERE e.created_at > ${since} AND e.dispatched_at < ${dueBefore}
+         AND (last.attempt IS NULL OR (NOT last.delivered AND last.next_attempt_at < ${dueBefore}))
+       ORDER BY e.created_at LIMIT ${limit}`;
+  }
+
   async markDispatched(id: string): Promise<void> {
     await this.prisma.webhookEvent.updateMany({ where: { id, dispatchedAt: null }, data: { dispatchedAt: new Date() } });
   }

@@ -61,11 +61,12 @@ export class Reconciler {
       this.logger.warn(`re-drove stranded operations: ${result.added} queued again, ${result.revived} revived`);
     }
     await this.releaseEnded();
-    // Webhook events whose dispatcher died before queueing them.
+    // Webhook events whose dispatcher died before queueing them, and deliveries whose job Redis lost.
     const events = await this.webhooks.dispatchLeftBehind(now).catch((error: Error) => {
       this.logger.warn(`webhook events not dispatched: ${error.message}`);
       return 0;
     });
+    await this.webhooks.redriveOverdue(now).catch((error: Error) => this.logger.warn(`overdue webhook deliveries not checked: ${error.message}`));
     return { ...result, events };
   }
 }

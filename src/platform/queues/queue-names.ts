@@ -16,4 +16,6 @@ export const WEBHOOK_JOB = 'deliver';
 export interface WebhookJobData {
   eventId: string;
   endpointId: string;
+  /** Attempts already made and recorded before this job: a delivery queued again after Redis lost it. */
+  attemptsBefore?: number;
 }

@@ -20,14 +20,17 @@ export class WebhookQueue implements OnModuleDestroy {
     private readonly connections: RedisConnections,
   ) {}
 
-  /** Queues one delivery; the same event and endpoint twice is one job. */
-  async add(eventId: string, endpointId: string): Promise<void> {
+  /**
+   * Queues one delivery; the same event and endpoint twice is one job (a job still in Redis is left as it is).
+   * `attemptsBefore`: attempts already recorded, when Redis lost the job that made them; the rest are left.
+   */
+  async add(eventId: string, endpointId: string, attemptsBefore = 0): Promise<void> {
     const adding = this.open().add(
       WEBHOOK_JOB,
-      { eventId, endpointId },
+      { eventId, endpointId, ...(attemptsBefore > 0 ? { attemptsBefore } : {}) },
       {
         jobId: `${eventId}.${endpointId}`,
-        attempts: this.config.webhookRetryDelaysMs.length + 1,
+        attempts: Math.max(1, this.config.webhookRetryDelaysMs.length + 1 - attemptsBefore),
         backoff: { type: 'custom' },
         removeOnComplete: { age: 24 * 3600, count: 10_000 },
         removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
