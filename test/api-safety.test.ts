@@ -250,7 +250,7 @@ describe('what protects the API from its callers and its operators', () => {
     const api = spawnService('api', { ...ports, WEBHOOK_SECRET_KEY: '', INTERNAL_API_TOKEN: 'change-me-catalogue-token', LOG_LEVEL: 'info', QUEUE_PREFIX: uniqueQueuePrefix() });
     try {
       expect(await noDemo.exited).toBe(1);
-      expect(noDemo.output()).toContain('S3_ASSETS_BUCKET (test-assets, default S3_BUCKET), which must be one of ASSET_BUCKETS (customer-assets); or set DEMO_SEED=false');
+      expect(noDemo.output()).toContain('S3_ASSETS_BUCKET (test-assets), which must be one of ASSET_BUCKETS (customer-assets); or set DEMO_SEED=false');
       expect(await allInOne.exited).toBe(1);
       expect(allInOne.output()).toContain('startup failed: a dependency could not be reached (check DATABASE_URL, REDIS_URL, S3_ENDPOINT): connect ECONNREFUSED 127.0.0.1:1');
       expect(allInOne.output()).not.toMatch(/^\s+at /m);

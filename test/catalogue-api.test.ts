@@ -458,9 +458,9 @@ describe('the catalogue API and task downloads', () => {
       expect(noWorkflow.body).toEqual(envelope('NOT_FOUND', []));
     });
 
-    it('finished_at that is not an RFC 3339 date-time, or a day that does not exist, is refused naming it; null means absent', async () => {
+    it('finished_at that is not an RFC 3339 date-time, or a day that does not exist (year 0 included), is refused naming it; null means absent', async () => {
       // ISO 8601 week and ordinal dates, its basic format, an hour-only offset: forms Date cannot read.
-      for (const finishedAt of ['2026-W48-7', '2026-333', '20261129', '2026-11-29T12Z', '2026-11-29T12:00:00+14', '2026-02-30T10:00:00Z', 'yesterday', 20261129]) {
+      for (const finishedAt of ['2026-W48-7', '2026-333', '20261129', '2026-11-29T12Z', '2026-11-29T12:00:00+14', '2026-02-30T10:00:00Z', '0000-01-01T00:00:00Z', 'yesterday', 20261129]) {
         const answer = await putJob(workflowId, 'when', { ...valid(), finished_at: finishedAt }).expect(400);
         await refused(answer, 'INVALID_REQUEST', [{ field: 'finished_at', message: 'finished_at must be an RFC 3339 date-time, such as 2026-11-30T10:00:00Z' }]);
       }

@@ -226,7 +226,7 @@ describe('the operator CLI', () => {
     // The demo's files would go where no registration may read them: refused before the organisation and key.
     expect(await failsWith({ ...nowhere, ASSET_BUCKETS: 'customer-assets' }, 'demo')).toEqual({
       code: 'INVALID_ARGUMENT',
-      message: 'the demo puts its files in S3_ASSETS_BUCKET (test-assets, default S3_BUCKET), which must be one of ASSET_BUCKETS (customer-assets)',
+      message: 'the demo puts its files in S3_ASSETS_BUCKET (test-assets), which must be one of ASSET_BUCKETS (customer-assets)',
     });
   });
 

@@ -87,7 +87,10 @@ export class CatalogueRepository {
     await tx.job.upsert({ where: { workflowId_id: { workflowId, id: jobId } }, create: { workflowId, id: jobId, ...data }, update: data });
   }
 
-  /** Rewrites the tasks whose registration changed, in one statement whatever their number. */
+  /**
+   * Rewrites the tasks whose registration changed, in one statement whatever their number. Their updated_at is
+   * the time of the write, as for the job (now() would be the transaction's start, before its waits for locks).
+   */
   async updateTasks(tx: Transaction, workflowId: string, jobId: string, tasks: Array<{ taskId: string; fields: RunFields }>): Promise<void> {
     if (!tasks.length) return;
     const rows = JSON.stringify(tasks.map(({ taskId, fields }) => ({
@@ -95,7 +98,7 @@ export class CatalogueRepository {
     })));
     await tx.$executeRaw`
       UPDATE tasks AS t
-         SET status = u.status::job_status, inputs = u.inputs, outputs = u.outputs, finished_at = u.finished_at, updated_at = now()
+         SET status = u.status::job_status, inputs = u.inputs, outputs = u.outputs, finished_at = u.finished_at, updated_at = ${new Date()}
         FROM jsonb_to_recordset(${rows}::jsonb) AS u(task_id text, status text, inputs text[], outputs text[], finished_at timestamptz)
        WHERE t.workflow_id = ${workflowId} AND t.job_id = ${jobId} AND t.task_id = u.task_id`;
   }

@@ -18,6 +18,15 @@ export interface DeliveryAttempt {
   nextAttemptAt: Date | null;
 }
 
+export interface OverdueDelivery {
+  eventId: string;
+  createdAt: Date;
+  endpointId: string;
+  attempts: number;
+}
+
+export type OverdueCursor = Pick<OverdueDelivery, 'createdAt' | 'eventId' | 'endpointId'>;
+
 /** Webhook endpoints, the outbox of events to deliver, and every delivery attempt. */
 @Injectable()
 export class WebhookRepository {
@@ -54,21 +63,23 @@ export class WebhookRepository {
   /**
    * Deliveries that should have run by `dueBefore` and have nothing recorded since: queued at dispatch with no
    * attempt yet, or whose last attempt failed with a retry due. Either their job waits in a busy queue, or
-   * Redis lost it (restarted empty, failed over). Events since `since` only (older ones have run out of
-   * retries either way), and only the endpoints that existed when the event was dispatched. Answers each with
-   * the attempts already made.
+   * Redis lost it (restarted empty, failed over). Events since `since` only, and only the endpoints that
+   * existed when the event was dispatched; in the order of the events, after `after` (a page's last row).
+   * Answers each with the attempts already made.
    */
-  async findOverdueDeliveries(dueBefore: Date, since: Date, limit = 500): Promise<Array<{ eventId: string; endpointId: string; attempts: number }>> {
+  async findOverdueDeliveries(dueBefore: Date, since: Date, after: OverdueCursor | undefined, limit: number): Promise<OverdueDelivery[]> {
+    const none = '00000000-0000-0000-0000-000000000000';
+    const [afterAt, afterEvent, afterEndpoint] = after ? [after.createdAt, after.eventId, after.endpointId] : [since, none, none];
     return this.prisma.$queryRaw`
-      SELECT e.id AS "eventId", p.id AS "endpointId", COALESCE(last.attempt, 0)::int AS attempts
+      SELECT e.id AS "eventId", e.created_at AS "createdAt", p.id AS "endpointId", COALESCE(last.attempt, 0)::int AS attempts
         FROM webhook_events e
         JOIN webhook_endpoints p ON p.organisation_id = e.organisation_id AND p.created_at <= e.dispatched_at
         LEFT JOIN LATERAL (
           SELECT d.attempt, d.delivered, d.next_attempt_at FROM webhook_deliveries d
            WHERE d.event_id = e.id AND d.endpoint_id = p.id ORDER BY d.attempt DESC LIMIT 1) last ON true
-       WHERE e.created_at > ${since} AND e.dispatched_at < ${dueBefore}
+       WHERE e.created_at > ${since} AND (e.created_at, e.id, p.id) > (${afterAt}, ${afterEvent}::uuid, ${afterEndpoint}::uuid) AND e.dispatched_at < ${dueBefore}
          AND (last.attempt IS NULL OR (NOT last.delivered AND last.next_attempt_at < ${dueBefore}))
-       ORDER BY e.created_at LIMIT ${limit}`;
+       ORDER BY e.created_at, e.id, p.id LIMIT ${limit}`;
   }
 
   async markDispatched(id: string): Promise<void> {

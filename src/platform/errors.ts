@@ -58,9 +58,6 @@ const NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
   // Prisma: cannot reach the server, timed out, closed, pool timeout.
   'P1001', 'P1002', 'P1008', 'P1017', 'P2024',
-  // Postgres did not answer in time: a statement (or its wait for a lock) past statement_timeout, a lock not
-  // available, an interactive transaction past its own timeout (Prisma). Transient: 503 with Retry-After.
-  '57014', '55P03', 'P2028',
 ]);
 const UNAVAILABLE_MESSAGES = [
   /Stream isn't writeable/i,
@@ -70,7 +67,6 @@ const UNAVAILABLE_MESSAGES = [
   /Connection terminated/i,
   /timeout exceeded when trying to connect/i,
   /Query read timeout/i,
-  /canceling statement due to statement timeout/i,
   /Can't reach database server/i,
   /connect ECONNREFUSED/i,
   /the database system is (starting up|shutting down)/i,
@@ -95,6 +91,24 @@ export function isDependencyUnavailable(error: unknown): boolean {
 }
 
 /** Prisma's and Postgres' codes for a table or column that does not exist: the schema lacks migrations. */
+/**
+ * Postgres did not answer in time: a statement (or its wait for a lock) past statement_timeout, a lock not
+ * available, an interactive transaction past its own timeout (Prisma). A caller is told 503 with Retry-After;
+ * a build does not postpone on it as on an outage (a statement that always runs long would retry for ever).
+ */
+const TIMEOUT_CODES = new Set(['57014', '55P03', 'P2028']);
+
+export function isDatabaseTimeout(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 8; depth++) {
+    const candidate = current as { code?: unknown; cause?: unknown; originalCode?: unknown; message?: unknown };
+    if (typeof candidate.code === 'string' && TIMEOUT_CODES.has(candidate.code)) return true;
+    if (typeof candidate.originalCode === 'string' && TIMEOUT_CODES.has(candidate.originalCode)) return true;
+    if (typeof candidate.message === 'string' && /canceling statement due to statement timeout/i.test(candidate.message)) return true;
+    current = candidate.cause;
+  }
+  return false;
+}
+
 const MISSING_SCHEMA_CODES = new Set(['P2021', 'P2022', '42P01', '42703']);
 
 /** Whether an error says that the database lacks part of the schema (migrations not applied). */

@@ -25,7 +25,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ ASSET_BUCKETS: 'customer-assets,archive', S3_ASSETS_BUCKET: 'archive' }).demoBucketProblem).toBeUndefined();
     expect(loadConfig({ ASSET_BUCKETS: 'customer-assets' }).assetsBucket).toBe('job-downloads');
     expect(loadConfig({ ASSET_BUCKETS: 'customer-assets' }).demoBucketProblem).toBe(
-      'the demo puts its files in S3_ASSETS_BUCKET (job-downloads, default S3_BUCKET), which must be one of ASSET_BUCKETS (customer-assets)',
+      'the demo puts its files in S3_ASSETS_BUCKET (job-downloads, its default S3_BUCKET), which must be one of ASSET_BUCKETS (customer-assets)',
     );
   });
 

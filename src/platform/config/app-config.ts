@@ -248,7 +248,8 @@ export class AppConfig {
    */
   get demoBucketProblem(): string | undefined {
     if (this.assetBuckets.includes(this.assetsBucket)) return undefined;
-    return `the demo puts its files in S3_ASSETS_BUCKET (${this.assetsBucket}, default S3_BUCKET), which must be one of ASSET_BUCKETS (${this.assetBuckets.join(', ')})`;
+    const bucket = this.S3_ASSETS_BUCKET ? this.assetsBucket : `${this.assetsBucket}, its default S3_BUCKET`;
+    return `the demo puts its files in S3_ASSETS_BUCKET (${bucket}), which must be one of ASSET_BUCKETS (${this.assetBuckets.join(', ')})`;
   }
 
   get webhookRetryDelaysMs(): number[] {

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AppError, ERROR_STATUS, isDependencyUnavailable, isSchemaMissing, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { AppError, ERROR_STATUS, isDatabaseTimeout, isDependencyUnavailable, isSchemaMissing, type ErrorCode, type ErrorDetail } from '../errors.js';
 import { malformedPathParameter } from './malformed-path.js';
 import { isInternalRequest } from './ports.js';
 
@@ -54,7 +54,7 @@ export function describeError(exception: unknown): { status: number; body: Error
       retryAfter: UNAVAILABLE_RETRY_AFTER_SECONDS,
     };
   }
-  if (isDependencyUnavailable(exception)) {
+  if (isDependencyUnavailable(exception) || isDatabaseTimeout(exception)) {
     return {
       status: 503,
       body: envelope('SERVICE_UNAVAILABLE', MESSAGE_BY_CODE.SERVICE_UNAVAILABLE!),

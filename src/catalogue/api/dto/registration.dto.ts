@@ -37,7 +37,8 @@ export function isDateTime(value: unknown): boolean {
   const lastDay = new Date(0);
   lastDay.setUTCFullYear(year, month, 0);
   const daysInMonth = lastDay.getUTCDate();
-  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth;
+  // Postgres has no year 0.
+  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth;
 }
 
 const IsDateTime = (message: string) => ValidateBy({ name: 'isDateTime', validator: { validate: isDateTime, defaultMessage: () => message } });
