@@ -11,6 +11,9 @@ const JOB_LOCK_SPACE = 0x6a6f62;
 /** A registration writes up to MAX_TASKS (10,000) tasks in one transaction, in a few statements; Prisma's default of 5 s is for short ones. */
 const REGISTRATION_TIMEOUT_MS = 60_000;
 
+/** Rows per INSERT of new tasks: 8 parameters each, well under Postgres's 65,535 and Prisma's 32,767. */
+const TASKS_PER_INSERT = 2_000;
+
 const FINISHED: ReadonlySet<JobStatus> = new Set<JobStatus>(['completed', 'failed', 'cancelled']);
 
 /** A job run (or task) is finished, and downloadable, once completed, failed or cancelled. */
@@ -103,8 +106,16 @@ export class CatalogueRepository {
        WHERE t.workflow_id = ${workflowId} AND t.job_id = ${jobId} AND t.task_id = u.task_id`;
   }
 
+  /**
+   * Writes new tasks, a few thousand per statement. Left to itself, Prisma splits a larger createMany at the
+   * bind-parameter limit and sends the pieces at once on the transaction's one connection, which pg queues
+   * (and pg 9 will refuse).
+   */
   async createTasks(tx: Transaction, workflowId: string, jobId: string, tasks: Array<{ taskId: string; fields: RunFields }>): Promise<void> {
-    if (tasks.length) await tx.task.createMany({ data: tasks.map(({ taskId, fields }) => ({ workflowId, jobId, id: taskId, ...fields })) });
+    for (let start = 0; start < tasks.length; start += TASKS_PER_INSERT) {
+      const batch = tasks.slice(start, start + TASKS_PER_INSERT);
+      await tx.task.createMany({ data: batch.map(({ taskId, fields }) => ({ workflowId, jobId, id: taskId, ...fields })) });
+    }
   }
 
   async deleteTasks(tx: Transaction, workflowId: string, jobId: string, taskIds: string[]): Promise<void> {
