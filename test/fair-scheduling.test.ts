@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { downloadPath, Fixtures, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
-import { freePort, spawnService, waitFor } from './support/processes.js';
+import { Reconciler } from '../src/operations/maintenance/reconciler.service.js';
+import { freePort, spawnService, startS3Proxy, waitFor } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
@@ -97,4 +98,53 @@ describe('fair scheduling across organisations', () => {
       await api.close();
     }
   }, 180_000);
+  it("keeps a cancelled build's slot until the build has stopped: the organisation's next build waits for it under ORG_MAX_ACTIVE_BUILDS", async () => {
+    // Aborting the cancelled build's multipart upload is held, and the build waits for it (up to 5 s): all that
+    // time it still runs on its worker.
+    let releaseAbort = () => undefined as void;
+    const abortHeld = new Promise<void>((resolve) => (releaseAbort = resolve));
+    const s3 = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      hold: (method, url) => (method === 'DELETE' && url.includes('uploadId=') ? abortHeld : undefined),
+    });
+    const app = await startTestApp('all', {
+      QUEUE_PREFIX: uniqueQueuePrefix(),
+      S3_ENDPOINT: `http://127.0.0.1:${s3.port}`,
+      WORKER_CONCURRENCY: '2',
+      ORG_MAX_ACTIVE_BUILDS: '1',
+      PACKAGE_ATTEMPTS: '1',
+    });
+    try {
+      const owner = await fixtures.organisationWithKey();
+      const running = await fixtures.job({ owner, inputs: Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`b${i}.tif`, raster(32 * MiB)])) });
+      const next = await fixtures.job({ owner, inputs: { 'scene.tif': raster(MiB) } });
+      const [runningId] = await putAll(app, [running]);
+      await waitFor(
+        async () => (await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: runningId } })).bytesDone > 24n * BigInt(MiB),
+        60_000,
+        'the first build to be uploading',
+      );
+      const [nextId] = await putAll(app, [next]);
+
+      await app.http.delete(downloadPath(running)).set('Authorization', running.apiKey).expect(200);
+      await waitFor(async () => s3.requests.some((r) => r.method === 'DELETE' && r.url.includes(running.workflowId)), 10_000, 'the cancelled build to abort its upload');
+      // The reconciler, which frees the slots of builds that ended unseen, must not free this one either.
+      await app.app.get(Reconciler).reconcile();
+      // Two admission rounds (every 2 s) while the cancelled build is still stopping: the next one may not start.
+      const startedMeanwhile = await waitFor(
+        async () => ((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: nextId } })).startedAt ? true : undefined),
+        3_000,
+        'the next build to start',
+      ).catch(() => false);
+      expect(startedMeanwhile).toBe(false);
+
+      releaseAbort();
+      const [ready] = await allReady([nextId]);
+      expect(ready.status).toBe('ready');
+      expect(await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: runningId } })).toMatchObject({ status: 'cancelled', readyAt: null });
+    } finally {
+      releaseAbort();
+      await app.close();
+      await s3.close();
+    }
+  }, 120_000);
 });

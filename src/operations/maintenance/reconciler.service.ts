@@ -29,13 +29,14 @@ export class Reconciler {
 
   /**
    * Admitted builds whose end went unseen (a worker died between the outcome and the release) still hold
-   * their organisation's slots: released once their operation is no longer pending.
+   * their organisation's slots: released once their operation is no longer pending and no worker runs its
+   * build (a cancelled build keeps its slot until it has stopped).
    */
   private async releaseEnded(): Promise<void> {
     try {
       const admitted = (await this.queue.admitted()).filter((id) => UUID.test(id)).slice(0, RECONCILE_BATCH * 5);
       const pending = await this.operations.pendingAmong(admitted);
-      for (const id of admitted) if (!pending.has(id)) await this.queue.release(id);
+      for (const id of admitted) if (!pending.has(id) && !(await this.queue.isBuilding(id))) await this.queue.release(id);
     } catch (error) {
       this.logger.warn(`admitted builds not checked: ${(error as Error).message}`);
     }

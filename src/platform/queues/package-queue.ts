@@ -134,11 +134,23 @@ export class PackageQueue implements OnModuleDestroy {
   }
 
   /**
-   * Drops the job of an operation that will not be built (cancelled) if it is still waiting; best effort: a
-   * job already running or gone is left to its worker, which finds the operation no longer pending.
+   * Drops the job of an operation that will not be built (cancelled) if it is still waiting, and its place in
+   * line or its organisation's slot; best effort. A build already running is left to its worker, which stops
+   * it (or finds the operation no longer pending): it keeps its slot until it has ended, else the organisation
+   * could run one build past ORG_MAX_ACTIVE_BUILDS while it stops.
    */
   async discard(operationId: string): Promise<void> {
-    await withTimeout(Promise.all([this.queue.remove(operationId), this.fair.forget(operationId)]), ENQUEUE_TIMEOUT_MS).catch(() => undefined);
+    const dropping = async () => {
+      // 0: the job is locked by the worker running it. (A job that does not exist counts as removed.)
+      if ((await this.queue.remove(operationId)) !== 0) await this.fair.forget(operationId);
+    };
+    await withTimeout(dropping(), ENQUEUE_TIMEOUT_MS).catch(() => undefined);
+  }
+
+  /** Whether a worker is running the operation's build now (its job is active). */
+  async isBuilding(operationId: string): Promise<boolean> {
+    const job = await this.queue.getJob(operationId);
+    return job !== undefined && (await job.getState()) === 'active';
   }
 
   async jobCounts(): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
