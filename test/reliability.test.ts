@@ -9,7 +9,7 @@ import { MAINTENANCE_QUEUE, PACKAGING_QUEUE } from '../src/platform/queues/queue
 import { MaintenanceWorker } from '../src/operations/maintenance/maintenance.worker.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { download, downloadPath, Fixtures, inspectQueue, inspectZip, sha256, startTestApp, testConfig, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
-import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, waitFor } from './support/processes.js';
+import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, startS3Proxy, waitFor } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
@@ -301,6 +301,36 @@ describe('reliability under faults', () => {
       await service.close();
       await local.close();
       await s3.kill('SIGKILL');
+    }
+  }, 120_000);
+
+  it('a failed attempt is retried whatever its sources are called: an object named "installed.tif" is not taken for a stalled job', async () => {
+    // Reads of that object lose their answers until the first attempt has failed (SOURCE_READ_FAILED, its
+    // message naming the object); the retry reads it.
+    let failReads = true;
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      swallow: (method, url) => failReads && method === 'GET' && url.includes('/installed.tif'),
+    });
+    const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, PACKAGE_ATTEMPTS: '3', RETRY_BASE_DELAY_MS: '500' });
+    try {
+      const job = await fixtures.job({ inputs: { 'installed.tif': raster(MiB) } });
+      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      const firstFailure = await waitFor(async () => {
+        const operation = await operationOf(body.id);
+        return operation.errorCode || operation.status !== 'pending' ? operation : undefined;
+      }, 60_000, 'the first attempt to fail');
+      expect(firstFailure).toMatchObject({ status: 'pending', errorCode: 'SOURCE_READ_FAILED' });
+      failReads = false;
+
+      const settled = await waitFor(async () => {
+        const operation = await operationOf(body.id);
+        return operation.status === 'pending' ? undefined : operation;
+      }, 60_000, 'the retry to finish');
+      expect(settled).toMatchObject({ status: 'ready', attempts: 2 });
+    } finally {
+      failReads = false;
+      await service.close();
+      await proxy.close();
     }
   }, 120_000);
 

@@ -177,6 +177,33 @@ describe('no operation stranded, one writer per package', () => {
     }
   }, 60_000);
 
+  it('a job that stalled more often than BullMQ allows ends failed (INTERRUPTED) and frees its organisation\'s slot', async () => {
+    // BullMQ marks such a job in Redis (its deferred failure) and fails it when a worker next takes it.
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    let worker: TestApp | undefined;
+    const connection = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      const { body } = await put(api, job);
+      expect(await api.app.get(PackageQueue).admitNext(1)).toEqual([body.id]);
+      await connection.hset(`${queuePrefix}:${PACKAGING_QUEUE}:${body.id}`, 'defa', 'job stalled more than allowable limit');
+
+      worker = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix });
+
+      const settled = await waitFor(async () => {
+        const operation = await operationOf(body.id);
+        return operation.status === 'pending' ? undefined : operation;
+      }, 30_000, `operation ${body.id} to settle`);
+      expect(settled).toMatchObject({ status: 'failed', errorCode: 'INTERRUPTED', readyAt: null });
+      await waitFor(async () => (await api.app.get(FairShare).admitted()).length === 0, 10_000, 'its slot to be freed');
+    } finally {
+      connection.disconnect();
+      await worker?.close();
+      await api.close();
+    }
+  }, 60_000);
+
   it('a revive clears the stall count of a job still finished only: a job another process revived a moment ago keeps its count', async () => {
     // Two revives of one job can interleave: both read it failed, the first re-queues it, a worker takes it and
     // dies under it once. The second must not wipe that stall, which BullMQ counts towards failing the job.

@@ -172,12 +172,22 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
    */
   private async onFailed(job: Job<PackageJobData> | undefined, error: Error): Promise<void> {
     if (!job) return;
-    const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(error.message);
+    const stalledOut = isStalledTooOften(error);
+    const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1) || stalledOut;
     if (final) await this.release(job.id!);
-    if (!/stalled/i.test(error.message)) return;
+    if (!stalledOut) return;
     const failure = new PackagingError('INTERRUPTED', error.message, false);
     await this.packaging
       .recordFailure(job.data.operationId, failure, true)
       .catch((cause: Error) => this.logger.error(`could not record failure of ${job.data.operationId}: ${cause.message}`));
   }
+}
+
+/**
+ * BullMQ's own failure of a job that stalled more often than allowed (its deferred failure, raised when a
+ * worker next takes the job). Matched on BullMQ's exact message: a build's own failures name their sources,
+ * and an S3 key may well contain the word "stalled" ("installed.tif").
+ */
+export function isStalledTooOften(error: Error): boolean {
+  return !(error instanceof PackagingError) && /^job stalled more than allowable limit$/.test(error.message);
 }
