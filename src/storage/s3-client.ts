@@ -17,7 +17,8 @@ export function s3ClientConfig(config: AppConfig, endpoint = config.S3_ENDPOINT)
     forcePathStyle: embedded || config.S3_FORCE_PATH_STYLE,
     credentials: embedded ? EMBEDDED_S3_CREDENTIALS : undefined,
     // Bounded waits: an unreachable S3 fails a request in seconds; a stalled stream fails after a minute idle.
-    requestHandler: { connectionTimeout: 3_000, socketTimeout: 60_000, httpAgent: { keepAlive: true, maxSockets: maxSocketsFor(config) } },
+    // Both agents: the SDK picks by the endpoint's scheme, and an agent left unset has its own 50 sockets (AWS is https).
+    requestHandler: { connectionTimeout: 3_000, socketTimeout: 60_000, httpAgent: agentOptions(config), httpsAgent: agentOptions(config) },
     maxAttempts: 3,
   };
 }
@@ -29,6 +30,10 @@ const OTHER_REQUESTS_PER_BUILD = 8;
  * Enough sockets for every running build's reads and uploads, so that none queues inside the agent: a read
  * waiting there receives nothing and would be taken for a stalled one.
  */
-function maxSocketsFor(config: AppConfig): number {
+export function maxSocketsFor(config: AppConfig): number {
   return Math.max(64, config.WORKER_CONCURRENCY * (config.FETCH_CONCURRENCY + OTHER_REQUESTS_PER_BUILD));
+}
+
+function agentOptions(config: AppConfig): { keepAlive: true; maxSockets: number } {
+  return { keepAlive: true, maxSockets: maxSocketsFor(config) };
 }
