@@ -408,6 +408,8 @@ describe('cancel, and webhooks when an operation ends', () => {
     let app: TestApp;
     let holdComplete: Promise<void> | undefined;
     let slowLookups: string | undefined;
+    /** The prefix whose listing pages are held until the test releases them. */
+    let heldListing: { prefix: string; released: Promise<void> } | undefined;
 
     beforeAll(async () => {
       scratch = await mkdtemp(path.join(tmpdir(), 'cancel-'));
@@ -418,6 +420,7 @@ describe('cancel, and webhooks when an operation ends', () => {
           if (method === 'POST' && url.includes('uploadId=')) return holdComplete;
           // Looking up each single-object source takes a second: a job of many is long in planning.
           if (method === 'HEAD' && slowLookups && url.includes(slowLookups)) return new Promise<void>((resolve) => setTimeout(resolve, 1_000));
+          if (method === 'GET' && heldListing && url.includes('list-type=2') && decodeURIComponent(url).includes(heldListing.prefix)) return heldListing.released;
           return undefined;
         },
       });
@@ -489,6 +492,31 @@ describe('cancel, and webhooks when an operation ends', () => {
         expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: 'cancelled', readyAt: null, bytesTotal: null });
       } finally {
         slowLookups = undefined;
+      }
+    }, 60_000);
+
+    it('stops a build waiting on a listing page within 5 s: the page in flight is given up', async () => {
+      // A prefix of a million objects is a thousand pages, each a round trip: here one page takes as long as the
+      // test wants.
+      let release = () => undefined as void;
+      const job = await direct.job({ inputs: { 'a.tif': raster(4096) } });
+      heldListing = { prefix: job.inputsPrefix, released: new Promise<void>((resolve) => (release = resolve)) };
+      const listings = () => proxy.requests.filter((r) => r.url.includes('list-type=2') && decodeURIComponent(r.url).includes(job.inputsPrefix)).length;
+      try {
+        const before = await cancelledBuilds();
+        const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        await waitFor(async () => listings() > 0, 30_000, 'the listing to begin');
+
+        await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        const cancelledAt = Date.now();
+
+        await waitFor(async () => (await cancelledBuilds()) === before + 1, 5_000, 'the build to stop');
+        expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+        expect(proxy.requests.some((r) => r.url.includes(job.workflowId) && r.url.includes('uploads'))).toBe(false);
+        expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: 'cancelled', readyAt: null, bytesTotal: null });
+      } finally {
+        release();
+        heldListing = undefined;
       }
     }, 60_000);
 

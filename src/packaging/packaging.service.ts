@@ -173,14 +173,15 @@ export class PackagingService {
     const countOne = () => {
       if (++found > this.config.MAX_ENTRIES) throw new PackagingError('TOO_MANY_ENTRIES', `more than ${this.config.MAX_ENTRIES} assets`, false);
     };
-    // Sources are looked up several at a time (a job of thousands of single objects is one HEAD each), and a
-    // cancel or shutdown stops the lookups between two of them.
+    // Sources are looked up several at a time (a job of thousands of single objects is one HEAD each). A cancel
+    // or shutdown stops the lookups and the listing pages in flight.
+    const interrupted = () => new PackagingError('INTERRUPTED', 'stopped while listing the sources', true);
     const perSource = await mapConcurrently(uris, this.config.FETCH_CONCURRENCY, async ({ folder, uri }) => {
-      if (signal?.aborted) throw new PackagingError('INTERRUPTED', 'stopped while listing the sources', true);
+      if (signal?.aborted) throw interrupted();
       try {
-        return (await this.objectsOf(uri, countOne)).map((object) => ({ folder, ...object }));
+        return (await this.objectsOf(uri, countOne, signal)).map((object) => ({ folder, ...object }));
       } catch (error) {
-        throw asPackagingError(error, 'SOURCE_READ_FAILED');
+        throw signal?.aborted ? interrupted() : asPackagingError(error, 'SOURCE_READ_FAILED');
       }
     });
     const sources: Array<NamedSource & { object: StoredObject }> = perSource.flat();
@@ -201,11 +202,11 @@ export class PackagingService {
    * `s3://b/p` always meant `s3://b/p/`; when that folder is empty too, the source is missing. `countOne` is
    * called for each object found and throws once the run has too many.
    */
-  private async objectsOf(uri: string, countOne: () => void): Promise<Array<{ relativeKey: string; object: StoredObject }>> {
+  private async objectsOf(uri: string, countOne: () => void, signal?: AbortSignal): Promise<Array<{ relativeKey: string; object: StoredObject }>> {
     const source = parseSource(uri);
     if ('problem' in source) throw new PackagingError('SOURCE_MISSING', `${uri} ${source.problem}`, false);
     if (source.key !== undefined) {
-      const object = await this.storage.headObject(source.bucket, source.key);
+      const object = await this.storage.headObject(source.bucket, source.key, signal);
       if (object) {
         countOne();
         return [{ relativeKey: source.key.slice(source.key.lastIndexOf('/') + 1), object }];
@@ -213,7 +214,7 @@ export class PackagingService {
     }
     const prefix = source.prefix ?? `${source.key}/`;
     const objects: StoredObject[] = [];
-    for await (const object of this.storage.listObjects({ bucket: source.bucket, prefix })) {
+    for await (const object of this.storage.listObjects({ bucket: source.bucket, prefix }, signal)) {
       countOne();
       objects.push(object);
     }

@@ -53,12 +53,16 @@ export class StorageRepository implements OnModuleDestroy {
     this.client.destroy();
   }
 
-  /** Every object under a prefix, page by page; folder markers (keys ending in "/") are skipped. */
-  async *listObjects(location: S3Location): AsyncGenerator<StoredObject> {
+  /**
+   * Every object under a prefix, page by page; folder markers (keys ending in "/") are skipped. An aborted
+   * `abortSignal` stops the page in flight: a prefix of a million objects is a thousand pages.
+   */
+  async *listObjects(location: S3Location, abortSignal?: AbortSignal): AsyncGenerator<StoredObject> {
     let ContinuationToken: string | undefined;
     do {
       const page = await this.client.send(
         new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.prefix, ContinuationToken }),
+        { abortSignal },
       );
       for (const object of page.Contents ?? []) {
         if (!object.Key || object.Key.endsWith('/')) continue;
@@ -74,9 +78,9 @@ export class StorageRepository implements OnModuleDestroy {
   }
 
   /** One object's size and ETag, or null when it does not exist. */
-  async headObject(bucket: string, key: string): Promise<StoredObject | null> {
+  async headObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<StoredObject | null> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
       return { bucket, key, size: head.ContentLength ?? 0, etag: (head.ETag ?? '').replaceAll('"', '') };
     } catch (error) {
       if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
