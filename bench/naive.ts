@@ -5,8 +5,8 @@ import path from 'node:path';
 import { finished, pipeline } from 'node:stream/promises';
 import type { PackageUploads } from '../src/packaging/package-uploads.js';
 import type { StorageRepository } from '../src/storage/storage.repository.js';
-import { UPLOAD_QUEUE_SIZE, type PlannedEntry } from '../src/packaging/package-builder.js';
-import { partSizeFor } from '../src/packaging/part-size.js';
+import type { PlannedEntry } from '../src/packaging/package-builder.js';
+import { partSizeFor, uploadQueueSizeFor } from '../src/packaging/part-size.js';
 
 /**
  * The pipeline the service was designed not to be, for contrast: download every object to a temp folder, zip
@@ -53,7 +53,7 @@ export async function naivePackage(
       bucket: destination.bucket,
       key: destination.key,
       partSize: partSizeFor(size),
-      queueSize: UPLOAD_QUEUE_SIZE,
+      queueSize: uploadQueueSizeFor(partSizeFor(size)),
       contentType: 'application/zip',
     });
     await upload.done();

@@ -31,6 +31,7 @@ export async function packageEntries(
     deflateLevel: DEFLATE_LEVEL,
     storeManifest: config.COMPRESSION === 'store',
     stallTimeoutMs: config.BUILD_STALL_TIMEOUT_SECONDS * 1000,
+    uploadBufferBytes: config.UPLOAD_BUFFER_MIB * 1024 * 1024,
     // The service adds each chunk to a counter and writes it to Postgres at most once a second.
     onProgress: (bytes) => (progress += bytes),
   });

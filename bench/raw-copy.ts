@@ -2,8 +2,8 @@ import { Readable } from 'node:stream';
 import type { PackageUploads } from '../src/packaging/package-uploads.js';
 import type { StorageRepository } from '../src/storage/storage.repository.js';
 import { STREAM_CHUNK_BYTES } from '../src/packaging/zip-writer.js';
-import { UPLOAD_QUEUE_SIZE, type PlannedEntry } from '../src/packaging/package-builder.js';
-import { partSizeFor } from '../src/packaging/part-size.js';
+import type { PlannedEntry } from '../src/packaging/package-builder.js';
+import { partSizeFor, uploadQueueSizeFor } from '../src/packaging/part-size.js';
 
 /**
  * The ceiling for packaging: the same objects read one after the other (GetObject, no read-ahead) and written
@@ -42,7 +42,7 @@ export async function uploadInOrder(
     bucket: destination.bucket,
     key: destination.key,
     partSize: partSizeFor(totalBytes),
-    queueSize: UPLOAD_QUEUE_SIZE,
+    queueSize: uploadQueueSizeFor(partSizeFor(totalBytes)),
     contentType: 'application/octet-stream',
   });
   await upload.done();

@@ -152,6 +152,43 @@ describe('PackageBuilder when a build goes wrong', () => {
     }
   });
 
+  it('keeps within its upload buffer: at most as many parts in flight as UPLOAD_BUFFER_MIB holds', async () => {
+    // Every UploadPart takes a while, so that the parts the buffer allows are all in flight at once.
+    const watched = new StorageRepository(fixtures.config);
+    let inFlight = 0;
+    let mostInFlight = 0;
+    watched.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'UploadPartCommand') return next(args);
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return await next(args);
+        } finally {
+          inFlight--;
+        }
+      },
+      { step: 'initialize', name: 'watchParts' },
+    );
+    const builder = new PackageBuilder(new PackageSources(storage, fixtures.config), new PackageUploads(watched));
+    // Six 8 MiB parts.
+    const entries = await seed({ 'a.tif': randomBytes(24 * 1024 * 1024), 'b.tif': randomBytes(24 * 1024 * 1024) });
+    try {
+      const byBudget: Record<string, number> = {};
+      for (const mib of [16, 32]) {
+        mostInFlight = 0;
+        const built = await builder.build(request(entries, { uploadBufferBytes: mib * 1024 * 1024 }));
+        expect(built.partSize).toBe(8 * 1024 * 1024);
+        byBudget[mib] = mostInFlight;
+      }
+
+      // 16 MiB: two 8 MiB part buffers; 32 MiB (the default): four.
+      expect(byBudget).toEqual({ 16: 2, 32: 4 });
+    } finally {
+      watched.onModuleDestroy();
+    }
+  }, 60_000);
+
   it('waits out a CompleteMultipartUpload slower than the stall timeout: S3 assembling the object is not a stall', async () => {
     const slowComplete = new StorageRepository(fixtures.config);
     slowComplete.client.middlewareStack.add(

@@ -6,7 +6,7 @@ import { PackageSources, type SourceStreams } from './package-sources.js';
 import { PackageUploads } from './package-uploads.js';
 import { manifestStream, type ManifestEntry } from './manifest.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
-import { partSizeFor } from './part-size.js';
+import { partSizeFor, uploadQueueSizeFor } from './part-size.js';
 import { DigestStream, ZipArchiveWriter } from './zip-writer.js';
 
 export interface PlannedEntry {
@@ -30,6 +30,8 @@ export interface BuildRequest {
   /** manifest.json follows the compression setting: stored when everything is. */
   storeManifest: boolean;
   stallTimeoutMs: number;
+  /** What the upload's part buffers may hold (UPLOAD_BUFFER_MIB); DEFAULT_UPLOAD_BUFFER_BYTES when unset. */
+  uploadBufferBytes?: number;
   /** Called with each chunk's size as sources are read. */
   onProgress?: (bytes: number) => void;
   /** Aborts the build from outside (shutdown). */
@@ -43,12 +45,6 @@ export interface BuiltPackage {
   partSize: number;
 }
 
-/**
- * Upload parts in flight per package: memory is about partSize × (UPLOAD_QUEUE_SIZE + 1). Three keep pace with
- * the reads at the default fetch settings; a fourth made no build faster and cost a worker 8 MiB more
- * (BENCHMARKS.md, "S3-like network").
- */
-export const UPLOAD_QUEUE_SIZE = 3;
 /** ZIP headers, data descriptor, central record and manifest line per entry, generously. */
 const OVERHEAD_BYTES_PER_ENTRY = 1024;
 /** An abort that S3 does not answer (s3rver answers 405; an unreachable S3 retries) must not hold the build. */
@@ -105,7 +101,7 @@ export class PackageBuilder {
       bucket: request.destination.bucket,
       key: request.destination.key,
       partSize,
-      queueSize: UPLOAD_QUEUE_SIZE,
+      queueSize: uploadQueueSizeFor(partSize, request.uploadBufferBytes),
       contentType: 'application/zip',
       onPartUploaded: () => supervisor.progressed(),
       onCompleting: () => supervisor.stopWatchdog(),

@@ -94,6 +94,7 @@ export class PackagingService {
         deflateLevel: DEFLATE_LEVEL,
         storeManifest: this.config.COMPRESSION === 'store',
         stallTimeoutMs: this.config.BUILD_STALL_TIMEOUT_SECONDS * 1000,
+        uploadBufferBytes: this.config.UPLOAD_BUFFER_MIB * 1024 * 1024,
         onProgress: this.progressRecorder(operation.id, () => ended.abort()).add,
         signal: buildSignal,
       });

@@ -1,4 +1,4 @@
-import { partSizeFor } from './part-size.js';
+import { partSizeFor, uploadQueueSizeFor } from './part-size.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -12,5 +12,26 @@ describe('partSizeFor', () => {
     const size = partSizeFor(bytes);
     expect(size % MiB).toBe(0);
     expect(Math.ceil(bytes / size)).toBeLessThanOrEqual(9_000);
+  });
+});
+
+describe('uploadQueueSizeFor: what a build holds in part buffers', () => {
+  const held = (bytes: number) => partSizeFor(bytes) * (uploadQueueSizeFor(partSizeFor(bytes)) + 1);
+
+  it('keeps four 8 MiB part buffers up to 70 GiB: 32 MiB', () => {
+    for (const bytes of [MiB, GiB, 70 * GiB]) {
+      expect(uploadQueueSizeFor(partSizeFor(bytes))).toBe(3);
+      expect(held(bytes)).toBe(32 * MiB);
+    }
+  });
+
+  it.each([80 * GiB, 100 * GiB, 128 * GiB])('stays within 32 MiB with the larger parts of %d bytes', (bytes) => {
+    expect(partSizeFor(bytes)).toBeGreaterThan(8 * MiB);
+    expect(held(bytes)).toBeLessThanOrEqual(32 * MiB);
+  });
+
+  it.each([300 * GiB, 1024 * GiB, 4900 * GiB])('holds two parts for %d bytes (one sent while the next fills), the least a pipelined upload needs', (bytes) => {
+    expect(uploadQueueSizeFor(partSizeFor(bytes))).toBe(1);
+    expect(held(bytes)).toBe(2 * partSizeFor(bytes));
   });
 });

@@ -9,3 +9,20 @@ export function partSizeFor(expectedBytes: number): number {
   const needed = Math.ceil(expectedBytes / TARGET_MAX_PARTS / MiB) * MiB;
   return Math.min(MAX_PART_SIZE, Math.max(MIN_PART_SIZE, needed));
 }
+
+/**
+ * What a build's upload part buffers may hold by default (UPLOAD_BUFFER_MIB): four 8 MiB parts, sent while the
+ * next one fills. That keeps pace with the reads at the default fetch settings; a fifth made no build faster and
+ * cost a worker 8 MiB more (BENCHMARKS.md, "S3-like network").
+ */
+export const DEFAULT_UPLOAD_BUFFER_BYTES = 32 * MiB;
+
+/**
+ * The upload's queue size (PooledMultipartUpload keeps queueSize + 1 part buffers) for a part size: as many
+ * buffers as the budget holds, at least two. Packages past 70 GiB need parts over 8 MiB (S3's 10,000-part
+ * limit), so fewer are kept and the memory stays within the budget, down to two parts (one sent while the next
+ * fills, the least a pipelined upload needs) once a part is over a third of it.
+ */
+export function uploadQueueSizeFor(partSize: number, budgetBytes = DEFAULT_UPLOAD_BUFFER_BYTES): number {
+  return Math.max(1, Math.floor(budgetBytes / partSize) - 1);
+}

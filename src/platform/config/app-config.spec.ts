@@ -48,6 +48,7 @@ describe('loadConfig', () => {
     ['WORKER_CONCURRENCY', '-1', 'WORKER_CONCURRENCY must be an integer from 1 to 64'],
     ['FETCH_CONCURRENCY', '0', 'FETCH_CONCURRENCY must be an integer from 1 to 64'],
     ['FETCH_BUFFER_MIB', '4', 'FETCH_BUFFER_MIB must be an integer from 8 to 1024'],
+    ['UPLOAD_BUFFER_MIB', '8', 'UPLOAD_BUFFER_MIB must be an integer from 16 to 16384'],
     ['COMPRESSION', 'zstd', 'COMPRESSION must be one of auto, store, deflate'],
     ['INTERNAL_API_TOKEN', 'fifteen-chars!!', 'INTERNAL_API_TOKEN must be at least 16 characters'],
     ['INTERNAL_API_TOKEN', 'a token that ends in a space ', 'INTERNAL_API_TOKEN must not contain control characters or begin or end with a space (HTTP cannot carry them)'],

@@ -174,6 +174,15 @@ export class AppConfig {
   @IntegerSetting(8, 1024, 'FETCH_BUFFER_MIB must be an integer from 8 to 1024')
   FETCH_BUFFER_MIB = 12;
 
+  /**
+   * What a build's upload part buffers may hold, in MiB: four 8 MiB parts, sent while the next one fills.
+   * Packages past 70 GiB need larger parts (S3 allows 10,000), and fewer are kept to stay within it, down to two
+   * (twice the part size at least). Raise it where memory allows and packages that large are common: each part
+   * in flight is one more connection's worth of upload bandwidth.
+   */
+  @IntegerSetting(16, 16384, 'UPLOAD_BUFFER_MIB must be an integer from 16 to 16384')
+  UPLOAD_BUFFER_MIB = 32;
+
   @IsIn(COMPRESSION_MODES, { message: `COMPRESSION must be one of ${COMPRESSION_MODES.join(', ')}` })
   COMPRESSION: CompressionMode = 'auto';
 
