@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { PooledMultipartUpload, type MultipartUploadOptions } from '../src/packaging/multipart-upload.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { testConfig, uniqueId } from './support/harness.js';
+import { startRelay } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'test-packages';
@@ -68,6 +69,27 @@ describe('PooledMultipartUpload', () => {
     // 4 full parts of 5 MiB and the rest.
     expect(acknowledged).toBe(5);
     expect(upload.buffersAllocated).toBe(3);
+  });
+
+  it('sends its parts over kept-alive connections, not one new connection per part', async () => {
+    // The SDK sends a body of 2 MiB or more with "Expect: 100-continue", and then on a connection of its own,
+    // opened for that request and closed after it: on AWS, a TCP and TLS handshake and a round trip per part.
+    const relay = await startRelay(Number(new URL(process.env.S3_ENDPOINT!).port));
+    const viaRelay = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${relay.port}` }));
+    try {
+      const bytes = randomBytes(12 * 5 * MiB);
+      const key = `${uniqueId('multipart')}.bin`;
+      const upload = new PooledMultipartUpload(viaRelay.client, unevenStream(bytes), { bucket: BUCKET, key, partSize: 5 * MiB, queueSize: 2 });
+
+      await upload.done();
+
+      expect((await stored(key)).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      // 12 parts, at most 3 at a time (queueSize + 1 buffers), plus the requests that create and complete it.
+      expect(relay.connections).toBeLessThanOrEqual(4);
+    } finally {
+      viaRelay.onModuleDestroy();
+      await relay.cut();
+    }
   });
 
   it('writes what fits in one part with a single PutObject, including nothing at all', async () => {

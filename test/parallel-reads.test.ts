@@ -4,12 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { PackageBuilder, type BuildRequest, type PlannedEntry } from '../src/packaging/package-builder.js';
 import { PackageSources } from '../src/packaging/package-sources.js';
 import { PackageUploads } from '../src/packaging/package-uploads.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { Fixtures, inspectZip, sha256, testConfig, uniqueId } from './support/harness.js';
 import { ScriptedStorage } from './support/scripted-storage.js';
+import { startS3Proxy } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 
@@ -89,6 +91,44 @@ describe('parallel reads of a build', () => {
     for (let i = 0; i < 24; i++) files[`tiles/${String(i).padStart(2, '0')}.png`] = randomBytes(1 + ((i * 7_919) % 60_000));
     return files;
   }
+
+  it('asks S3 for no checksums when it reads, and reads from a store that sends the whole object\'s with every range (MinIO before 2023, Ceph RGW before 2025)', async () => {
+    // Asked for them, S3 sends a checksum with each whole-object read (CRC64NVME by default since 2025), which
+    // the SDK then computes in JavaScript on every byte; and a range it cannot check would fail the read.
+    const files = { 'scene/B01.tif': randomBytes(20 * MiB + 1_234), 'small.tif': randomBytes(70_000) };
+    const entries = await seed(files);
+    // Each answer carries the CRC32 of the whole object: right for a whole-object read, wrong for a range.
+    const crcOf = new Map(entries.map((entry) => {
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(files[entry.path.slice('inputs/'.length) as keyof typeof files]));
+      return [entry.key, crc.toString('base64')];
+    }));
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answerHeaders: (method, url, headers) => {
+        const key = [...crcOf.keys()].find((candidate) => decodeURIComponent(url.split('?')[0]).endsWith(candidate));
+        return method === 'GET' && key ? { ...headers, 'x-amz-checksum-crc32': crcOf.get(key) } : headers;
+      },
+    });
+    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+    try {
+      const builder = new PackageBuilder(new PackageSources(viaProxy, fixtures.config), new PackageUploads(storage));
+      const build = request(entries);
+
+      const built = await builder.build(build);
+
+      const reads = proxy.requests.filter((r) => r.method === 'GET' && !r.url.includes('list-type'));
+      expect(reads.length).toBe(4);
+      expect(reads.filter((r) => r.headers['x-amz-checksum-mode'] !== undefined)).toEqual([]);
+      const { file } = await storedZip(build.destination.key);
+      expect(inspectZip(file).testzip).toBeNull();
+      for (const entry of entries) {
+        expect(built.entries.find((e) => e.path === entry.path)?.sha256).toBe(sha256(files[entry.path.slice('inputs/'.length) as keyof typeof files]));
+      }
+    } finally {
+      viaProxy.onModuleDestroy();
+      await proxy.close();
+    }
+  });
 
   it('writes every entry in order, byte for byte, when the ranges answer in reverse order; a rebuild writes the same bytes', async () => {
     const files = jobFiles();

@@ -20,6 +20,15 @@ export function s3ClientConfig(config: AppConfig, endpoint = config.S3_ENDPOINT)
     // Both agents: the SDK picks by the endpoint's scheme, and an agent left unset has its own 50 sockets (AWS is https).
     requestHandler: { connectionTimeout: 3_000, socketTimeout: 60_000, httpAgent: agentOptions(config), httpsAgent: agentOptions(config) },
     maxAttempts: 3,
+    // Without this the SDK sends every body of 2 MiB or more (each upload part) with "Expect: 100-continue", on
+    // a connection opened for that request alone and closed after it: a TCP and TLS handshake and a round trip
+    // more per part. What the header could save, a part sent to a request S3 refuses, is 8 MiB now and then.
+    expectContinueHeader: false,
+    // Reads do not ask S3 for checksums. Asked, S3 sends one with each whole-object read (CRC64NVME by default
+    // since 2025), which the SDK computes in JavaScript over every byte, and some stores send the whole
+    // object's with a range, which no range can match. A read is pinned to its version by ETag (If-Match and
+    // the answer's), and its bytes are hashed for the manifest; the transport is TLS's to protect.
+    responseChecksumValidation: 'WHEN_REQUIRED',
   };
 }
 

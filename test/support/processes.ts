@@ -90,14 +90,19 @@ export function spawnService(role: 'api' | 'worker' | 'all', env: NodeJS.Process
  * A TCP relay in front of a real server (Postgres here), that a test can cut and restore: the service sees
  * exactly what it would see if the server went away and came back on the same address.
  */
-export async function startRelay(targetPort: number, listenPort = 0): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
+export async function startRelay(
+  targetPort: number,
+  listenPort = 0,
+): Promise<{ port: number; readonly connections: number; cut(): Promise<void>; restore(): Promise<void> }> {
   const { createServer: createTcpServer, connect: connectTcp } = await import('node:net');
   const sockets = new Set<import('node:net').Socket>();
   let server: import('node:net').Server | undefined;
   let port = listenPort;
+  let connections = 0;
   const open = () =>
     new Promise<void>((resolve, reject) => {
       server = createTcpServer((client) => {
+        connections++;
         const upstream = connectTcp(targetPort, '127.0.0.1');
         for (const socket of [client, upstream]) {
           sockets.add(socket);
@@ -117,6 +122,10 @@ export async function startRelay(targetPort: number, listenPort = 0): Promise<{ 
     get port() {
       return port;
     },
+    /** Connections clients have opened through it so far. */
+    get connections() {
+      return connections;
+    },
     cut: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -131,6 +140,8 @@ export interface S3ProxyRules {
   swallow?: (method: string, url: string) => boolean;
   /** The request is held until the promise resolves, then forwarded. */
   hold?: (method: string, url: string) => Promise<void> | undefined;
+  /** The answer's headers as the client receives them. */
+  answerHeaders?: (method: string, url: string, headers: import('node:http').IncomingHttpHeaders) => import('node:http').IncomingHttpHeaders;
 }
 
 /**
@@ -138,9 +149,12 @@ export interface S3ProxyRules {
  * ones: a client timing out on a request that succeeded, or a request still in flight while something else
  * happens.
  */
-export async function startS3Proxy(targetPort: number, rules: S3ProxyRules = {}): Promise<{ port: number; requests: Array<{ method: string; url: string }>; close(): Promise<void> }> {
+export async function startS3Proxy(
+  targetPort: number,
+  rules: S3ProxyRules = {},
+): Promise<{ port: number; requests: Array<{ method: string; url: string; headers: import('node:http').IncomingHttpHeaders }>; close(): Promise<void> }> {
   const http = await import('node:http');
-  const requests: Array<{ method: string; url: string }> = [];
+  const requests: Array<{ method: string; url: string; headers: import('node:http').IncomingHttpHeaders }> = [];
   // Its own connections to the store, so that closing the proxy ends them too: a released request forwarded
   // after its client went away would otherwise hold an s3rver connection (and the run's teardown) for ever.
   const agent = new http.Agent({ keepAlive: false });
@@ -148,7 +162,7 @@ export async function startS3Proxy(targetPort: number, rules: S3ProxyRules = {})
   const server = http.createServer(async (request, response) => {
     const method = request.method ?? '';
     const url = request.url ?? '';
-    requests.push({ method, url });
+    requests.push({ method, url, headers: request.headers });
     const held = rules.hold?.(method, url);
     // A held request is read whole first, then forwarded once released, whatever its client did meanwhile.
     let body: Buffer | undefined;
@@ -165,7 +179,7 @@ export async function startS3Proxy(targetPort: number, rules: S3ProxyRules = {})
         answer.once('end', () => request.socket.destroy());
         return;
       }
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      response.writeHead(answer.statusCode ?? 502, rules.answerHeaders?.(method, url, answer.headers) ?? answer.headers);
       answer.pipe(response);
     });
     upstream.on('error', () => response.destroy());
