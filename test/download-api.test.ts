@@ -258,6 +258,39 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
     });
   });
 
+  it('signs no URL to outlive the temporary credentials it is signed with (an instance, task or pod role)', async () => {
+    // The SDK's default chain reads these from the environment; it renews credentials only five minutes before
+    // they expire, and a URL signed with them stops working then, whatever its X-Amz-Expires.
+    const credentialsExpiry = new Date(Math.floor(Date.now() / 1000) * 1000 + 20 * 60_000);
+    const saved = { token: process.env.AWS_SESSION_TOKEN, expiration: process.env.AWS_CREDENTIAL_EXPIRATION };
+    process.env.AWS_SESSION_TOKEN = 'session-token-of-a-role';
+    process.env.AWS_CREDENTIAL_EXPIRATION = credentialsExpiry.toISOString();
+    const roleApi = await startTestApp('api', { QUEUE_PREFIX: queuePrefix, SIGNED_URL_TTL_SECONDS: '3600' });
+    try {
+      const target = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+      const { body } = await roleApi.http.put(downloadPath(target)).set('Authorization', target.apiKey).expect(200);
+      await fixtures.prisma.downloadOperation.update({
+        where: { id: body.id },
+        data: { status: 'ready', archiveKey: `packages/${target.workflowId}/${target.jobId}/${body.id}.zip`, sizeBytes: 10n, readyAt: new Date(), expiresAt: new Date(Date.now() + 24 * 3600_000) },
+      });
+
+      const { body: ready } = await roleApi.http.put(downloadPath(target)).set('Authorization', target.apiKey).expect(200);
+
+      const url = new URL(ready.signed_url);
+      expect(url.searchParams.get('X-Amz-Security-Token')).toBe('session-token-of-a-role');
+      const lifetime = Number(url.searchParams.get('X-Amz-Expires'));
+      expect(lifetime).toBeLessThanOrEqual(20 * 60);
+      expect(lifetime).toBeGreaterThan(15 * 60);
+      expect(new Date(ready.expires_at).getTime()).toBeLessThanOrEqual(credentialsExpiry.getTime());
+    } finally {
+      await roleApi.close();
+      for (const [name, value] of [['AWS_SESSION_TOKEN', saved.token], ['AWS_CREDENTIAL_EXPIRATION', saved.expiration]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   describe('a ready package asked for again', () => {
     const makeReady = async (target: SeededJob, expiresAt: Date): Promise<string> => {
       const { body } = await put(target).expect(200);

@@ -22,6 +22,10 @@ interface BucketAddress {
 const escapeUri = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 const SIGNATURE_PARAMETERS = /^x-amz-(algorithm|content-sha256|credential|date|expires|signedheaders|signature|security-token)$/i;
 const ADDRESS_PROBE_KEY = 'address-probe';
+/** Fresher credentials are asked for at most this often, when those in hand expire before a URL would. */
+const CREDENTIALS_REFRESH_INTERVAL_MS = 60_000;
+/** Credentials with less than this left are renewed before signing, rather than handing out a URL about to die. */
+const MIN_CREDENTIALS_LEFT_SECONDS = 60;
 
 /**
  * Presigned download URLs for packages, signed locally (no request to S3) with the address clients can reach
@@ -34,6 +38,7 @@ export class DownloadUrlSigner implements OnModuleDestroy {
   private readonly signer: S3Client;
   private readonly presigner: S3RequestPresigner;
   private readonly addresses = new Map<string, Promise<BucketAddress>>();
+  private lastRefreshAt = Number.NEGATIVE_INFINITY;
 
   constructor(config: AppConfig) {
     this.signer = new S3Client(s3ClientConfig(config, config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT));
@@ -42,6 +47,29 @@ export class DownloadUrlSigner implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     this.signer.destroy();
+  }
+
+  /**
+   * How long a URL signed at `now` can live, at most `seconds`. A URL signed with temporary credentials (an
+   * instance, task or pod role) stops working when they expire, whatever its X-Amz-Expires says, and the SDK
+   * renews them only five minutes before that: so the URL lives no longer than they do, and when they would
+   * expire first, fresher ones are asked for in the background (at most once a minute) for the next URLs.
+   * Long-term keys have no expiry: `seconds` as asked.
+   */
+  async lifetimeFor(seconds: number, now = Date.now()): Promise<number> {
+    const secondsLeft = async (refresh: boolean) => {
+      const identity = await this.signer.config.credentials(refresh ? { forceRefresh: true } : undefined);
+      return identity.expiration ? Math.floor((identity.expiration.getTime() - now) / 1000) : Number.POSITIVE_INFINITY;
+    };
+    let left = await secondsLeft(false);
+    if (left < MIN_CREDENTIALS_LEFT_SECONDS) left = await secondsLeft(true);
+    else if (left < seconds && now - this.lastRefreshAt >= CREDENTIALS_REFRESH_INTERVAL_MS) {
+      this.lastRefreshAt = now;
+      void secondsLeft(true).catch(() => undefined);
+    }
+    // At least a second: a URL of none is refused by the presigner, and one signed with credentials that S3
+    // no longer takes is refused by S3 either way.
+    return Math.max(1, Math.min(seconds, left));
   }
 
   /** A presigned GET that makes browsers save the file under `fileName`. Pure computation. */

@@ -253,9 +253,10 @@ export class DownloadService {
     const status = operation.status === 'ready' && this.isPastRetention(operation, now) ? 'expired' : operation.status;
     const body: DownloadResponseDto = toPublicOperation(operation, status);
     if (status === 'ready' && operation.archiveKey) {
-      // The URL lives for the configured TTL, but never past the package's own expiry: whole seconds, rounded down.
+      // The URL lives for the configured TTL, but never past the package's own expiry nor the credentials it is
+      // signed with: whole seconds, rounded down.
       const packageExpiry = operation.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY;
-      const expiresIn = Math.floor((Math.min(now + this.config.SIGNED_URL_TTL_SECONDS * 1000, packageExpiry) - now) / 1000);
+      const expiresIn = await this.signer.lifetimeFor(Math.floor((Math.min(now + this.config.SIGNED_URL_TTL_SECONDS * 1000, packageExpiry) - now) / 1000), now);
       body.signed_url = await this.signer.sign(
         this.config.S3_BUCKET,
         operation.archiveKey,
