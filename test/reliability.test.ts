@@ -334,6 +334,34 @@ describe('reliability under faults', () => {
     }
   }, 120_000);
 
+  it('an archived source fails the build at once, without spending its other attempts re-reading the rest', async () => {
+    // S3 answers 403 InvalidObjectState to a GET of a Glacier or Deep Archive object that is not restored.
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url) =>
+        method === 'GET' && url.includes('/cold.tif')
+          ? {
+              status: 403,
+              headers: { 'content-type': 'application/xml' },
+              body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidObjectState</Code><Message>The operation is not valid for the object\'s storage class</Message><StorageClass>GLACIER</StorageClass></Error>',
+            }
+          : undefined,
+    });
+    const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, PACKAGE_ATTEMPTS: '3', RETRY_BASE_DELAY_MS: '200' });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(3 * MiB), 'cold.tif': raster(MiB) } });
+      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+
+      expect(body).toMatchObject({ status: 'failed', error: { code: 'SOURCE_READ_FAILED', message: 'an asset of the job run could not be read' } });
+      // Give a retry, had there been one, time to start.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await operationOf(body.id)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(proxy.requests.filter((r) => r.method === 'GET' && r.url.includes('/a.tif')).length).toBe(1);
+    } finally {
+      await service.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('the scheduled retention sweep deletes an expired package and marks it expired', async () => {
     const worker = await startTestApp('worker', { RETENTION_SWEEP_SECONDS: '1' });
     try {

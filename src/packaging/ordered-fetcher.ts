@@ -318,6 +318,11 @@ export class OrderedFetcher {
     if (status === 412 || status === 416) {
       return new PackagingError('SOURCE_CHANGED', `${range.where} changed since it was listed (S3 answered ${status})`, true, { cause: error });
     }
+    const refusal = refusalOf(error);
+    if (refusal) {
+      // Another attempt would read every entry before this one again to be refused the same way.
+      return new PackagingError('SOURCE_READ_FAILED', `${range.where} ${refusal}: ${message}`, false, { cause: error });
+    }
     if (!range.stalled && !isTransient(error)) {
       return new PackagingError('SOURCE_READ_FAILED', `${range.where} could not be read: ${message}`, true, { cause: error });
     }
@@ -363,6 +368,17 @@ function untilAborted(answering: Promise<RangeAnswer>, signal: AbortSignal): Pro
 
 function httpStatusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+}
+
+/**
+ * S3 refuses to serve the object until someone acts, not for a moment: an archived object (Glacier, Deep
+ * Archive, an archive tier of Intelligent-Tiering) that is not restored, or a key the service may not read.
+ */
+function refusalOf(error: unknown): string | undefined {
+  const code = (error as { Code?: string } | null)?.Code ?? (error as { name?: string } | null)?.name;
+  if (code === 'InvalidObjectState') return 'is archived and must be restored before it can be read';
+  if (code === 'AccessDenied' || httpStatusOf(error) === 403) return 'may not be read with the service\'s credentials';
+  return undefined;
 }
 
 /** Worth another read: the network (no HTTP answer at all), S3 busy or failing (5xx, 429, 408, RequestTimeout). */

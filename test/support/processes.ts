@@ -140,6 +140,8 @@ export interface S3ProxyRules {
   swallow?: (method: string, url: string) => boolean;
   /** The request is held until the promise resolves, then forwarded. */
   hold?: (method: string, url: string) => Promise<void> | undefined;
+  /** An answer of the proxy's own instead of the server's; the request does not reach the server. */
+  answer?: (method: string, url: string) => { status: number; headers?: Record<string, string>; body?: string } | undefined;
   /** The answer's headers as the client receives them. */
   answerHeaders?: (method: string, url: string, headers: import('node:http').IncomingHttpHeaders) => import('node:http').IncomingHttpHeaders;
 }
@@ -163,6 +165,13 @@ export async function startS3Proxy(
     const method = request.method ?? '';
     const url = request.url ?? '';
     requests.push({ method, url, headers: request.headers });
+    const own = rules.answer?.(method, url);
+    if (own) {
+      request.resume();
+      response.writeHead(own.status, own.headers);
+      response.end(own.body);
+      return;
+    }
     const held = rules.hold?.(method, url);
     // A held request is read whole first, then forwarded once released, whatever its client did meanwhile.
     let body: Buffer | undefined;
