@@ -27,20 +27,24 @@ export function s3ClientConfig(config: AppConfig, endpoint = config.S3_ENDPOINT)
     // Reads do not ask S3 for checksums. Asked, S3 sends one with each whole-object read (CRC64NVME by default
     // since 2025), which the SDK computes in JavaScript over every byte, and some stores send the whole
     // object's with a range, which no range can match. A read is pinned to its version by ETag (If-Match and
-    // the answer's), and its bytes are hashed for the manifest; the transport is TLS's to protect.
+    // the answer's) and its bytes are hashed for the manifest; in transit they are as safe as the endpoint's
+    // scheme makes them (https on AWS).
     responseChecksumValidation: 'WHEN_REQUIRED',
   };
 }
 
-/** Upload parts in flight and small requests (listing, completing) per build, beside its reads. */
-const OTHER_REQUESTS_PER_BUILD = 8;
+/** Requests of a build beside its reads and upload parts: listing, completing, aborting, deleting. */
+const OTHER_REQUESTS_PER_BUILD = 4;
+/** The smallest part: a build's upload buffer holds at most UPLOAD_BUFFER_MIB / 8 parts, all of them may be in flight. */
+const MIN_PART_MIB = 8;
 
 /**
  * Enough sockets for every running build's reads and uploads, so that none queues inside the agent: a read
  * waiting there receives nothing and would be taken for a stalled one.
  */
 export function maxSocketsFor(config: AppConfig): number {
-  return Math.max(64, config.WORKER_CONCURRENCY * (config.FETCH_CONCURRENCY + OTHER_REQUESTS_PER_BUILD));
+  const partsInFlight = Math.floor(config.UPLOAD_BUFFER_MIB / MIN_PART_MIB);
+  return Math.max(64, config.WORKER_CONCURRENCY * (config.FETCH_CONCURRENCY + partsInFlight + OTHER_REQUESTS_PER_BUILD));
 }
 
 function agentOptions(config: AppConfig): { keepAlive: true; maxSockets: number } {
