@@ -362,6 +362,50 @@ describe('reliability under faults', () => {
     }
   }, 60_000);
 
+  it('an archived source that its listing names is refused before any byte is read; a restored one is read', async () => {
+    const job = await fixtures.job({ inputs: { 'a.tif': raster(MiB), 'cold.tif': raster(MiB), 'thawed.tif': raster(MiB) } });
+    const listed: Array<{ key: string; etag: string; size: number }> = [];
+    for await (const object of fixtures.storage.listObjects({ bucket: 'test-assets', prefix: job.inputsPrefix })) listed.push(object);
+    const classOf = (key: string) => (key.endsWith('cold.tif') || key.endsWith('thawed.tif') ? 'GLACIER' : 'STANDARD');
+    // s3rver lists every object as STANDARD: its listing of the job's inputs is answered as S3 would for these.
+    const listing = () =>
+      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      `<Name>test-assets</Name><Prefix>${job.inputsPrefix}</Prefix><KeyCount>${listed.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
+      listed
+        .map((o) => `<Contents><Key>${o.key}</Key><LastModified>2026-12-01T00:00:00.000Z</LastModified><ETag>"${o.etag}"</ETag><Size>${o.size}</Size><StorageClass>${classOf(o.key)}</StorageClass></Contents>`)
+        .join('') +
+      '</ListBucketResult>';
+    let coldRestored = false;
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url) =>
+        method === 'GET' && url.includes('list-type=2') && decodeURIComponent(url).includes(job.inputsPrefix)
+          ? { status: 200, headers: { 'content-type': 'application/xml' }, body: listing() }
+          : undefined,
+      // A HEAD of an archived object says whether a restored copy is there (x-amz-restore).
+      answerHeaders: (method, url, headers) => {
+        if (method !== 'HEAD' || !/\/(cold|thawed)\.tif/.test(url)) return headers;
+        const restored = url.includes('/thawed.tif') || coldRestored;
+        return { ...headers, 'x-amz-storage-class': 'GLACIER', ...(restored ? { 'x-amz-restore': 'ongoing-request="false", expiry-date="Fri, 01 Jan 2027 00:00:00 GMT"' } : {}) };
+      },
+    });
+    const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, PACKAGE_ATTEMPTS: '3', RETRY_BASE_DELAY_MS: '200' });
+    try {
+      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+
+      expect(body).toMatchObject({ status: 'failed', error: { code: 'SOURCE_READ_FAILED' } });
+      expect(await operationOf(body.id)).toMatchObject({ attempts: 1, bytesDone: 0n });
+      expect(proxy.requests.filter((r) => r.method === 'GET' && !r.url.includes('list-type')).length).toBe(0);
+
+      // Restored: the next PUT builds it, the thawed object too.
+      coldRestored = true;
+      const { body: rebuilt } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+      expect(rebuilt).toMatchObject({ status: 'ready' });
+    } finally {
+      await service.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('the scheduled retention sweep deletes an expired package and marks it expired', async () => {
     const worker = await startTestApp('worker', { RETENTION_SWEEP_SECONDS: '1' });
     try {

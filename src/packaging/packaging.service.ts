@@ -1,3 +1,4 @@
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../platform/config/app-config.js';
 import type { Job } from '../generated/prisma/client.js';
@@ -6,7 +7,7 @@ import { OperationEvents } from '../downloads/operation-events.js';
 import { OperationRepository, type DownloadOperation, type PackageLocation, type ReadyPackage } from '../downloads/operation.repository.js';
 import { PackageObjects } from '../downloads/package-objects.js';
 import { retryWhileUnavailable } from '../platform/retry-while-unavailable.js';
-import { StorageRepository } from '../storage/storage.repository.js';
+import { mayBeArchived, StorageRepository } from '../storage/storage.repository.js';
 import { PACKAGES_PREFIX, parseSource } from '../storage/s3-uri.js';
 import type { StoredObject } from '../storage/storage.repository.js';
 import { shouldStore } from './compression-policy.js';
@@ -177,6 +178,8 @@ export class PackagingService {
     // Sources are looked up several at a time (a job of thousands of single objects is one HEAD each). A cancel
     // or shutdown stops the lookups and the listing pages in flight.
     const interrupted = () => new PackagingError('INTERRUPTED', 'stopped while listing the sources', true);
+    // Each lookup in flight listens to the signal: more than Node's default 10 would print a false leak warning.
+    if (signal) setMaxListeners(Math.max(getMaxListeners(signal), this.config.FETCH_CONCURRENCY + 10), signal);
     const perSource = await mapConcurrently(uris, this.config.FETCH_CONCURRENCY, async ({ folder, uri }) => {
       if (signal?.aborted) throw interrupted();
       try {
@@ -186,6 +189,7 @@ export class PackagingService {
       }
     });
     const sources: Array<NamedSource & { object: StoredObject }> = perSource.flat();
+    await this.refuseArchived(sources.map((source) => source.object), signal);
     const names = assignEntryNames(sources);
     return sources.map(({ object }, index) => ({
       path: names[index],
@@ -198,6 +202,24 @@ export class PackagingService {
   }
 
   /**
+   * Archived objects (Glacier, Deep Archive) that are not restored cannot be read: S3 answers 403. A listing names
+   * their storage class, and a HEAD tells whether a restored copy exists; one not readable fails the build
+   * before any byte moves, for good (another attempt finds it the same until someone restores it).
+   */
+  private async refuseArchived(objects: StoredObject[], signal?: AbortSignal): Promise<void> {
+    const candidates = objects.filter(mayBeArchived);
+    await mapConcurrently(candidates, this.config.FETCH_CONCURRENCY, async (object) => {
+      if (signal?.aborted) throw new PackagingError('INTERRUPTED', 'stopped while listing the sources', true);
+      const head = await this.storage.headObject(object.bucket, object.key, signal).catch((error: unknown) => {
+        throw signal?.aborted ? new PackagingError('INTERRUPTED', 'stopped while listing the sources', true) : asPackagingError(error, 'SOURCE_READ_FAILED');
+      });
+      if (head?.archived) {
+        throw new PackagingError('SOURCE_READ_FAILED', `s3://${object.bucket}/${object.key} is archived (${head.storageClass}) and not restored`, false);
+      }
+    });
+  }
+
+  /**
    * The objects of one source, with their keys relative to it: a prefix's objects in key order, or one
    * object under its file name. A URI without its final slash that names no object is read as a folder, as
    * `s3://b/p` always meant `s3://b/p/`; when that folder is empty too, the source is missing. `countOne` is
@@ -207,9 +229,12 @@ export class PackagingService {
     const source = parseSource(uri);
     if ('problem' in source) throw new PackagingError('SOURCE_MISSING', `${uri} ${source.problem}`, false);
     if (source.key !== undefined) {
-      const object = await this.storage.headObject(source.bucket, source.key, signal);
-      if (object) {
+      const found = await this.storage.headObject(source.bucket, source.key, signal);
+      if (found) {
         countOne();
+        // Its storage class is left out: the HEAD has told whether it can be read.
+        const { archived, storageClass, ...object } = found;
+        if (archived) throw new PackagingError('SOURCE_READ_FAILED', `${uri} is archived (${storageClass}) and not restored`, false);
         return [{ relativeKey: source.key.slice(source.key.lastIndexOf('/') + 1), object }];
       }
     }

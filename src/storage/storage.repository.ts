@@ -19,6 +19,16 @@ export interface StoredObject {
   key: string;
   size: number;
   etag: string;
+  /** S3's storage class when the store names one other than STANDARD (GLACIER, DEEP_ARCHIVE, ...). */
+  storageClass?: string;
+}
+
+/** Storage classes whose objects must be restored before they can be read (GLACIER_IR reads at once). */
+const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+
+/** Whether a listed object may be archived: reading it needs a restore, which only a HEAD can tell. */
+export function mayBeArchived(object: StoredObject): boolean {
+  return object.storageClass !== undefined && ARCHIVE_CLASSES.has(object.storageClass);
 }
 
 /** Bytes `start` (inclusive) to `end` (exclusive) of the version of an object whose ETag is `etag`. */
@@ -71,17 +81,25 @@ export class StorageRepository implements OnModuleDestroy {
           key: object.Key,
           size: object.Size ?? 0,
           etag: (object.ETag ?? '').replaceAll('"', ''),
+          ...(object.StorageClass && object.StorageClass !== 'STANDARD' ? { storageClass: object.StorageClass } : {}),
         };
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
   }
 
-  /** One object's size and ETag, or null when it does not exist. */
-  async headObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<StoredObject | null> {
+  /**
+   * One object's size and ETag, or null when it does not exist; `archived` when it is in an archive class and
+   * not restored (or still being restored), so that a GET would be refused.
+   */
+  async headObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<(StoredObject & { archived: boolean }) | null> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
-      return { bucket, key, size: head.ContentLength ?? 0, etag: (head.ETag ?? '').replaceAll('"', '') };
+      const storageClass = head.StorageClass && head.StorageClass !== 'STANDARD' ? head.StorageClass : undefined;
+      const object = { bucket, key, size: head.ContentLength ?? 0, etag: (head.ETag ?? '').replaceAll('"', ''), ...(storageClass ? { storageClass } : {}) };
+      // Restore: 'ongoing-request="false", expiry-date="..."' once a restored copy is readable.
+      const restored = head.Restore !== undefined && head.Restore.includes('ongoing-request="false"');
+      return { ...object, archived: mayBeArchived(object) && !restored };
     } catch (error) {
       if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
       throw error;
