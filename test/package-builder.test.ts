@@ -153,7 +153,8 @@ describe('PackageBuilder when a build goes wrong', () => {
   });
 
   it('keeps within its upload buffer: at most as many parts in flight as UPLOAD_BUFFER_MIB holds', async () => {
-    // Every UploadPart takes a while, so that the parts the buffer allows are all in flight at once.
+    // Every UploadPart takes a second, long enough for the builder to fill every part the buffer allows (8 MiB
+    // each) even on a busy machine, so that they are all in flight at once.
     const watched = new StorageRepository(fixtures.config);
     let inFlight = 0;
     let mostInFlight = 0;
@@ -162,7 +163,7 @@ describe('PackageBuilder when a build goes wrong', () => {
         if (context.commandName !== 'UploadPartCommand') return next(args);
         mostInFlight = Math.max(mostInFlight, ++inFlight);
         try {
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
           return await next(args);
         } finally {
           inFlight--;

@@ -11,8 +11,8 @@ export function partSizeFor(expectedBytes: number): number {
 }
 
 /**
- * What a build's upload part buffers may hold by default (UPLOAD_BUFFER_MIB): four 8 MiB parts, sent while the
- * next one fills. That keeps pace with the reads at the default fetch settings; a fifth made no build faster and
+ * What a build's upload part buffers may hold by default (UPLOAD_BUFFER_MIB): four 8 MiB parts, any of them in
+ * flight while the writer has a free one to fill. That keeps pace with the reads at the default fetch settings; a fifth made no build faster and
  * cost a worker 8 MiB more (BENCHMARKS.md, "S3-like network").
  */
 export const DEFAULT_UPLOAD_BUFFER_BYTES = 32 * MiB;

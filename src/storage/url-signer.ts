@@ -24,6 +24,11 @@ const SIGNATURE_PARAMETERS = /^x-amz-(algorithm|content-sha256|credential|date|e
 const ADDRESS_PROBE_KEY = 'address-probe';
 /** Fresher credentials are asked for at most this often, when those in hand expire before a URL would. */
 const CREDENTIALS_REFRESH_INTERVAL_MS = 60_000;
+/**
+ * ...and only once they have less than this left: a role whose sessions last an hour (IRSA's default) never has
+ * a whole hour's TTL left, and would otherwise be asked every minute. URLs then live at least half an hour.
+ */
+const REFRESH_BELOW_SECONDS = 1_800;
 /** Credentials with less than this left are renewed before signing, rather than handing out a URL about to die. */
 const MIN_CREDENTIALS_LEFT_SECONDS = 60;
 
@@ -52,8 +57,9 @@ export class DownloadUrlSigner implements OnModuleDestroy {
   /**
    * How long a URL signed at `now` can live, at most `seconds`. A URL signed with temporary credentials (an
    * instance, task or pod role) stops working when they expire, whatever its X-Amz-Expires says, and the SDK
-   * renews them only five minutes before that: so the URL lives no longer than they do, and when they would
-   * expire first, fresher ones are asked for in the background (at most once a minute) for the next URLs.
+   * renews them only five minutes before that: so the URL lives no longer than they do, and when they have
+   * less than half an hour left, fresher ones are asked for in the background (at most once a minute) for the
+   * next URLs.
    * Long-term keys have no expiry: `seconds` as asked.
    */
   async lifetimeFor(seconds: number, now = Date.now()): Promise<number> {
@@ -62,8 +68,9 @@ export class DownloadUrlSigner implements OnModuleDestroy {
       return identity.expiration ? Math.floor((identity.expiration.getTime() - now) / 1000) : Number.POSITIVE_INFINITY;
     };
     let left = await secondsLeft(false);
-    if (left < MIN_CREDENTIALS_LEFT_SECONDS) left = await secondsLeft(true);
-    else if (left < seconds && now - this.lastRefreshAt >= CREDENTIALS_REFRESH_INTERVAL_MS) {
+    // A PUT on a ready package needs no dependency but Postgres: if the refresh fails, a short URL it is.
+    if (left < MIN_CREDENTIALS_LEFT_SECONDS) left = await secondsLeft(true).catch(() => left);
+    else if (left < Math.min(seconds, REFRESH_BELOW_SECONDS) && now - this.lastRefreshAt >= CREDENTIALS_REFRESH_INTERVAL_MS) {
       this.lastRefreshAt = now;
       void secondsLeft(true).catch(() => undefined);
     }

@@ -175,7 +175,7 @@ export class AppConfig {
   FETCH_BUFFER_MIB = 12;
 
   /**
-   * What a build's upload part buffers may hold, in MiB: four 8 MiB parts, sent while the next one fills.
+   * What a build's upload part buffers may hold, in MiB: four 8 MiB parts, all of which may be in flight.
    * Packages past 70 GiB need larger parts (S3 allows 10,000), and fewer are kept to stay within it, down to two
    * (twice the part size at least). Raise it where memory allows and packages that large are common: each part
    * in flight is one more connection's worth of upload bandwidth.
