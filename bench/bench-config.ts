@@ -12,9 +12,10 @@ export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCE
  */
 export function benchConfig(s3Endpoint: string, overrides: Record<string, string> = {}): AppConfig {
   return loadConfig({
-    // The fetch settings are the service's to tune: set in the bench's environment, they reach every pipeline.
+    // The fetch and upload settings are the service's to tune: set in the bench's environment, they reach every pipeline.
     FETCH_CONCURRENCY: process.env.FETCH_CONCURRENCY,
     FETCH_BUFFER_MIB: process.env.FETCH_BUFFER_MIB,
+    UPLOAD_BUFFER_MIB: process.env.UPLOAD_BUFFER_MIB,
     S3_ENDPOINT: s3Endpoint,
     S3_FORCE_PATH_STYLE: process.env.BENCH_S3_FORCE_PATH_STYLE ?? 'true',
     S3_REGION: process.env.S3_REGION ?? 'us-east-1',
@@ -44,4 +45,9 @@ export function serviceEnvironment(resources: { databaseUrl: string; queuePrefix
     PREFER_WAIT_MAX_SECONDS: String(PREFER_WAIT_SECONDS),
     LOG_LEVEL: 'silent',
   };
+}
+
+/** UPLOAD_BUFFER_MIB of the bench's environment, in bytes, for the pipelines that upload without a BuildRequest. */
+export function uploadBufferBytes(): number | undefined {
+  return process.env.UPLOAD_BUFFER_MIB ? Number(process.env.UPLOAD_BUFFER_MIB) * 1024 * 1024 : undefined;
 }

@@ -7,6 +7,7 @@ import type { PackageUploads } from '../src/packaging/package-uploads.js';
 import type { StorageRepository } from '../src/storage/storage.repository.js';
 import type { PlannedEntry } from '../src/packaging/package-builder.js';
 import { partSizeFor, uploadQueueSizeFor } from '../src/packaging/part-size.js';
+import { uploadBufferBytes } from './bench-config.js';
 
 /**
  * The pipeline the service was designed not to be, for contrast: download every object to a temp folder, zip
@@ -53,7 +54,7 @@ export async function naivePackage(
       bucket: destination.bucket,
       key: destination.key,
       partSize: partSizeFor(size),
-      queueSize: uploadQueueSizeFor(partSizeFor(size)),
+      queueSize: uploadQueueSizeFor(partSizeFor(size), uploadBufferBytes()),
       contentType: 'application/zip',
     });
     await upload.done();

@@ -4,6 +4,7 @@ import type { StorageRepository } from '../src/storage/storage.repository.js';
 import { STREAM_CHUNK_BYTES } from '../src/packaging/zip-writer.js';
 import type { PlannedEntry } from '../src/packaging/package-builder.js';
 import { partSizeFor, uploadQueueSizeFor } from '../src/packaging/part-size.js';
+import { uploadBufferBytes } from './bench-config.js';
 
 /**
  * The ceiling for packaging: the same objects read one after the other (GetObject, no read-ahead) and written
@@ -42,7 +43,7 @@ export async function uploadInOrder(
     bucket: destination.bucket,
     key: destination.key,
     partSize: partSizeFor(totalBytes),
-    queueSize: uploadQueueSizeFor(partSizeFor(totalBytes)),
+    queueSize: uploadQueueSizeFor(partSizeFor(totalBytes), uploadBufferBytes()),
     contentType: 'application/octet-stream',
   });
   await upload.done();

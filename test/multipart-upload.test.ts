@@ -79,7 +79,7 @@ describe('PooledMultipartUpload', () => {
     try {
       const bytes = randomBytes(12 * 5 * MiB);
       const key = `${uniqueId('multipart')}.bin`;
-      const upload = new PooledMultipartUpload(viaRelay.client, unevenStream(bytes), { bucket: BUCKET, key, partSize: 5 * MiB, queueSize: 2 });
+      const upload = new PooledMultipartUpload(viaRelay.client, unevenStream(bytes), { bucket: BUCKET, key, partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
 
       await upload.done();
 
