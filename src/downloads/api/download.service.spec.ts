@@ -111,7 +111,14 @@ describe('DownloadService: which operation a PUT answers with', () => {
         { provide: MetricsService, useValue: { waitingRequests: { set: () => undefined } } },
         { provide: Announcer, useValue: { listen: async () => undefined } },
         { provide: WebhookDispatcher, useValue: { dispatchFor: async () => undefined } },
-        { provide: DownloadUrlSigner, useValue: { sign: async (_bucket: string, key: string, name: string, seconds: number) => `https://s3/${key}?name=${name}&expires=${seconds}` } },
+        {
+          provide: DownloadUrlSigner,
+          useValue: {
+            // Long-term keys: a URL may live as long as asked.
+            lifetimeFor: async (seconds: number) => seconds,
+            sign: async (_bucket: string, key: string, name: string, seconds: number) => `https://s3/${key}?name=${name}&expires=${seconds}`,
+          },
+        },
         { provide: AppConfig, useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600', PERMANENT_FAILURE_COOLDOWN_SECONDS: '300' }) },
       ],
     }).compile();
