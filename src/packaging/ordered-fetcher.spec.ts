@@ -64,6 +64,7 @@ const settings = (overrides: Partial<FetchSettings> = {}): FetchSettings => ({
   rangesAhead: 16,
   attempts: 3,
   retryDelayMs: 1,
+  throttledDelayMs: 400,
   idleTimeoutMs: 60_000,
   ...overrides,
 });
@@ -182,6 +183,24 @@ describe('OrderedFetcher', () => {
       expect.arrayContaining([[64 * KiB, 128 * KiB], [84 * KiB, 128 * KiB]]),
     );
     expect(store.requests).toHaveLength(5);
+    expect(failures).toEqual([]);
+  });
+
+  it('waits longer between reads that S3 throttles (503 SlowDown), and outlasts a short burst', async () => {
+    const bytes = randomBytes(100 * KiB);
+    const entries = [store.put('a', bytes)];
+    // Every read is answered SlowDown for 300 ms from the first one: three quick reads would all meet it.
+    let burstEndsAt: number | undefined;
+    const answer = store.answer;
+    store.answer = async (request, object) => {
+      burstEndsAt ??= Date.now() + 300;
+      if (Date.now() < burstEndsAt) throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+      return answer(request, object);
+    };
+
+    const [content] = await readAll(open(entries));
+
+    expect(content.equals(bytes)).toBe(true);
     expect(failures).toEqual([]);
   });
 

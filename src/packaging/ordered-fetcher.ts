@@ -19,6 +19,11 @@ export interface FetchSettings {
   attempts: number;
   /** Pause before the first retry of a range; it doubles with each further one. */
   retryDelayMs: number;
+  /**
+   * The same after S3 throttled the read (503 SlowDown, 429): longer, since every read of every build meets the
+   * same throttling, and jittered (half to all of it) so that they do not come back together.
+   */
+  throttledDelayMs: number;
   /** A range that receives nothing for this long is abandoned and read again. */
   idleTimeoutMs: number;
 }
@@ -232,7 +237,8 @@ export class OrderedFetcher {
         this.wake();
         return;
       }
-      await sleep(this.settings.retryDelayMs * 2 ** (attempt - 1), undefined, { signal: this.closing.signal }).catch(() => undefined);
+      const pause = isThrottled(error) ? this.settings.throttledDelayMs * (0.5 + Math.random() / 2) : this.settings.retryDelayMs;
+      await sleep(pause * 2 ** (attempt - 1), undefined, { signal: this.closing.signal }).catch(() => undefined);
     }
   }
 
@@ -379,6 +385,13 @@ function refusalOf(error: unknown): string | undefined {
   if (code === 'InvalidObjectState') return 'is archived and must be restored before it can be read';
   if (code === 'AccessDenied' || httpStatusOf(error) === 403) return 'may not be read with the service\'s credentials';
   return undefined;
+}
+
+/** S3 asks the client to slow down: 503 SlowDown (S3's answer to too many requests on a prefix) or 429. */
+function isThrottled(error: unknown): boolean {
+  const code = (error as { Code?: string } | null)?.Code ?? (error as { name?: string } | null)?.name;
+  const status = httpStatusOf(error);
+  return code === 'SlowDown' || status === 503 || status === 429;
 }
 
 /** Worth another read: the network (no HTTP answer at all), S3 busy or failing (5xx, 429, 408, RequestTimeout). */

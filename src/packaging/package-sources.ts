@@ -10,6 +10,8 @@ const MiB = 1024 * 1024;
 export const RANGE_BYTES = 8 * MiB;
 const RANGE_ATTEMPTS = 4;
 const RETRY_DELAY_MS = 100;
+/** After throttling: 1, 2 and 4 s (each jittered down to half), beside the SDK's own retries of each read. */
+const THROTTLED_DELAY_MS = 1_000;
 /** On a healthy connection bytes arrive every few milliseconds; S3's slowest first bytes take a few hundred. */
 const MAX_RANGE_IDLE_MS = 10_000;
 /** Ranges queued ahead per connection, so that connections stay busy while the writer catches up. */
@@ -29,6 +31,7 @@ export function fetchSettings(config: AppConfig, stallTimeoutMs: number): FetchS
     rangesAhead: config.FETCH_CONCURRENCY * RANGES_AHEAD_PER_CONNECTION,
     attempts: RANGE_ATTEMPTS,
     retryDelayMs: RETRY_DELAY_MS,
+    throttledDelayMs: THROTTLED_DELAY_MS,
     idleTimeoutMs: Math.min(MAX_RANGE_IDLE_MS, Math.floor(stallTimeoutMs / RANGE_ATTEMPTS)),
   };
 }
