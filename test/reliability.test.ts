@@ -406,6 +406,43 @@ describe('reliability under faults', () => {
     }
   }, 60_000);
 
+  it('lists keys URL-encoded (EncodingType=url): a key with a carriage return is read, spaces and plus signs too', async () => {
+    // Unencoded, a carriage return in a key reaches the SDK's XML parser, which makes it a line feed: another key.
+    const job = await fixtures.job({ inputs: { 'a b+c.tif': raster(64 * 1024), 'scan\rline.tif': raster(64 * 1024) } });
+    // (s3rver's own listing has the line feed already: the objects are looked up by their true keys.)
+    const listed = await Promise.all(['a b+c.tif', 'scan\rline.tif'].map(async (name) => (await fixtures.storage.headObject('test-assets', `${job.inputsPrefix}${name}`))!));
+    // s3rver ignores encoding-type: the listing of the job's inputs is answered as S3 would, encoded when asked.
+    const encoded = (key: string) => encodeURIComponent(key).replaceAll('%20', '+');
+    const listing = (encode: boolean) =>
+      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      `<Name>test-assets</Name><Prefix>${job.inputsPrefix}</Prefix><KeyCount>${listed.length}</KeyCount><MaxKeys>1000</MaxKeys>` +
+      `${encode ? '<EncodingType>url</EncodingType>' : ''}<IsTruncated>false</IsTruncated>` +
+      listed
+        .map((o) => `<Contents><Key>${encode ? encoded(o.key) : o.key}</Key><LastModified>2026-12-01T00:00:00.000Z</LastModified><ETag>"${o.etag}"</ETag><Size>${o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`)
+        .join('') +
+      '</ListBucketResult>';
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url) =>
+        method === 'GET' && url.includes('list-type=2') && decodeURIComponent(url).includes(job.inputsPrefix)
+          ? { status: 200, headers: { 'content-type': 'application/xml' }, body: listing(url.includes('encoding-type=url')) }
+          : undefined,
+    });
+    const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` });
+    try {
+      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+
+      expect(body.status).toBe('ready');
+      const zipFile = path.join(scratch, 'encoded-keys.zip');
+      await writeFile(zipFile, (await download(body.signed_url)).body);
+      const names = inspectZip(zipFile).entries.map((entry) => entry.name).filter((name) => name.startsWith('inputs/'));
+      // A control character in a name becomes "_" in the ZIP (entry names are made safe).
+      expect(names).toEqual(['inputs/a b+c.tif', 'inputs/scan_line.tif']);
+    } finally {
+      await service.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('the scheduled retention sweep deletes an expired package and marks it expired', async () => {
     const worker = await startTestApp('worker', { RETENTION_SWEEP_SECONDS: '1' });
     try {

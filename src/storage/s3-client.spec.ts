@@ -1,4 +1,5 @@
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { setMaxListeners } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { loadConfig } from '../platform/config/app-config.js';
 import { maxSocketsFor, s3ClientConfig } from './s3-client.js';
@@ -20,6 +21,8 @@ async function peakConnections(scheme: 'http' | 'https', requests: number, setti
   const config = loadConfig({ S3_ENDPOINT: `${scheme}://127.0.0.1:${port}`, S3_FORCE_PATH_STYLE: 'true', ...settings });
   const client = new S3Client(s3ClientConfig(config));
   const stop = new AbortController();
+  // One signal for every request: each adds a listener.
+  setMaxListeners(requests + 10, stop.signal);
   try {
     for (let i = 0; i < requests; i++) {
       client.send(new HeadObjectCommand({ Bucket: 'b', Key: `k${i}` }), { abortSignal: stop.signal }).catch(() => undefined);

@@ -23,6 +23,11 @@ export interface StoredObject {
   storageClass?: string;
 }
 
+/** A key as S3 lists it with EncodingType=url: percent-encoded, a space as "+" (as botocore decodes it). */
+function decodeListedKey(key: string): string {
+  return decodeURIComponent(key.replaceAll('+', '%20'));
+}
+
 /** Storage classes whose objects must be restored before they can be read (GLACIER_IR reads at once). */
 const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 
@@ -70,15 +75,20 @@ export class StorageRepository implements OnModuleDestroy {
   async *listObjects(location: S3Location, abortSignal?: AbortSignal): AsyncGenerator<StoredObject> {
     let ContinuationToken: string | undefined;
     do {
+      // Keys URL-encoded: XML 1.0 cannot carry every character a key may hold (control characters), and the
+      // SDK's parser turns a carriage return into a line feed. A store that ignores it (s3rver) says so by not
+      // echoing EncodingType, and its keys are taken as they are.
       const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.prefix, ContinuationToken }),
+        new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.prefix, ContinuationToken, EncodingType: 'url' }),
         { abortSignal },
       );
+      const keyOf = page.EncodingType === 'url' ? decodeListedKey : (key: string) => key;
       for (const object of page.Contents ?? []) {
-        if (!object.Key || object.Key.endsWith('/')) continue;
+        const key = object.Key === undefined ? undefined : keyOf(object.Key);
+        if (!key || key.endsWith('/')) continue;
         yield {
           bucket: location.bucket,
-          key: object.Key,
+          key,
           size: object.Size ?? 0,
           etag: (object.ETag ?? '').replaceAll('"', ''),
           ...(object.StorageClass && object.StorageClass !== 'STANDARD' ? { storageClass: object.StorageClass } : {}),
