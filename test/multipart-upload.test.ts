@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { PooledMultipartUpload, type MultipartUploadOptions } from '../src/packaging/multipart-upload.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { testConfig, uniqueId } from './support/harness.js';
-import { startRelay } from './support/processes.js';
+import { startRelay, startS3Proxy } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'test-packages';
@@ -91,6 +91,31 @@ describe('PooledMultipartUpload', () => {
       await relay.cut();
     }
   });
+
+  it('sends a part again when S3 throttles it past the SDK\'s own tries, and the object is whole', async () => {
+    // The first four sends of part 2 are answered 503 SlowDown: the SDK's three tries, and the first of ours.
+    let throttled = 0;
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url) =>
+        method === 'PUT' && url.includes('partNumber=2&') && throttled++ < 4
+          ? { status: 503, headers: { 'content-type': 'application/xml' }, body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>' }
+          : undefined,
+    });
+    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+    try {
+      const bytes = randomBytes(3 * 5 * MiB + 1_000);
+      const key = `${uniqueId('multipart')}.bin`;
+      const upload = new PooledMultipartUpload(viaProxy.client, unevenStream(bytes), { bucket: BUCKET, key, partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
+
+      await upload.done();
+
+      expect(throttled).toBeGreaterThanOrEqual(5);
+      expect((await stored(key)).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    } finally {
+      viaProxy.onModuleDestroy();
+      await proxy.close();
+    }
+  }, 60_000);
 
   it('writes what fits in one part with a single PutObject, including nothing at all', async () => {
     const small = randomBytes(100_000);

@@ -11,6 +11,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isTransient } from '../storage/s3-errors.js';
 import { chunksOf } from './chunks.js';
 
 export interface MultipartUploadOptions {
@@ -29,6 +31,9 @@ export interface MultipartUploadOptions {
 
 /** S3's limit on parts per upload. */
 const MAX_PARTS = 10_000;
+/** Sends of one part (each with the SDK's own tries) before the upload fails. */
+const PART_ATTEMPTS = 4;
+const PART_RETRY_DELAY_MS = 1_000;
 
 /**
  * Uploads a stream of unknown length to S3, as one PutObject when it fits in a part and as a multipart upload
@@ -142,9 +147,11 @@ export class PooledMultipartUpload {
   private async uploadPart(partNumber: number, body: Buffer): Promise<void> {
     const { bucket, key } = this.options;
     const uploadId = await this.multipartUploadId();
-    const result = await this.client.send(
-      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
-      { abortSignal: this.abortController.signal },
+    const result = await this.sendingAgain(() =>
+      this.client.send(
+        new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
+        { abortSignal: this.abortController.signal },
+      ),
     );
     if (!result.ETag) throw new Error(`S3 acknowledged part ${partNumber} without an ETag`);
     this.parts.push({
@@ -157,6 +164,23 @@ export class PooledMultipartUpload {
       ChecksumSHA256: result.ChecksumSHA256,
     });
     this.options.onPartUploaded?.();
+  }
+
+  /**
+   * A part is kept until S3 acknowledges it, so it can be sent again: after a failure the SDK's own tries did not
+   * get past (S3 throttling the prefix, 5xx, the network), up to PART_ATTEMPTS times, 1, 2 and 4 s apart
+   * (jittered down to half), rather than failing the whole build, which would start again from its first byte.
+   */
+  private async sendingAgain<T>(send: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (error) {
+        if (this.abortController.signal.aborted || attempt >= PART_ATTEMPTS || !isTransient(error)) throw error;
+        const pause = PART_RETRY_DELAY_MS * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+        await sleep(pause, undefined, { signal: this.abortController.signal }).catch(() => undefined);
+      }
+    }
   }
 
   private multipartUploadId(): Promise<string> {
