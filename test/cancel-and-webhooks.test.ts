@@ -443,6 +443,23 @@ describe('cancel, and webhooks when an operation ends', () => {
       ((await direct.storage.client.send(new ListObjectsV2Command({ Bucket: 'cancel-packages', Prefix: `packages/${job.workflowId}/` }))).Contents ?? []).map((o) => o.Key);
     const cancelledBuilds = async () => Number(/packaging_builds_total\{outcome="cancelled"\} (\d+)/.exec((await app.http.get('/metrics')).text)?.[1] ?? 0);
 
+    /**
+     * PUTs the job, cancels it once `underWay` says its build has got that far, and waits for the build to stop,
+     * which must take less than 5 s. Answers the operation's id.
+     */
+    async function cancelOnceUnderWay(job: SeededJob, underWay: () => boolean, what: string): Promise<string> {
+      const before = await cancelledBuilds();
+      const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      await waitFor(async () => underWay(), 30_000, what);
+
+      await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      const cancelledAt = Date.now();
+
+      await waitFor(async () => (await cancelledBuilds()) === before + 1, 5_000, 'the build to stop');
+      expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+      return pending.id;
+    }
+
     it('stops a pending 1 GiB build within 5 s, aborts its upload and leaves nothing in the bucket', async () => {
       const job = await direct.job({ inputs: Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`b${i}.tif`, raster(128 * MiB)])) });
       const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
@@ -474,22 +491,15 @@ describe('cancel, and webhooks when an operation ends', () => {
       slowLookups = job.inputsPrefix;
       try {
         const lookups = () => proxy.requests.filter((r) => r.method === 'HEAD' && r.url.includes(job.inputsPrefix)).length;
-        const before = await cancelledBuilds();
-        const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-        await waitFor(async () => lookups() > 0, 30_000, 'the lookups to begin');
+        const operationId = await cancelOnceUnderWay(job, () => lookups() > 0, 'the lookups to begin');
 
-        await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-        const cancelledAt = Date.now();
-
-        await waitFor(async () => (await cancelledBuilds()) === before + 1, 5_000, 'the build to stop');
-        expect(Date.now() - cancelledAt).toBeLessThan(5_000);
         const lookedUp = lookups();
         await new Promise((resolve) => setTimeout(resolve, 1_500));
         expect(lookups()).toBe(lookedUp);
         expect(lookedUp).toBeLessThan(160);
         expect(proxy.requests.some((r) => r.url.includes(job.workflowId) && r.url.includes('uploads'))).toBe(false);
         expect(await packagesOf(job)).toEqual([]);
-        expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: 'cancelled', readyAt: null, bytesTotal: null });
+        expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({ status: 'cancelled', readyAt: null, bytesTotal: null });
       } finally {
         slowLookups = undefined;
       }
@@ -503,17 +513,10 @@ describe('cancel, and webhooks when an operation ends', () => {
       heldListing = { prefix: job.inputsPrefix, released: new Promise<void>((resolve) => (release = resolve)) };
       const listings = () => proxy.requests.filter((r) => r.url.includes('list-type=2') && decodeURIComponent(r.url).includes(job.inputsPrefix)).length;
       try {
-        const before = await cancelledBuilds();
-        const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-        await waitFor(async () => listings() > 0, 30_000, 'the listing to begin');
+        const operationId = await cancelOnceUnderWay(job, () => listings() > 0, 'the listing to begin');
 
-        await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-        const cancelledAt = Date.now();
-
-        await waitFor(async () => (await cancelledBuilds()) === before + 1, 5_000, 'the build to stop');
-        expect(Date.now() - cancelledAt).toBeLessThan(5_000);
         expect(proxy.requests.some((r) => r.url.includes(job.workflowId) && r.url.includes('uploads'))).toBe(false);
-        expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: 'cancelled', readyAt: null, bytesTotal: null });
+        expect(await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({ status: 'cancelled', readyAt: null, bytesTotal: null });
       } finally {
         release();
         heldListing = undefined;
