@@ -443,6 +443,59 @@ describe('reliability under faults', () => {
     }
   }, 60_000);
 
+  it('reads assets from a bucket in another region: one redirect, then every read is signed for that region', async () => {
+    // As AWS does: a request signed for a region other than its bucket's is answered 301 PermanentRedirect
+    // with the bucket's region in x-amz-bucket-region (a HEAD gets no body). The packages bucket stays in
+    // S3_REGION (us-east-1 here).
+    // The signing region, from the Authorization header or, in a presigned URL, X-Amz-Credential.
+    const regionOf = ({ url, headers }: { url: string; headers: import('node:http').IncomingHttpHeaders }) =>
+      /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(headers.authorization ?? decodeURIComponent(url))?.[1];
+    const bucketOf = (url: string) => url.split(/[/?]/)[1];
+    const home: Record<string, string> = { 'test-assets': 'eu-west-1', 'test-packages': 'us-east-1' };
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url, headers) => {
+        const region = home[bucketOf(url)];
+        if (!region || regionOf({ url, headers }) === region) return undefined;
+        return {
+          status: 301,
+          headers: { 'content-type': 'application/xml', 'x-amz-bucket-region': region },
+          body:
+            method === 'HEAD'
+              ? undefined
+              : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message></Error>',
+        };
+      },
+    });
+    const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, PACKAGE_ATTEMPTS: '1' });
+    try {
+      const sources = { 'big.tif': raster(20 * MiB), 'a.tif': raster(MiB), 'b.json': Buffer.from('{"b":1}') };
+      const job = await fixtures.job({ inputs: sources });
+      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+
+      expect(body.status).toBe('ready');
+      const zipFile = path.join(scratch, 'other-region.zip');
+      await writeFile(zipFile, (await download(body.signed_url)).body);
+      const entries = inspectZip(zipFile).entries.filter((entry) => entry.name !== 'manifest.json');
+      expect(Object.fromEntries(entries.map((entry) => [entry.name, entry.sha256]))).toEqual(
+        Object.fromEntries(Object.entries(sources).map(([name, content]) => [`inputs/${name}`, sha256(content)])),
+      );
+      const assetRequests = proxy.requests.filter((request) => bucketOf(request.url) === 'test-assets');
+      // The first listings (inputs and outputs, made together) are redirected; every request after them goes to
+      // the bucket's region.
+      const redirected = assetRequests.filter((request) => regionOf(request) !== 'eu-west-1');
+      expect(redirected.length).toBeGreaterThanOrEqual(1);
+      expect(redirected.length).toBeLessThanOrEqual(2);
+      expect(redirected.every((request) => request.url.includes('list-type=2'))).toBe(true);
+      expect(assetRequests.filter((request) => request.method === 'GET' && !request.url.includes('list-type=2')).length).toBeGreaterThanOrEqual(3);
+      const packageRequests = proxy.requests.filter((request) => bucketOf(request.url) === 'test-packages');
+      expect(packageRequests.length).toBeGreaterThan(0);
+      expect(packageRequests.every((request) => regionOf(request) === 'us-east-1')).toBe(true);
+    } finally {
+      await service.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('the scheduled retention sweep deletes an expired package and marks it expired', async () => {
     const worker = await startTestApp('worker', { RETENTION_SWEEP_SECONDS: '1' });
     try {

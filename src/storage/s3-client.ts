@@ -33,6 +33,17 @@ export function s3ClientConfig(config: AppConfig, endpoint = config.S3_ENDPOINT)
   };
 }
 
+/**
+ * The same configuration for a bucket in another region. An AWS endpoint names its region
+ * (`s3.eu-west-1.amazonaws.com`), so it is dropped and the SDK resolves the other region's; any other endpoint
+ * (MinIO, a gateway) serves every region and is kept, only the signing region changes.
+ */
+export function s3ClientConfigIn(config: AppConfig, region: string): S3ClientConfig {
+  const home = s3ClientConfig(config);
+  const awsEndpoint = typeof home.endpoint === 'string' && /\.amazonaws\.com(\.cn)?$/.test(new URL(home.endpoint).hostname);
+  return { ...home, region, endpoint: awsEndpoint ? undefined : home.endpoint };
+}
+
 /** Requests of a build beside its reads and upload parts: listing, completing, aborting, deleting. */
 const OTHER_REQUESTS_PER_BUILD = 4;
 /** The smallest part: a build's upload buffer holds at most UPLOAD_BUFFER_MIB / 8 parts, all of them may be in flight. */

@@ -8,10 +8,11 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../platform/config/app-config.js';
-import { s3ClientConfig } from './s3-client.js';
+import { BucketRegions } from './bucket-regions.js';
+import { s3ClientConfig, s3ClientConfigIn } from './s3-client.js';
 import type { S3Location } from './s3-uri.js';
 
 export interface StoredObject {
@@ -57,14 +58,21 @@ export interface RangeAnswer {
 /** S3 (AWS, MinIO, s3rver): listing and reading job assets, writing and deleting packages. */
 @Injectable()
 export class StorageRepository implements OnModuleDestroy {
-  /** The one S3 client of the process; packaging's multipart uploads run on it too. */
+  private readonly logger = new Logger(StorageRepository.name);
+  /** The S3 client of the service's own region (S3_REGION): packages, their multipart uploads, and most assets. */
   readonly client: S3Client;
+  /** Reads of job assets go through this: their buckets may be in other regions. */
+  private readonly assets: BucketRegions;
 
   constructor(config: AppConfig) {
     this.client = new S3Client(s3ClientConfig(config));
+    this.assets = new BucketRegions(this.client, config.S3_REGION, (region) => s3ClientConfigIn(config, region), (bucket, region) =>
+      this.logger.log(`bucket ${bucket} is in ${region}, not ${config.S3_REGION}: its requests go there from now on`),
+    );
   }
 
   onModuleDestroy(): void {
+    this.assets.destroy();
     this.client.destroy();
   }
 
@@ -78,9 +86,8 @@ export class StorageRepository implements OnModuleDestroy {
       // Keys URL-encoded: XML 1.0 cannot carry every character a key may hold (control characters), and the
       // SDK's parser turns a carriage return into a line feed. A store that ignores it (s3rver) says so by not
       // echoing EncodingType, and its keys are taken as they are.
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.prefix, ContinuationToken, EncodingType: 'url' }),
-        { abortSignal },
+      const page = await this.assets.send(location.bucket, (client) =>
+        client.send(new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.prefix, ContinuationToken, EncodingType: 'url' }), { abortSignal }),
       );
       const keyOf = page.EncodingType === 'url' ? decodeListedKey : (key: string) => key;
       for (const object of page.Contents ?? []) {
@@ -104,7 +111,7 @@ export class StorageRepository implements OnModuleDestroy {
    */
   async headObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<(StoredObject & { archived: boolean }) | null> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
+      const head = await this.assets.send(bucket, (client) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }));
       const storageClass = head.StorageClass && head.StorageClass !== 'STANDARD' ? head.StorageClass : undefined;
       const object = { bucket, key, size: head.ContentLength ?? 0, etag: (head.ETag ?? '').replaceAll('"', ''), ...(storageClass ? { storageClass } : {}) };
       // Restore: 'ongoing-request="false", expiry-date="..."' once a restored copy is readable.
@@ -117,7 +124,7 @@ export class StorageRepository implements OnModuleDestroy {
   }
 
   async openObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<Readable> {
-    const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
+    const response = await this.assets.send(bucket, (client) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }));
     return response.Body as Readable;
   }
 
@@ -127,14 +134,16 @@ export class StorageRepository implements OnModuleDestroy {
    * range at offset 0 reads the whole object, which is how an empty object is read (a Range on it is invalid).
    */
   async readRange(bucket: string, key: string, range: ByteRange, abortSignal?: AbortSignal): Promise<RangeAnswer> {
-    const response = await this.client.send(
-      new GetObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Range: range.end > range.start ? `bytes=${range.start}-${range.end - 1}` : undefined,
-        IfMatch: range.etag ? `"${range.etag}"` : undefined,
-      }),
-      { abortSignal },
+    const response = await this.assets.send(bucket, (client) =>
+      client.send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Range: range.end > range.start ? `bytes=${range.start}-${range.end - 1}` : undefined,
+          IfMatch: range.etag ? `"${range.etag}"` : undefined,
+        }),
+        { abortSignal },
+      ),
     );
     const [, start, total] = /^bytes (\d+)-\d+\/(\d+)$/.exec(response.ContentRange ?? '') ?? [];
     return {

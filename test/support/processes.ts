@@ -141,7 +141,7 @@ export interface S3ProxyRules {
   /** The request is held until the promise resolves, then forwarded. */
   hold?: (method: string, url: string) => Promise<void> | undefined;
   /** An answer of the proxy's own instead of the server's; the request does not reach the server. */
-  answer?: (method: string, url: string) => { status: number; headers?: Record<string, string>; body?: string } | undefined;
+  answer?: (method: string, url: string, headers: import('node:http').IncomingHttpHeaders) => { status: number; headers?: Record<string, string>; body?: string } | undefined;
   /** The answer's headers as the client receives them. */
   answerHeaders?: (method: string, url: string, headers: import('node:http').IncomingHttpHeaders) => import('node:http').IncomingHttpHeaders;
 }
@@ -165,7 +165,7 @@ export async function startS3Proxy(
     const method = request.method ?? '';
     const url = request.url ?? '';
     requests.push({ method, url, headers: request.headers });
-    const own = rules.answer?.(method, url);
+    const own = rules.answer?.(method, url, request.headers);
     if (own) {
       request.resume();
       response.writeHead(own.status, own.headers);
