@@ -16,6 +16,22 @@ const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomByt
 /** Enough bands that a build takes a few seconds on loopback, long enough to interrupt. */
 const bands = (count: number, bytes: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`b${i}.tif`, raster(bytes)]));
 
+/** A ListObjectsV2 answer as S3 gives it, for a proxy to send instead of s3rver's (which lists every object STANDARD, and ignores encoding-type). */
+function listBucketResult(prefix: string, objects: Array<{ key: string; etag: string; size: number; storageClass?: string }>, encodingType?: 'url'): string {
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    `<Name>test-assets</Name><Prefix>${prefix}</Prefix><KeyCount>${objects.length}</KeyCount><MaxKeys>1000</MaxKeys>` +
+    `${encodingType ? `<EncodingType>${encodingType}</EncodingType>` : ''}<IsTruncated>false</IsTruncated>` +
+    objects
+      .map(
+        (o) =>
+          `<Contents><Key>${o.key}</Key><LastModified>2026-12-01T00:00:00.000Z</LastModified><ETag>"${o.etag}"</ETag><Size>${o.size}</Size><StorageClass>${o.storageClass ?? 'STANDARD'}</StorageClass></Contents>`,
+      )
+      .join('') +
+    '</ListBucketResult>'
+  );
+}
+
 describe('reliability under faults', () => {
   let fixtures: Fixtures;
   let scratch: string;
@@ -368,13 +384,7 @@ describe('reliability under faults', () => {
     for await (const object of fixtures.storage.listObjects({ bucket: 'test-assets', prefix: job.inputsPrefix })) listed.push(object);
     const classOf = (key: string) => (key.endsWith('cold.tif') || key.endsWith('thawed.tif') ? 'GLACIER' : 'STANDARD');
     // s3rver lists every object as STANDARD: its listing of the job's inputs is answered as S3 would for these.
-    const listing = () =>
-      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-      `<Name>test-assets</Name><Prefix>${job.inputsPrefix}</Prefix><KeyCount>${listed.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
-      listed
-        .map((o) => `<Contents><Key>${o.key}</Key><LastModified>2026-12-01T00:00:00.000Z</LastModified><ETag>"${o.etag}"</ETag><Size>${o.size}</Size><StorageClass>${classOf(o.key)}</StorageClass></Contents>`)
-        .join('') +
-      '</ListBucketResult>';
+    const listing = () => listBucketResult(job.inputsPrefix, listed.map((o) => ({ ...o, storageClass: classOf(o.key) })));
     let coldRestored = false;
     const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
       answer: (method, url) =>
@@ -406,6 +416,34 @@ describe('reliability under faults', () => {
     }
   }, 60_000);
 
+  it('a package larger than MAX_PACKAGE_GIB (5 TiB by default) is refused before any byte moves, and answered as it is', async () => {
+    // The listing says what S3 would for two 3 TiB rasters: a 6 TiB ZIP, more than most stores take as one object.
+    const job = await fixtures.job({ inputs: { 'a.tif': raster(MiB), 'b.tif': raster(MiB) } });
+    const listed: Array<{ key: string; etag: string; size: number }> = [];
+    for await (const object of fixtures.storage.listObjects({ bucket: 'test-assets', prefix: job.inputsPrefix })) listed.push({ ...object, size: 3 * 1024 ** 4 });
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url) =>
+        method === 'GET' && url.includes('list-type=2') && decodeURIComponent(url).includes(job.inputsPrefix)
+          ? { status: 200, headers: { 'content-type': 'application/xml' }, body: listBucketResult(job.inputsPrefix, listed) }
+          : undefined,
+    });
+    const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, PACKAGE_ATTEMPTS: '3', RETRY_BASE_DELAY_MS: '200' });
+    try {
+      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+
+      expect(body).toMatchObject({ status: 'failed', error: { code: 'PACKAGE_TOO_LARGE', message: "the job run's assets are larger than one package may be" } });
+      expect(await operationOf(body.id)).toMatchObject({ attempts: 1, bytesDone: 0n, archiveKey: null });
+      // Nothing read, no upload started.
+      expect(proxy.requests.filter((r) => !(r.method === 'GET' && r.url.includes('list-type=2')))).toEqual([]);
+      // Permanent while the job stays as it is: the next PUT answers the same failure without a build.
+      const { body: again } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+      expect(again).toMatchObject({ id: body.id, status: 'failed', error: { code: 'PACKAGE_TOO_LARGE' } });
+    } finally {
+      await service.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('lists keys URL-encoded (EncodingType=url): a key with a carriage return is read, spaces and plus signs too', async () => {
     // Unencoded, a carriage return in a key reaches the SDK's XML parser, which makes it a line feed: another key.
     const job = await fixtures.job({ inputs: { 'a b+c.tif': raster(64 * 1024), 'scan\rline.tif': raster(64 * 1024) } });
@@ -414,13 +452,11 @@ describe('reliability under faults', () => {
     // s3rver ignores encoding-type: the listing of the job's inputs is answered as S3 would, encoded when asked.
     const encoded = (key: string) => encodeURIComponent(key).replaceAll('%20', '+');
     const listing = (encode: boolean) =>
-      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-      `<Name>test-assets</Name><Prefix>${job.inputsPrefix}</Prefix><KeyCount>${listed.length}</KeyCount><MaxKeys>1000</MaxKeys>` +
-      `${encode ? '<EncodingType>url</EncodingType>' : ''}<IsTruncated>false</IsTruncated>` +
-      listed
-        .map((o) => `<Contents><Key>${encode ? encoded(o.key) : o.key}</Key><LastModified>2026-12-01T00:00:00.000Z</LastModified><ETag>"${o.etag}"</ETag><Size>${o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`)
-        .join('') +
-      '</ListBucketResult>';
+      listBucketResult(
+        job.inputsPrefix,
+        listed.map((o) => ({ ...o, key: encode ? encoded(o.key) : o.key })),
+        encode ? 'url' : undefined,
+      );
     const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
       answer: (method, url) =>
         method === 'GET' && url.includes('list-type=2') && decodeURIComponent(url).includes(job.inputsPrefix)

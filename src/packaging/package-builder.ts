@@ -6,7 +6,7 @@ import { PackageSources, type SourceStreams } from './package-sources.js';
 import { PackageUploads } from './package-uploads.js';
 import { manifestStream, type ManifestEntry } from './manifest.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
-import { partSizeFor, uploadQueueSizeFor } from './part-size.js';
+import { expectedPackageBytes, partSizeFor, uploadQueueSizeFor } from './part-size.js';
 import { DigestStream, ZipArchiveWriter } from './zip-writer.js';
 
 export interface PlannedEntry {
@@ -45,8 +45,6 @@ export interface BuiltPackage {
   partSize: number;
 }
 
-/** ZIP headers, data descriptor, central record and manifest line per entry, generously. */
-const OVERHEAD_BYTES_PER_ENTRY = 1024;
 /** An abort that S3 does not answer (s3rver answers 405; an unreachable S3 retries) must not hold the build. */
 const ABORT_WAIT_MS = 5_000;
 
@@ -93,8 +91,7 @@ export class PackageBuilder {
 
   /** The ZIP writer piped through a digest into a multipart upload sized for the package. */
   private openArchive(request: BuildRequest, supervisor: BuildSupervisor): ArchivePipeline {
-    const expectedBytes = request.entries.reduce((sum, entry) => sum + entry.size + OVERHEAD_BYTES_PER_ENTRY, 1024 * 1024);
-    const partSize = partSizeFor(expectedBytes);
+    const partSize = partSizeFor(expectedPackageBytes(request.entries));
     const writer = new ZipArchiveWriter(request.deflateLevel);
     const archive = new DigestStream(() => supervisor.progressed());
     const upload = this.uploads.create(archive, {

@@ -2,6 +2,7 @@
 export type PackagingErrorCode =
   | 'NO_ASSETS'
   | 'TOO_MANY_ENTRIES'
+  | 'PACKAGE_TOO_LARGE'
   | 'SOURCE_MISSING'
   | 'SOURCE_CHANGED'
   | 'SOURCE_READ_FAILED'
@@ -15,6 +16,7 @@ export type PackagingErrorCode =
 const PUBLIC_MESSAGES: Record<PackagingErrorCode, string> = {
   NO_ASSETS: 'the job run has no input or output assets to package',
   TOO_MANY_ENTRIES: 'the job run has more assets than one package may hold',
+  PACKAGE_TOO_LARGE: "the job run's assets are larger than one package may be",
   SOURCE_MISSING: 'an asset of the job run no longer exists',
   SOURCE_CHANGED: 'an asset of the job run changed while it was being packaged',
   SOURCE_READ_FAILED: 'an asset of the job run could not be read',
@@ -48,7 +50,7 @@ export class PackagingError extends Error {
  * Failures that another build cannot fix while the job stays as it is: answered as they are, without a new
  * build, until the job changes or PERMANENT_FAILURE_COOLDOWN_SECONDS pass.
  */
-export const PERMANENT_FAILURES: ReadonlySet<string> = new Set<PackagingErrorCode>(['NO_ASSETS', 'SOURCE_MISSING', 'TOO_MANY_ENTRIES']);
+export const PERMANENT_FAILURES: ReadonlySet<string> = new Set<PackagingErrorCode>(['NO_ASSETS', 'SOURCE_MISSING', 'TOO_MANY_ENTRIES', 'PACKAGE_TOO_LARGE']);
 
 /** S3 says the object does not exist (GetObject 404 / NoSuchKey). */
 export function isMissingObject(error: unknown): boolean {

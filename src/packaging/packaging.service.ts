@@ -13,6 +13,7 @@ import type { StoredObject } from '../storage/storage.repository.js';
 import { shouldStore } from './compression-policy.js';
 import { assignEntryNames, type NamedSource } from './entry-names.js';
 import { PackageBuilder, type PlannedEntry } from './package-builder.js';
+import { expectedPackageBytes } from './part-size.js';
 import { WebhookDispatcher } from '../notifications/webhook-dispatcher.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
@@ -189,6 +190,10 @@ export class PackagingService {
       }
     });
     const sources: Array<NamedSource & { object: StoredObject }> = perSource.flat();
+    const expectedBytes = expectedPackageBytes(sources.map((source) => source.object));
+    if (expectedBytes > this.config.MAX_PACKAGE_GIB * 1024 ** 3) {
+      throw new PackagingError('PACKAGE_TOO_LARGE', `about ${expectedBytes} bytes, more than MAX_PACKAGE_GIB (${this.config.MAX_PACKAGE_GIB})`, false);
+    }
     await this.refuseArchived(sources.map((source) => source.object), signal);
     const names = assignEntryNames(sources);
     return sources.map(({ object }, index) => ({

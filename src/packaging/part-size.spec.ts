@@ -1,4 +1,4 @@
-import { partSizeFor, uploadQueueSizeFor } from './part-size.js';
+import { expectedPackageBytes, partSizeFor, uploadQueueSizeFor } from './part-size.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -11,6 +11,20 @@ describe('partSizeFor', () => {
   it.each([50 * GiB, 300 * GiB, 1024 * GiB, 4900 * GiB])('fits %d bytes in fewer than 10,000 whole-MiB parts', (bytes) => {
     const size = partSizeFor(bytes);
     expect(size % MiB).toBe(0);
+    expect(Math.ceil(bytes / size)).toBeLessThanOrEqual(9_000);
+  });
+});
+
+describe('expectedPackageBytes', () => {
+  it("is the entries' bytes plus room for the ZIP's records and the manifest, never less than what is stored", () => {
+    expect(expectedPackageBytes([])).toBe(MiB);
+    expect(expectedPackageBytes([{ size: 10 * GiB }, { size: 0 }])).toBe(10 * GiB + 2 * 1024 + MiB);
+  });
+
+  it('keeps the largest package MAX_PACKAGE_GIB allows (40960 GiB) within 9,000 parts of at most 5 GiB', () => {
+    const bytes = 40_960 * GiB;
+    const size = partSizeFor(bytes);
+    expect(size).toBeLessThanOrEqual(5 * GiB);
     expect(Math.ceil(bytes / size)).toBeLessThanOrEqual(9_000);
   });
 });

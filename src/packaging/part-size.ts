@@ -4,6 +4,17 @@ const TARGET_MAX_PARTS = 9_000;
 const MIN_PART_SIZE = 8 * MiB;
 const MAX_PART_SIZE = 5 * 1024 * MiB;
 
+/** ZIP headers, data descriptor, central record and manifest line per entry, generously. */
+const OVERHEAD_BYTES_PER_ENTRY = 1024;
+
+/**
+ * About how large the ZIP of these entries will be: every byte of them (a stored entry as it is; a deflated one,
+ * text-like data, shrinks), the ZIP's records and the manifest. Known before any byte is read.
+ */
+export function expectedPackageBytes(entries: ReadonlyArray<{ size: number }>): number {
+  return entries.reduce((sum, entry) => sum + entry.size + OVERHEAD_BYTES_PER_ENTRY, MiB);
+}
+
 /** A part size for a multipart upload of about `expectedBytes`: at least 8 MiB, whole MiB, under 9,000 parts. */
 export function partSizeFor(expectedBytes: number): number {
   const needed = Math.ceil(expectedBytes / TARGET_MAX_PARTS / MiB) * MiB;

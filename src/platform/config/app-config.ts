@@ -133,7 +133,7 @@ export class AppConfig {
   @IntegerSetting(0, 86400, 'PACKAGE_DELETE_GRACE_SECONDS must be an integer from 0 to 86400')
   PACKAGE_DELETE_GRACE_SECONDS = 600;
 
-  /** A permanent failure (NO_ASSETS, SOURCE_MISSING, TOO_MANY_ENTRIES) is answered as it is for this long, unless the job changes. */
+  /** A permanent failure (NO_ASSETS, SOURCE_MISSING, TOO_MANY_ENTRIES, PACKAGE_TOO_LARGE) is answered as it is for this long, unless the job changes. */
   @IntegerSetting(0, 86400, 'PERMANENT_FAILURE_COOLDOWN_SECONDS must be an integer from 0 to 86400')
   PERMANENT_FAILURE_COOLDOWN_SECONDS = 300;
 
@@ -144,6 +144,15 @@ export class AppConfig {
   /** A job with more assets than this fails with TOO_MANY_ENTRIES before any byte moves. */
   @IntegerSetting(1, 10_000_000, 'MAX_ENTRIES must be an integer from 1 to 10000000')
   MAX_ENTRIES = 1_000_000;
+
+  /**
+   * A job whose package would be larger than this fails with PACKAGE_TOO_LARGE before any byte moves, rather
+   * than after hours of uploading into a store that refuses the object. 5 TiB is the largest object most
+   * S3-compatible stores take (AWS took 5 TiB until December 2025, 48.8 TiB since: 10,000 parts of 5 GiB); the
+   * ceiling keeps a package within 9,000 parts of 5 GiB.
+   */
+  @IntegerSetting(1, 40_960, 'MAX_PACKAGE_GIB must be an integer from 1 to 40960')
+  MAX_PACKAGE_GIB = 5_120;
 
   /** How often the reconciler looks for pending operations that nothing will finish. */
   @IntegerSetting(1, 86400, 'RECONCILE_SECONDS must be an integer from 1 to 86400')
