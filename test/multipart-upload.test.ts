@@ -92,24 +92,50 @@ describe('PooledMultipartUpload', () => {
     }
   });
 
-  it('sends a part again when S3 throttles it past the SDK\'s own tries, and the object is whole', async () => {
-    // The first four sends of part 2 are answered 503 SlowDown: the SDK's three tries, and the first of ours.
+  const slowDown = { status: 503, headers: { 'content-type': 'application/xml' }, body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>' };
+
+  it.each([
+    ['an upload part', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'PUT' && url.includes('partNumber=2&')],
+    ['CreateMultipartUpload', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'POST' && url.includes('?uploads')],
+    ['CompleteMultipartUpload', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'POST' && url.includes('uploadId=')],
+    ['the single PutObject', 100_000, (method: string, url: string) => method === 'PUT' && !url.includes('uploadId=')],
+  ])('sends %s again when S3 throttles it past the SDK\'s own tries, and the object is whole', async (_request, size, matches) => {
+    // The first four sends are answered 503 SlowDown: the SDK's three tries, and the first of ours.
     let throttled = 0;
     const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
-      answer: (method, url) =>
-        method === 'PUT' && url.includes('partNumber=2&') && throttled++ < 4
-          ? { status: 503, headers: { 'content-type': 'application/xml' }, body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>' }
-          : undefined,
+      answer: (method, url) => (matches(method, url) && throttled++ < 4 ? slowDown : undefined),
     });
     const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
     try {
-      const bytes = randomBytes(3 * 5 * MiB + 1_000);
+      const bytes = randomBytes(size);
       const key = `${uniqueId('multipart')}.bin`;
       const upload = new PooledMultipartUpload(viaProxy.client, unevenStream(bytes), { bucket: BUCKET, key, partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
 
       await upload.done();
 
       expect(throttled).toBeGreaterThanOrEqual(5);
+      expect((await stored(key)).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    } finally {
+      viaProxy.onModuleDestroy();
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('a completion S3 carried out but whose answer was lost is done, though S3 no longer knows the upload when it is sent again', async () => {
+    let lost = 0;
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      swallow: (method, url) => method === 'POST' && url.includes('uploadId=') && lost++ === 0,
+    });
+    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+    try {
+      const bytes = randomBytes(2 * 5 * MiB + 1_000);
+      const key = `${uniqueId('multipart')}.bin`;
+      const upload = new PooledMultipartUpload(viaProxy.client, unevenStream(bytes), { bucket: BUCKET, key, partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
+
+      await upload.done();
+
+      // Sent again (AWS answers NoSuchUpload, s3rver 500); the object at the key is the upload's.
+      expect(lost).toBeGreaterThanOrEqual(2);
       expect((await stored(key)).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     } finally {
       viaProxy.onModuleDestroy();

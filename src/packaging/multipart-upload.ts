@@ -5,6 +5,7 @@ import {
   ChecksumAlgorithm,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
@@ -31,9 +32,9 @@ export interface MultipartUploadOptions {
 
 /** S3's limit on parts per upload. */
 const MAX_PARTS = 10_000;
-/** Sends of one part (each with the SDK's own tries) before the upload fails. */
-const PART_ATTEMPTS = 4;
-const PART_RETRY_DELAY_MS = 1_000;
+/** Sends of one request (each with the SDK's own tries) before the upload fails. */
+const REQUEST_ATTEMPTS = 4;
+const RETRY_DELAY_MS = 1_000;
 
 /**
  * Uploads a stream of unknown length to S3, as one PutObject when it fits in a part and as a multipart upload
@@ -51,6 +52,8 @@ export class PooledMultipartUpload {
   private allocated = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly parts: CompletedPart[] = [];
+  /** Bytes handed to parts so far: the object's size once complete. */
+  private bytesInParts = 0;
   private readonly abortController = new AbortController();
   private uploadId: Promise<string> | undefined;
   private failure: unknown;
@@ -135,6 +138,7 @@ export class PooledMultipartUpload {
 
   private send(partNumber: number, buffer: Buffer, length: number): void {
     if (partNumber > MAX_PARTS) throw new Error(`more than ${MAX_PARTS} parts of ${this.options.partSize} bytes`);
+    this.bytesInParts += length;
     const sending = this.uploadPart(partNumber, buffer.subarray(0, length)).then(
       // The SDK is done with the bytes once the part is acknowledged: the buffer goes back to the pool.
       () => void this.free.push(buffer),
@@ -167,17 +171,18 @@ export class PooledMultipartUpload {
   }
 
   /**
-   * A part is kept until S3 acknowledges it, so it can be sent again: after a failure the SDK's own tries did not
-   * get past (S3 throttling the prefix, 5xx, the network), up to PART_ATTEMPTS times, 1, 2 and 4 s apart
-   * (jittered down to half), rather than failing the whole build, which would start again from its first byte.
+   * Every request of the upload is sent again after a failure the SDK's own tries did not get past (S3
+   * throttling the prefix, 5xx, the network), up to REQUEST_ATTEMPTS times, 1, 2 and 4 s apart (jittered down to
+   * half), rather than failing the whole build, which would start again from its first byte. A part is kept until
+   * S3 acknowledges it, so it can be.
    */
   private async sendingAgain<T>(send: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await send();
       } catch (error) {
-        if (this.abortController.signal.aborted || attempt >= PART_ATTEMPTS || !isTransient(error)) throw error;
-        const pause = PART_RETRY_DELAY_MS * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+        if (this.abortController.signal.aborted || attempt >= REQUEST_ATTEMPTS || !isTransient(error)) throw error;
+        const pause = RETRY_DELAY_MS * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
         await sleep(pause, undefined, { signal: this.abortController.signal }).catch(() => undefined);
       }
     }
@@ -188,14 +193,16 @@ export class PooledMultipartUpload {
       const { bucket, key, contentType } = this.options;
       // As lib-storage does: when the client adds CRC32 checksums to parts, the upload declares them.
       const checksums = await this.client.config.requestChecksumCalculation();
-      const created = await this.client.send(
-        new CreateMultipartUploadCommand({
-          Bucket: bucket,
-          Key: key,
-          ContentType: contentType,
-          ChecksumAlgorithm: checksums === 'WHEN_SUPPORTED' ? ChecksumAlgorithm.CRC32 : undefined,
-        }),
-        { abortSignal: this.abortController.signal },
+      const created = await this.sendingAgain(() =>
+        this.client.send(
+          new CreateMultipartUploadCommand({
+            Bucket: bucket,
+            Key: key,
+            ContentType: contentType,
+            ChecksumAlgorithm: checksums === 'WHEN_SUPPORTED' ? ChecksumAlgorithm.CRC32 : undefined,
+          }),
+          { abortSignal: this.abortController.signal },
+        ),
       );
       if (!created.UploadId) throw new Error('S3 started a multipart upload without an UploadId');
       return created.UploadId;
@@ -206,18 +213,34 @@ export class PooledMultipartUpload {
   private async complete(): Promise<void> {
     const { bucket, key } = this.options;
     const parts = [...this.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
+    const uploadId = await this.multipartUploadId();
     this.options.onCompleting?.();
-    await this.client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: await this.multipartUploadId(), MultipartUpload: { Parts: parts } }),
-      { abortSignal: this.abortController.signal },
-    );
+    await this.sendingAgain(async () => {
+      try {
+        await this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), {
+          abortSignal: this.abortController.signal,
+        });
+      } catch (error) {
+        // A completion S3 carried out but whose answer was lost (the connection dropped) is sent again by the
+        // SDK, and S3 no longer knows the upload (AWS answers NoSuchUpload, s3rver 500). The key is this upload's
+        // alone: an object there of exactly the bytes sent is the one it completed.
+        if (this.abortController.signal.aborted || !(await this.objectIsComplete())) throw error;
+      }
+    });
+  }
+
+  private async objectIsComplete(): Promise<boolean> {
+    const { bucket, key } = this.options;
+    const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: this.abortController.signal }).catch(() => undefined);
+    return head?.ContentLength === this.bytesInParts;
   }
 
   private async putWhole(body: Buffer): Promise<void> {
     const { bucket, key, contentType } = this.options;
-    await this.client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }),
-      { abortSignal: this.abortController.signal },
+    await this.sendingAgain(() =>
+      this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }), {
+        abortSignal: this.abortController.signal,
+      }),
     );
     this.options.onPartUploaded?.();
   }
