@@ -532,6 +532,38 @@ describe('reliability under faults', () => {
     }
   }, 60_000);
 
+  it('reads a Requester Pays asset bucket named in REQUESTER_PAYS_BUCKETS, agreeing to pay on every read of it and on nothing else', async () => {
+    // As S3 does for a Requester Pays bucket: a read without x-amz-request-payer: requester is refused 403.
+    const bucketOf = (url: string) => url.split(/[/?]/)[1];
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url, headers) =>
+        bucketOf(url) === 'test-assets' && headers['x-amz-request-payer'] !== 'requester'
+          ? { status: 403, headers: { 'content-type': 'application/xml' }, body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>' }
+          : undefined,
+    });
+    const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, REQUESTER_PAYS_BUCKETS: 'test-assets', PACKAGE_ATTEMPTS: '1' });
+    try {
+      const sources = { 'scene.tif': raster(12 * MiB), 'scene.json': Buffer.from('{"id":"scene"}') };
+      const job = await fixtures.job({ inputs: sources });
+      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+
+      expect(body.status).toBe('ready');
+      const zipFile = path.join(scratch, 'requester-pays.zip');
+      await writeFile(zipFile, (await download(body.signed_url)).body);
+      const entries = inspectZip(zipFile).entries.filter((entry) => entry.name !== 'manifest.json');
+      expect(Object.fromEntries(entries.map((entry) => [entry.name, entry.sha256]))).toEqual(
+        Object.fromEntries(Object.entries(sources).map(([name, content]) => [`inputs/${name}`, sha256(content)])),
+      );
+      // The packages bucket is the service's own: nothing there is paid for as a requester.
+      const packageRequests = proxy.requests.filter((request) => bucketOf(request.url) === 'test-packages');
+      expect(packageRequests.length).toBeGreaterThan(0);
+      expect(packageRequests.filter((request) => request.headers['x-amz-request-payer'] !== undefined)).toEqual([]);
+    } finally {
+      await service.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('the scheduled retention sweep deletes an expired package and marks it expired', async () => {
     const worker = await startTestApp('worker', { RETENTION_SWEEP_SECONDS: '1' });
     try {

@@ -63,9 +63,11 @@ export class StorageRepository implements OnModuleDestroy {
   readonly client: S3Client;
   /** Reads of job assets go through this: their buckets may be in other regions. */
   private readonly assets: BucketRegions;
+  private readonly requesterPays: ReadonlySet<string>;
 
   constructor(config: AppConfig) {
     this.client = new S3Client(s3ClientConfig(config));
+    this.requesterPays = config.requesterPaysBuckets;
     this.assets = new BucketRegions(this.client, config.S3_REGION, (region) => s3ClientConfigIn(config, region), (bucket, region) =>
       this.logger.log(`bucket ${bucket} is in ${region}, not ${config.S3_REGION}: its requests go there from now on`),
     );
@@ -86,9 +88,8 @@ export class StorageRepository implements OnModuleDestroy {
       // Keys URL-encoded: XML 1.0 cannot carry every character a key may hold (control characters), and the
       // SDK's parser turns a carriage return into a line feed. A store that ignores it (s3rver) says so by not
       // echoing EncodingType, and its keys are taken as they are.
-      const page = await this.assets.send(location.bucket, (client) =>
-        client.send(new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.prefix, ContinuationToken, EncodingType: 'url' }), { abortSignal }),
-      );
+      const request = { Bucket: location.bucket, Prefix: location.prefix, ContinuationToken, EncodingType: 'url' as const, RequestPayer: this.payerOf(location.bucket) };
+      const page = await this.assets.send(location.bucket, (client) => client.send(new ListObjectsV2Command(request), { abortSignal }));
       const keyOf = page.EncodingType === 'url' ? decodeListedKey : (key: string) => key;
       for (const object of page.Contents ?? []) {
         const key = object.Key === undefined ? undefined : keyOf(object.Key);
@@ -111,7 +112,7 @@ export class StorageRepository implements OnModuleDestroy {
    */
   async headObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<(StoredObject & { archived: boolean }) | null> {
     try {
-      const head = await this.assets.send(bucket, (client) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }));
+      const head = await this.assets.send(bucket, (client) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, RequestPayer: this.payerOf(bucket) }), { abortSignal }));
       const storageClass = head.StorageClass && head.StorageClass !== 'STANDARD' ? head.StorageClass : undefined;
       const object = { bucket, key, size: head.ContentLength ?? 0, etag: (head.ETag ?? '').replaceAll('"', ''), ...(storageClass ? { storageClass } : {}) };
       // Restore: 'ongoing-request="false", expiry-date="..."' once a restored copy is readable.
@@ -124,7 +125,7 @@ export class StorageRepository implements OnModuleDestroy {
   }
 
   async openObject(bucket: string, key: string, abortSignal?: AbortSignal): Promise<Readable> {
-    const response = await this.assets.send(bucket, (client) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }));
+    const response = await this.assets.send(bucket, (client) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key, RequestPayer: this.payerOf(bucket) }), { abortSignal }));
     return response.Body as Readable;
   }
 
@@ -141,6 +142,7 @@ export class StorageRepository implements OnModuleDestroy {
           Key: key,
           Range: range.end > range.start ? `bytes=${range.start}-${range.end - 1}` : undefined,
           IfMatch: range.etag ? `"${range.etag}"` : undefined,
+          RequestPayer: this.payerOf(bucket),
         }),
         { abortSignal },
       ),
@@ -152,6 +154,11 @@ export class StorageRepository implements OnModuleDestroy {
       objectSize: total === undefined ? undefined : Number(total),
       start: start === undefined ? undefined : Number(start),
     };
+  }
+
+  /** 'requester' for a Requester Pays bucket (REQUESTER_PAYS_BUCKETS): S3 refuses its reads without it. */
+  private payerOf(bucket: string): 'requester' | undefined {
+    return this.requesterPays.has(bucket) ? 'requester' : undefined;
   }
 
   async putObject(bucket: string, key: string, body: Buffer | string, contentType: string): Promise<void> {

@@ -50,6 +50,8 @@ describe('loadConfig', () => {
     ['FETCH_BUFFER_MIB', '4', 'FETCH_BUFFER_MIB must be an integer from 8 to 1024'],
     ['UPLOAD_BUFFER_MIB', '8', 'UPLOAD_BUFFER_MIB must be an integer from 16 to 16384'],
     ['COMPRESSION', 'zstd', 'COMPRESSION must be one of auto, store, deflate'],
+    ['MAX_PACKAGE_GIB', '40961', 'MAX_PACKAGE_GIB must be an integer from 1 to 40960'],
+    ['REQUESTER_PAYS_BUCKETS', 'landsat, sentinel', 'REQUESTER_PAYS_BUCKETS must be bucket names separated by commas'],
     ['INTERNAL_API_TOKEN', 'fifteen-chars!!', 'INTERNAL_API_TOKEN must be at least 16 characters'],
     ['INTERNAL_API_TOKEN', 'a token that ends in a space ', 'INTERNAL_API_TOKEN must not contain control characters or begin or end with a space (HTTP cannot carry them)'],
     ['INTERNAL_API_TOKEN', 'a token with a\nline break', 'INTERNAL_API_TOKEN must not contain control characters or begin or end with a space (HTTP cannot carry them)'],

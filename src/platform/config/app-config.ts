@@ -225,6 +225,17 @@ export class AppConfig {
   })
   ASSET_BUCKETS: string | undefined = undefined;
 
+  /**
+   * Asset buckets whose owners bill readers (S3 Requester Pays, as some public imagery archives do): reads of
+   * them carry `x-amz-request-payer: requester`, the service's account agreeing to pay for them; without it S3
+   * refuses them (403). Comma-separated; none by default, so that nothing is paid for unawares.
+   */
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](,[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])*$/, {
+    message: 'REQUESTER_PAYS_BUCKETS must be bucket names separated by commas',
+  })
+  REQUESTER_PAYS_BUCKETS: string | undefined = undefined;
+
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
   })
@@ -277,6 +288,11 @@ export class AppConfig {
   /** The buckets sources may be read from. */
   get assetBuckets(): string[] {
     return this.ASSET_BUCKETS ? [...new Set(this.ASSET_BUCKETS.split(','))] : [this.assetsBucket];
+  }
+
+  /** The asset buckets whose reads the service pays for. */
+  get requesterPaysBuckets(): ReadonlySet<string> {
+    return new Set(this.REQUESTER_PAYS_BUCKETS?.split(',') ?? []);
   }
 
   /** The local all-in-one runs its own S3-compatible store when no endpoint is configured. */
