@@ -32,6 +32,8 @@ describe('packages: built, failed, expired, swept', () => {
     let service: TestApp;
     /** The key whose CompleteMultipartUpload answer is to be lost once. */
     let swallowCompleteOf: string | undefined;
+    /** HEADs of this workflow's package objects lose their answers: the worker cannot look at what it completed. */
+    let swallowHeadsOf: string | undefined;
 
     // A database of its own: the other test files' services sweep the shared one with their own packages
     // bucket, as one deployment would, and would expire this block's packages in a bucket they do not hold.
@@ -47,6 +49,7 @@ describe('packages: built, failed, expired, swept', () => {
       s3 = await startS3Process(s3Port, scratch, [buckets.assets, buckets.packages]);
       proxy = await startS3Proxy(s3Port, {
         swallow: (method, url) => {
+          if (swallowHeadsOf && method === 'HEAD' && url.includes(swallowHeadsOf)) return true;
           if (!swallowCompleteOf || method !== 'POST' || !url.includes('uploadId=') || !url.includes(swallowCompleteOf)) return false;
           swallowCompleteOf = undefined;
           return true;
@@ -101,10 +104,13 @@ describe('packages: built, failed, expired, swept', () => {
       const sweptOperation = await putAndWait(swept);
       await pastExpiry(sweptOperation.id);
 
-      // The upload completes in S3, but its answer never reaches the worker: the build fails.
+      // The upload completes in S3, but its answer never reaches the worker, nor does a look at the object (which
+      // would show the completion happened): the build fails, with a whole object at its key.
       const timedOut = await fixtures.job({ inputs: { 'd.tif': raster(12 * MiB) } });
       swallowCompleteOf = timedOut.workflowId;
+      swallowHeadsOf = timedOut.workflowId;
       const failed = await putAndWait(timedOut);
+      swallowHeadsOf = undefined;
       expect(failed).toMatchObject({ status: 'failed', error: { code: 'UPLOAD_FAILED' } });
 
       // Nothing to package.

@@ -1,4 +1,5 @@
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { createS3Client } from './s3-client.js';
 
 interface S3Failure {
   $metadata?: { httpStatusCode?: number };
@@ -61,7 +62,7 @@ export class BucketRegions {
     if (region === this.homeRegion) return this.home;
     let client = this.clients.get(region);
     if (!client) {
-      client = new S3Client(this.configIn(region));
+      client = createS3Client(this.configIn(region));
       this.clients.set(region, client);
     }
     return client;

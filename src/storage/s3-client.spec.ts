@@ -1,8 +1,16 @@
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { loadConfig } from '../platform/config/app-config.js';
-import { maxSocketsFor, s3ClientConfig } from './s3-client.js';
+import { createS3Client, maxSocketsFor, s3ClientConfig } from './s3-client.js';
 
 /**
  * How many connections one S3 client opens at most to an endpoint, counted on a TCP server that accepts them and
@@ -56,4 +64,50 @@ describe('s3ClientConfig: connections per process', () => {
     expect(expected).toBe(4 * (16 + 16 + 4));
     expect(peak).toBe(expected);
   }, 30_000);
+});
+
+describe('createS3Client: how upload bodies are signed', () => {
+  /** The headers of one UploadPart of `body`, as a server at `scheme` receives them. */
+  async function uploadPartHeaders(scheme: 'http' | 'https', body: Buffer): Promise<IncomingHttpHeaders> {
+    let received: IncomingHttpHeaders | undefined;
+    const answer = (request: IncomingMessage, response: ServerResponse) => {
+      received = request.headers;
+      request.resume();
+      request.on('end', () => response.writeHead(200, { etag: '"part"' }).end());
+    };
+    const directory = mkdtempSync(path.join(tmpdir(), 'tls-'));
+    let server: HttpServer;
+    if (scheme === 'https') {
+      // A certificate of its own for 127.0.0.1; the client below does not check it.
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', path.join(directory, 'key.pem'), '-out', path.join(directory, 'cert.pem')], { stdio: 'ignore' });
+      server = createHttpsServer({ key: readFileSync(path.join(directory, 'key.pem')), cert: readFileSync(path.join(directory, 'cert.pem')) }, answer);
+    } else {
+      server = createHttpServer(answer);
+    }
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const config = loadConfig({ S3_ENDPOINT: `${scheme}://127.0.0.1:${(server.address() as { port: number }).port}`, S3_FORCE_PATH_STYLE: 'true' });
+    const client = createS3Client({ ...s3ClientConfig(config), credentials: { accessKeyId: 'key', secretAccessKey: 'secret' }, requestHandler: { httpsAgent: { rejectUnauthorized: false } } });
+    try {
+      await client.send(new UploadPartCommand({ Bucket: 'b', Key: 'k', UploadId: 'u', PartNumber: 1, Body: body, ContentLength: body.length }));
+      return received!;
+    } finally {
+      client.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }
+
+  it('sends a part over https unsigned, with the CRC32 S3 checks it against', async () => {
+    const body = randomBytes(1024 * 1024);
+    const headers = await uploadPartHeaders('https', body);
+    expect(headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+    expect(headers['x-amz-checksum-crc32']).toBe(Buffer.from(crc32(body).toString(16).padStart(8, '0'), 'hex').toString('base64'));
+    expect(headers.authorization).toMatch(/SignedHeaders=[^,]*x-amz-content-sha256/);
+  }, 30_000);
+
+  it('signs a part over http with its SHA-256', async () => {
+    const body = randomBytes(1024 * 1024);
+    const headers = await uploadPartHeaders('http', body);
+    expect(headers['x-amz-content-sha256']).toBe(createHash('sha256').update(body).digest('hex'));
+  });
 });

@@ -1,4 +1,4 @@
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { AppConfig } from '../platform/config/app-config.js';
 
 /** The embedded store (local all-in-one only) accepts any request signed with these. */
@@ -42,6 +42,40 @@ export function s3ClientConfigIn(config: AppConfig, region: string): S3ClientCon
   const home = s3ClientConfig(config);
   const awsEndpoint = typeof home.endpoint === 'string' && /\.amazonaws\.com(\.cn)?$/.test(new URL(home.endpoint).hostname);
   return { ...home, region, endpoint: awsEndpoint ? undefined : home.endpoint };
+}
+
+/** What the SDK's signer takes, instead of the body's SHA-256, as the payload of a signed request. */
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+
+interface BuiltRequest {
+  protocol?: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** A body the signer would hash whole (a buffer or a string); a stream is sent unsigned already. */
+function isHashedBody(body: unknown): boolean {
+  return typeof body === 'string' ? body.length > 0 : ArrayBuffer.isView(body) && body.byteLength > 0;
+}
+
+/**
+ * An S3 client that sends upload bodies over https unsigned (`x-amz-content-sha256: UNSIGNED-PAYLOAD`), as
+ * botocore and the AWS CLI do. Otherwise the SDK hashes every part whole with SHA-256 to sign it: a third
+ * SHA-256 pass over each package besides the manifest's and the archive's, about 0.7 s of CPU per GiB. TLS
+ * protects the bytes in transit, and S3 checks the CRC32 the SDK adds to each part. Over http (a private MinIO,
+ * s3rver) the payload stays signed: nothing else would tell a changed body from the one sent.
+ */
+export function createS3Client(config: S3ClientConfig): S3Client {
+  const client = new S3Client(config);
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as BuiltRequest;
+      if (request.protocol === 'https:' && request.headers && isHashedBody(request.body)) request.headers['x-amz-content-sha256'] = UNSIGNED_PAYLOAD;
+      return next(args);
+    },
+    { step: 'build', name: 'unsignedPayloadOverHttps' },
+  );
+  return client;
 }
 
 /** Requests of a build beside its reads and upload parts: listing, completing, aborting, deleting. */

@@ -12,7 +12,7 @@ import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../platform/config/app-config.js';
 import { BucketRegions } from './bucket-regions.js';
-import { s3ClientConfig, s3ClientConfigIn } from './s3-client.js';
+import { createS3Client, s3ClientConfig, s3ClientConfigIn } from './s3-client.js';
 import type { S3Location } from './s3-uri.js';
 
 export interface StoredObject {
@@ -66,7 +66,7 @@ export class StorageRepository implements OnModuleDestroy {
   private readonly requesterPays: ReadonlySet<string>;
 
   constructor(config: AppConfig) {
-    this.client = new S3Client(s3ClientConfig(config));
+    this.client = createS3Client(s3ClientConfig(config));
     this.requesterPays = config.requesterPaysBuckets;
     this.assets = new BucketRegions(this.client, config.S3_REGION, (region) => s3ClientConfigIn(config, region), (bucket, region) =>
       this.logger.log(`bucket ${bucket} is in ${region}, not ${config.S3_REGION}: its requests go there from now on`),
