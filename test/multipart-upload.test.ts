@@ -143,6 +143,30 @@ describe('PooledMultipartUpload', () => {
     }
   }, 60_000);
 
+  it.each([
+    ['refused (400 InvalidPart) with nothing at the key', false, { status: 400, headers: { 'content-type': 'application/xml' }, body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidPart</Code><Message>One or more of the specified parts could not be found.</Message></Error>' }],
+    ['failing (500) with another object at the key', true, { status: 500, headers: { 'content-type': 'application/xml' }, body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>' }],
+  ])('a completion %s fails the upload: only the bytes it sent count as done', async (_case, objectThere, refusal) => {
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url) => (method === 'POST' && url.includes('uploadId=') ? refusal : undefined),
+    });
+    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+    const key = `${uniqueId('multipart')}.bin`;
+    const other = randomBytes(2 * 5 * MiB);
+    if (objectThere) await storage.putObject(BUCKET, key, other, 'application/zip');
+    try {
+      const upload = new PooledMultipartUpload(viaProxy.client, unevenStream(randomBytes(2 * 5 * MiB + 1_000)), { bucket: BUCKET, key, partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
+
+      await expect(upload.done()).rejects.toMatchObject({ $metadata: { httpStatusCode: refusal.status } });
+
+      if (objectThere) expect((await stored(key)).sha256).toBe(createHash('sha256').update(other).digest('hex'));
+      else expect(await exists(key)).toBe(false);
+    } finally {
+      viaProxy.onModuleDestroy();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('writes what fits in one part with a single PutObject, including nothing at all', async () => {
     const small = randomBytes(100_000);
     const [smallKey, emptyKey] = [`${uniqueId('single')}.bin`, `${uniqueId('empty')}.bin`];

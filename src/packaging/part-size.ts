@@ -4,15 +4,18 @@ const TARGET_MAX_PARTS = 9_000;
 const MIN_PART_SIZE = 8 * MiB;
 const MAX_PART_SIZE = 5 * 1024 * MiB;
 
-/** ZIP headers, data descriptor, central record and manifest line per entry, generously. */
+/** ZIP headers, data descriptor, central record and manifest line per entry, beside the name, generously. */
 const OVERHEAD_BYTES_PER_ENTRY = 1024;
+/** Deflate's worst case on data it cannot shrink: 5 bytes per stored block of 16 KiB or more (zlib), rounded up. */
+const DEFLATE_GROWTH = 1 / 1000;
 
 /**
- * About how large the ZIP of these entries will be: every byte of them (a stored entry as it is; a deflated one,
- * text-like data, shrinks), the ZIP's records and the manifest. Known before any byte is read.
+ * At most how large the ZIP of these entries will be, known before any byte is read: every byte of them (a
+ * deflated entry grows by at most DEFLATE_GROWTH), and per entry the ZIP's records and its manifest line, which
+ * hold its name three times and its source once (the key is at least as long as the name).
  */
-export function expectedPackageBytes(entries: ReadonlyArray<{ size: number }>): number {
-  return entries.reduce((sum, entry) => sum + entry.size + OVERHEAD_BYTES_PER_ENTRY, MiB);
+export function expectedPackageBytes(entries: ReadonlyArray<{ size: number; key: string }>): number {
+  return entries.reduce((sum, entry) => sum + Math.ceil(entry.size * (1 + DEFLATE_GROWTH)) + OVERHEAD_BYTES_PER_ENTRY + 4 * entry.key.length, MiB);
 }
 
 /** A part size for a multipart upload of about `expectedBytes`: at least 8 MiB, whole MiB, under 9,000 parts. */

@@ -35,13 +35,14 @@ export function s3ClientConfig(config: AppConfig, endpoint = config.S3_ENDPOINT)
 
 /**
  * The same configuration for a bucket in another region. An AWS endpoint names its region
- * (`s3.eu-west-1.amazonaws.com`), so it is dropped and the SDK resolves the other region's; any other endpoint
- * (MinIO, a gateway) serves every region and is kept, only the signing region changes.
+ * (`s3.eu-west-1.amazonaws.com`), so it is dropped and the SDK resolves the other region's, FIPS or dual-stack
+ * as the configured one was; any other endpoint (MinIO, a gateway) is kept, only the signing region changes.
  */
 export function s3ClientConfigIn(config: AppConfig, region: string): S3ClientConfig {
   const home = s3ClientConfig(config);
-  const awsEndpoint = typeof home.endpoint === 'string' && /\.amazonaws\.com(\.cn)?$/.test(new URL(home.endpoint).hostname);
-  return { ...home, region, endpoint: awsEndpoint ? undefined : home.endpoint };
+  const hostname = typeof home.endpoint === 'string' ? new URL(home.endpoint).hostname : undefined;
+  if (hostname === undefined || !/\.amazonaws\.com(\.cn)?$/.test(hostname)) return { ...home, region };
+  return { ...home, region, endpoint: undefined, useFipsEndpoint: /(^|[.-])fips[.-]/.test(hostname), useDualstackEndpoint: /(^|\.)dualstack\./.test(hostname) };
 }
 
 /** What the SDK's signer takes, instead of the body's SHA-256, as the payload of a signed request. */
