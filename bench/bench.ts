@@ -13,12 +13,13 @@ import { describe, describeWorker, figureLines, networkFigureLines, summarise, t
 import { benchWorker, type WorkerFigure } from './worker-bench.js';
 import { startBenchS3, type BenchS3 } from './s3-process.js';
 import { onInterrupt } from './teardown.js';
+import { benchTlsUpload, tlsUploadFigureLine, type TlsUploadResult } from './tls-upload.js';
 
 /**
  * `npm run bench`: measures packaging against a raw S3 copy and a naive download-zip-upload, then on an
  * S3-like network (a shaping proxy: first-byte latency, a cap per connection) against a parallel raw copy,
- * with the time to ready of a small job, and the API's PUT against a bare route, each as a ratio to a
- * baseline measured in the same run. Figures go to stdout, one
+ * with the time to ready of a small job, the API's PUT against a bare route, and an upload over https with
+ * parts unsigned against the SDK's default, each as a ratio to a baseline measured in the same run. Figures go to stdout, one
  * line each; progress and per-run details go to stderr. Exit 0 whether or not targets are met; non-zero only
  * when the bench itself fails. See BENCHMARKS.md for the knobs and for what limits each figure.
  */
@@ -85,6 +86,9 @@ async function main(): Promise<void> {
     let api: ApiResults | undefined;
     if (options.api) api = await benchApi(options, s3.endpoint, log);
 
+    let tls: TlsUploadResult | undefined;
+    if (options.tls) tls = await benchTlsUpload(1024 ** 3, 3, log);
+
     const sizes = runs.map(({ label, measurements }) => {
       const results: Partial<Record<Pipeline, Summary>> = {};
       for (const pipeline of options.pipelines) results[pipeline] = summarise(measurements.filter((m) => m.pipeline === pipeline));
@@ -92,8 +96,9 @@ async function main(): Promise<void> {
     });
     for (const line of figureLines(sizes, api, worker)) process.stdout.write(`${line}\n`);
     if (network) for (const line of networkFigureLines(network)) process.stdout.write(`${line}\n`);
+    if (tls) process.stdout.write(`${tlsUploadFigureLine(tls)}\n`);
     if (options.jsonPath) {
-      await writeFile(options.jsonPath, `${JSON.stringify({ options, runs, sizes, worker, api, network }, null, 2)}\n`);
+      await writeFile(options.jsonPath, `${JSON.stringify({ options, runs, sizes, worker, api, network, tls }, null, 2)}\n`);
       log(`measurements written to ${options.jsonPath}`);
     }
   } finally {

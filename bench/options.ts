@@ -50,6 +50,8 @@ export interface BenchOptions {
   api: boolean;
   /** Also measure a whole worker process packaging the 1 GiB data set (or the largest). */
   worker: boolean;
+  /** BENCH_TLS=0 skips what signing upload parts costs over https. */
+  tls: boolean;
   apiSeconds: number;
   apiWarmupSeconds: number;
   apiConnections: number;
@@ -119,6 +121,7 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env, argv: string[
     warmUp: !/^(0|false|no)$/i.test(get('BENCH_WARMUP', '1')),
     api: !/^(0|false|no)$/i.test(get('BENCH_API', '1')),
     worker: !/^(0|false|no)$/i.test(get('BENCH_WORKER', '1')),
+    tls: !/^(0|false|no)$/i.test(get('BENCH_TLS', '1')),
     apiSeconds: positiveInteger('BENCH_API_SECONDS', get('BENCH_API_SECONDS', '10')),
     apiWarmupSeconds: positiveInteger('BENCH_API_WARMUP_SECONDS', get('BENCH_API_WARMUP_SECONDS', '3')),
     apiConnections: positiveInteger('BENCH_API_CONNECTIONS', get('BENCH_API_CONNECTIONS', '50')),
