@@ -99,7 +99,8 @@ describe('cancel, and webhooks when an operation ends', () => {
 
         const [event] = receiver.received;
         const verified = new Webhook(created.secret).verify(event.body, event.headers) as { type: string; data: Record<string, unknown> };
-        expect(verified).toMatchObject({ type: 'download.ready', timestamp: expect.any(String), data: { id: ready.id, status: 'ready', workflowId: job.workflowId, job_id: job.jobId, progress: 100 } });
+        expect(verified).toMatchObject({ type: 'download.ready', timestamp: expect.any(String), data: { id: ready.id, status: 'ready', workflowId: job.workflowId, job_id: job.jobId, progress: 100, sha256: ready.sha256 } });
+        expect(ready.sha256).toMatch(/^[0-9a-f]{64}$/);
         expect(verified.data).not.toHaveProperty('signed_url');
         expect(() => new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(event.body, event.headers)).toThrow();
         const deliveries = await cli('webhook', 'deliveries', '--org', owner.organisationId);

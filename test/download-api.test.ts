@@ -48,7 +48,7 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       const response = await put(job).expect(200);
 
       expect(Object.keys(response.body).slice(0, 4)).toEqual(['id', 'status', 'signed_url', 'workflowId']);
-      expect(response.body).toMatchObject({ status: 'pending', signed_url: '', workflowId: job.workflowId, job_id: job.jobId, progress: 0, size_bytes: null, expires_at: null });
+      expect(response.body).toMatchObject({ status: 'pending', signed_url: '', workflowId: job.workflowId, job_id: job.jobId, progress: 0, size_bytes: null, sha256: null, expires_at: null });
       expect(response.body.id).toMatch(UUID);
       expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
       const rows = await fixtures.prisma.downloadOperation.findMany({ where: { workflowId: job.workflowId, jobId: job.jobId } });
@@ -234,7 +234,7 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       const packageExpiry = new Date(Date.now() + 90_000);
       await fixtures.prisma.downloadOperation.update({
         where: { id: body.id },
-        data: { status: 'ready', archiveKey: `packages/${job.workflowId}/${job.jobId}/${body.id}.zip`, sizeBytes: 1234n, readyAt: new Date(), expiresAt: packageExpiry },
+        data: { status: 'ready', archiveKey: `packages/${job.workflowId}/${job.jobId}/${body.id}.zip`, sizeBytes: 1234n, sha256: 'ab'.repeat(32), readyAt: new Date(), expiresAt: packageExpiry },
       });
 
       const first = await put(job).expect(200);
@@ -242,7 +242,7 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
       const second = await put(job).expect(200);
 
       for (const answer of [first, second]) {
-        expect(answer.body).toMatchObject({ id: body.id, status: 'ready', progress: 100, size_bytes: 1234 });
+        expect(answer.body).toMatchObject({ id: body.id, status: 'ready', progress: 100, size_bytes: 1234, sha256: 'ab'.repeat(32) });
         expect(answer.headers['retry-after']).toBeUndefined();
         const url = new URL(answer.body.signed_url);
         expect(url.pathname).toBe(`/test-packages/packages/${job.workflowId}/${job.jobId}/${body.id}.zip`);

@@ -41,7 +41,7 @@ describe('operational endpoints', () => {
       expect(Object.keys(schema.properties).slice(0, 4)).toEqual(['id', 'status', 'signed_url', 'workflowId']);
       expect(schema.required).toEqual(expect.arrayContaining(['id', 'status', 'signed_url', 'workflowId']));
       expect(schema.properties.status.enum).toEqual(['pending', 'ready', 'failed', 'expired', 'cancelled']);
-      expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['job_id', 'progress', 'size_bytes', 'expires_at', 'error']));
+      expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['job_id', 'progress', 'size_bytes', 'sha256', 'expires_at', 'error']));
       expect(ok.headers['Retry-After']).toBeDefined();
     });
 

@@ -52,6 +52,8 @@ describe('packaging a job run into one ZIP', () => {
     expect(response.headers.get('content-type')).toBe('application/zip');
     expect(response.headers.get('content-disposition')).toBe(`attachment; filename="${job.workflowId}_${job.jobId}.zip"`);
     expect(response.body.length).toBe(body.size_bytes);
+    // What a user checks a download against: the same as sha256sum of the file.
+    expect(body.sha256).toBe(sha256(response.body));
 
     const zip = inspectZip(file);
     expect(zip.testzip).toBeNull();

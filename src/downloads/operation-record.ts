@@ -38,6 +38,8 @@ export interface PublicOperation {
   task_id?: string;
   progress: number;
   size_bytes: number | null;
+  /** SHA-256 (hex) of the whole ZIP, what `sha256sum` prints for the downloaded file; null until ready. */
+  sha256: string | null;
   expires_at: string | null;
   created_at: string;
   error?: { code: string; message: string };
@@ -54,6 +56,7 @@ export function toPublicOperation(operation: DownloadOperation, status = operati
     ...(operation.taskId === null ? {} : { task_id: operation.taskId }),
     progress: progressPercent(operation),
     size_bytes: operation.sizeBytes === null ? null : Number(operation.sizeBytes),
+    sha256: operation.sha256,
     expires_at: null,
     created_at: operation.createdAt.toISOString(),
     ...(status === 'failed'

@@ -34,6 +34,14 @@ export class DownloadResponseDto {
   @ApiProperty({ type: 'integer', nullable: true, description: 'size of the ZIP in bytes, once ready' })
   size_bytes!: number | null;
 
+  @ApiProperty({
+    type: 'string',
+    nullable: true,
+    pattern: '^[0-9a-f]{64}$',
+    description: 'SHA-256 (hex) of the whole ZIP once ready: what `sha256sum` prints for the downloaded file, to check a download of many GB',
+  })
+  sha256!: string | null;
+
   @ApiProperty({ type: 'string', format: 'date-time', nullable: true, description: 'when signed_url stops working' })
   expires_at!: string | null;
 
