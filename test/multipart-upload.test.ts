@@ -2,6 +2,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { PooledMultipartUpload, type MultipartUploadOptions } from '../src/packaging/multipart-upload.js';
+import { MetricsService } from '../src/platform/metrics/metrics.service.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { testConfig, uniqueId } from './support/harness.js';
 import { startRelay, startS3Proxy } from './support/processes.js';
@@ -95,17 +96,18 @@ describe('PooledMultipartUpload', () => {
   const slowDown = { status: 503, headers: { 'content-type': 'application/xml' }, body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>' };
 
   it.each([
-    ['an upload part', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'PUT' && url.includes('partNumber=2&')],
-    ['CreateMultipartUpload', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'POST' && url.includes('?uploads')],
-    ['CompleteMultipartUpload', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'POST' && url.includes('uploadId=')],
-    ['the single PutObject', 100_000, (method: string, url: string) => method === 'PUT' && !url.includes('uploadId=')],
-  ])('sends %s again when S3 throttles it past the SDK\'s own tries, and the object is whole', async (_request, size, matches) => {
+    ['an upload part', 'UploadPart', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'PUT' && url.includes('partNumber=2&')],
+    ['CreateMultipartUpload', 'CreateMultipartUpload', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'POST' && url.includes('?uploads')],
+    ['CompleteMultipartUpload', 'CompleteMultipartUpload', 3 * 5 * MiB + 1_000, (method: string, url: string) => method === 'POST' && url.includes('uploadId=')],
+    ['the single PutObject', 'PutObject', 100_000, (method: string, url: string) => method === 'PUT' && !url.includes('uploadId=')],
+  ])('sends %s again when S3 throttles it past the SDK\'s own tries, and the object is whole', async (_request, operation, size, matches) => {
     // The first four sends are answered 503 SlowDown: the SDK's three tries, and the first of ours.
     let throttled = 0;
     const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
       answer: (method, url) => (matches(method, url) && throttled++ < 4 ? slowDown : undefined),
     });
-    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+    const metrics = new MetricsService();
+    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }), metrics);
     try {
       const bytes = randomBytes(size);
       const key = `${uniqueId('multipart')}.bin`;
@@ -115,6 +117,10 @@ describe('PooledMultipartUpload', () => {
 
       expect(throttled).toBeGreaterThanOrEqual(5);
       expect((await stored(key)).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      // Every try counts, the SDK's own included: what an operator watching for throttling sees.
+      const counted = (await metrics.s3Requests.get()).values.filter((value) => value.labels.operation === operation);
+      expect(counted.find((value) => value.labels.status === '503')?.value).toBe(4);
+      expect(counted.find((value) => value.labels.status === '200')?.value).toBeGreaterThanOrEqual(1);
     } finally {
       viaProxy.onModuleDestroy();
       await proxy.close();

@@ -522,6 +522,11 @@ describe('reliability under faults', () => {
       expect(redirected.length).toBeGreaterThanOrEqual(1);
       expect(redirected.length).toBeLessThanOrEqual(2);
       expect(redirected.every((request) => request.url.includes('list-type=2'))).toBe(true);
+      // Operators see the redirects, and every other request, on /metrics.
+      const { text: metrics } = await service.http.get('/metrics').expect(200);
+      expect(metrics).toContain(`s3_requests_total{operation="ListObjectsV2",status="301"} ${redirected.length}`);
+      expect(metrics).toMatch(/s3_requests_total\{operation="GetObject",status="20[06]"\} [1-9]/);
+      expect(metrics).toMatch(/s3_requests_total\{operation="UploadPart",status="200"\} [1-9]/);
       expect(assetRequests.filter((request) => request.method === 'GET' && !request.url.includes('list-type=2')).length).toBeGreaterThanOrEqual(3);
       const packageRequests = proxy.requests.filter((request) => bucketOf(request.url) === 'test-packages');
       expect(packageRequests.length).toBeGreaterThan(0);

@@ -1,5 +1,4 @@
-import { HeadBucketCommand, type S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { createS3Client } from './s3-client.js';
+import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 
 interface S3Failure {
   $metadata?: { httpStatusCode?: number };
@@ -45,11 +44,11 @@ export class BucketRegions {
   private readonly regionOf = new Map<string, string>();
   private readonly clients = new Map<string, S3Client>();
 
-  /** `configIn(region)`: the home client's configuration for another region. */
+  /** `clientFor(region)`: a client like the home one, for another region. */
   constructor(
     private readonly home: S3Client,
     private readonly homeRegion: string,
-    private readonly configIn: (region: string) => S3ClientConfig,
+    private readonly clientFor: (region: string) => S3Client,
     private readonly onLearned: (bucket: string, region: string) => void = () => undefined,
   ) {}
 
@@ -100,7 +99,7 @@ export class BucketRegions {
     if (region === this.homeRegion) return this.home;
     let client = this.clients.get(region);
     if (!client) {
-      client = createS3Client(this.configIn(region));
+      client = this.clientFor(region);
       this.clients.set(region, client);
     }
     return client;

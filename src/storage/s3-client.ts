@@ -66,8 +66,38 @@ function isHashedBody(body: unknown): boolean {
  * protects the bytes in transit, and S3 checks the CRC32 the SDK adds to each part. Over http (a private MinIO,
  * s3rver) the payload stays signed: nothing else would tell a changed body from the one sent.
  */
-export function createS3Client(config: S3ClientConfig): S3Client {
+/**
+ * Told of every request an S3 client sends, each try of it (the SDK's own retries too): the operation
+ * (`UploadPart`) and S3's HTTP status, `network` when no answer came, `aborted` when the service gave it up.
+ */
+export type S3AttemptListener = (operation: string, status: string) => void;
+
+function attemptStatusOf(error: unknown): string {
+  const failure = error as { name?: string; $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } } | null;
+  if (failure?.name === 'AbortError') return 'aborted';
+  const status = failure?.$metadata?.httpStatusCode ?? failure?.$response?.statusCode;
+  return status === undefined ? 'network' : String(status);
+}
+
+export function createS3Client(config: S3ClientConfig, onAttempt?: S3AttemptListener): S3Client {
   const client = new S3Client(config);
+  if (onAttempt) {
+    // In the deserialize step, which every try of a request passes through (the SDK retries around it).
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+        try {
+          const result = await next(args);
+          onAttempt(operation, String((result.response as { statusCode?: number }).statusCode ?? 'unknown'));
+          return result;
+        } catch (error) {
+          onAttempt(operation, attemptStatusOf(error));
+          throw error;
+        }
+      },
+      { step: 'deserialize', name: 's3AttemptOutcomes', priority: 'high' },
+    );
+  }
   client.middlewareStack.add(
     (next) => async (args) => {
       const request = args.request as BuiltRequest;

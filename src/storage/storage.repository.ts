@@ -8,9 +8,10 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../platform/config/app-config.js';
+import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { BucketRegions } from './bucket-regions.js';
 import { createS3Client, s3ClientConfig, s3ClientConfigIn } from './s3-client.js';
 import type { S3Location } from './s3-uri.js';
@@ -65,11 +66,16 @@ export class StorageRepository implements OnModuleDestroy {
   private readonly assets: BucketRegions;
   private readonly requesterPays: ReadonlySet<string>;
 
-  constructor(config: AppConfig) {
-    this.client = createS3Client(s3ClientConfig(config));
+  /** `metrics` (absent in the CLI and the bench) counts every request sent, each try of it, by operation and status. */
+  constructor(config: AppConfig, @Optional() metrics?: MetricsService) {
+    const onAttempt = metrics ? (operation: string, status: string) => metrics.s3Requests.inc({ operation, status }) : undefined;
+    this.client = createS3Client(s3ClientConfig(config), onAttempt);
     this.requesterPays = config.requesterPaysBuckets;
-    this.assets = new BucketRegions(this.client, config.S3_REGION, (region) => s3ClientConfigIn(config, region), (bucket, region) =>
-      this.logger.log(`bucket ${bucket} is in ${region}, not ${config.S3_REGION}: its requests go there from now on`),
+    this.assets = new BucketRegions(
+      this.client,
+      config.S3_REGION,
+      (region) => createS3Client(s3ClientConfigIn(config, region), onAttempt),
+      (bucket, region) => this.logger.log(`bucket ${bucket} is in ${region}, not ${config.S3_REGION}: its requests go there from now on`),
     );
   }
 

@@ -58,6 +58,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly s3Requests = new Counter({
+    name: 's3_requests_total',
+    help: "S3 requests sent, every try of each (the SDK's retries too), by operation and HTTP status; 503 and 429 are S3 throttling, network: no answer, aborted: given up",
+    labelNames: ['operation', 'status'] as const,
+    registers: [this.registry],
+  });
+
   readonly waitingRequests = new Gauge({
     name: 'download_waiting_requests',
     help: 'Requests held by Prefer: wait in this process',
