@@ -60,13 +60,6 @@ function isHashedBody(body: unknown): boolean {
 }
 
 /**
- * An S3 client that sends upload bodies over https unsigned (`x-amz-content-sha256: UNSIGNED-PAYLOAD`), as
- * botocore and the AWS CLI do. Otherwise the SDK hashes every part whole with SHA-256 to sign it: a third
- * SHA-256 pass over each package besides the manifest's and the archive's, about 0.7 s of CPU per GiB. TLS
- * protects the bytes in transit, and S3 checks the CRC32 the SDK adds to each part. Over http (a private MinIO,
- * s3rver) the payload stays signed: nothing else would tell a changed body from the one sent.
- */
-/**
  * Told of every request an S3 client sends, each try of it (the SDK's own retries too): the operation
  * (`UploadPart`) and S3's HTTP status, `network` when no answer came, `aborted` when the service gave it up.
  */
@@ -79,6 +72,14 @@ function attemptStatusOf(error: unknown): string {
   return status === undefined ? 'network' : String(status);
 }
 
+/**
+ * An S3 client that sends upload bodies over https unsigned (`x-amz-content-sha256: UNSIGNED-PAYLOAD`), as
+ * botocore and the AWS CLI do. Otherwise the SDK hashes every part whole with SHA-256 to sign it: a third
+ * SHA-256 pass over each package besides the manifest's and the archive's, about 0.7 s of CPU per GiB. TLS
+ * protects the bytes in transit, and S3 checks the CRC32 the SDK adds to each part. Over http (a private MinIO,
+ * s3rver) the payload stays signed: nothing else would tell a changed body from the one sent.
+ * With `onAttempt`, every try of every request is reported to it.
+ */
 export function createS3Client(config: S3ClientConfig, onAttempt?: S3AttemptListener): S3Client {
   const client = new S3Client(config);
   if (onAttempt) {
