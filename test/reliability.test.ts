@@ -14,6 +14,8 @@ import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
 /** Enough bands that a build takes a few seconds on loopback, long enough to interrupt. */
+/** The bucket of a path-style request's URL. */
+const bucketOf = (url: string) => url.split(/[/?]/)[1];
 const bands = (count: number, bytes: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`b${i}.tif`, raster(bytes)]));
 
 /** A ListObjectsV2 answer as S3 gives it, for a proxy to send instead of s3rver's (which lists every object STANDARD, and ignores encoding-type). */
@@ -47,6 +49,22 @@ describe('reliability under faults', () => {
   });
 
   const operationOf = (id: string) => fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id } });
+
+  /**
+   * A job of these inputs, packaged through `service` with Prefer: wait: the answer must be ready, and the ZIP
+   * must hold every input byte for byte.
+   */
+  async function packageAndCheck(service: TestApp, sources: Record<string, Buffer>, zipName: string): Promise<void> {
+    const job = await fixtures.job({ inputs: sources });
+    const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+    expect(body.status).toBe('ready');
+    const zipFile = path.join(scratch, zipName);
+    await writeFile(zipFile, (await download(body.signed_url)).body);
+    const entries = inspectZip(zipFile).entries.filter((entry) => entry.name !== 'manifest.json');
+    expect(Object.fromEntries(entries.map((entry) => [entry.name, entry.sha256]))).toEqual(
+      Object.fromEntries(Object.entries(sources).map(([name, content]) => [`inputs/${name}`, sha256(content)])),
+    );
+  }
 
   /** PUTs the job and waits until a worker has started streaming it; returns the operation id. */
   async function requestAndAwaitBuild(app: TestApp, job: SeededJob): Promise<string> {
@@ -486,7 +504,6 @@ describe('reliability under faults', () => {
     // The signing region, from the Authorization header or, in a presigned URL, X-Amz-Credential.
     const regionOf = ({ url, headers }: { url: string; headers: import('node:http').IncomingHttpHeaders }) =>
       /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(headers.authorization ?? decodeURIComponent(url))?.[1];
-    const bucketOf = (url: string) => url.split(/[/?]/)[1];
     const home: Record<string, string> = { 'test-assets': 'eu-west-1', 'test-packages': 'us-east-1' };
     const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
       answer: (method, url, headers) => {
@@ -504,17 +521,8 @@ describe('reliability under faults', () => {
     });
     const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, PACKAGE_ATTEMPTS: '1' });
     try {
-      const sources = { 'big.tif': raster(20 * MiB), 'a.tif': raster(MiB), 'b.json': Buffer.from('{"b":1}') };
-      const job = await fixtures.job({ inputs: sources });
-      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+      await packageAndCheck(service, { 'big.tif': raster(20 * MiB), 'a.tif': raster(MiB), 'b.json': Buffer.from('{"b":1}') }, 'other-region.zip');
 
-      expect(body.status).toBe('ready');
-      const zipFile = path.join(scratch, 'other-region.zip');
-      await writeFile(zipFile, (await download(body.signed_url)).body);
-      const entries = inspectZip(zipFile).entries.filter((entry) => entry.name !== 'manifest.json');
-      expect(Object.fromEntries(entries.map((entry) => [entry.name, entry.sha256]))).toEqual(
-        Object.fromEntries(Object.entries(sources).map(([name, content]) => [`inputs/${name}`, sha256(content)])),
-      );
       const assetRequests = proxy.requests.filter((request) => bucketOf(request.url) === 'test-assets');
       // The first listings (inputs and outputs, made together) are redirected; every request after them goes to
       // the bucket's region.
@@ -539,7 +547,6 @@ describe('reliability under faults', () => {
 
   it('reads a Requester Pays asset bucket named in REQUESTER_PAYS_BUCKETS, agreeing to pay on every read of it and on nothing else', async () => {
     // As S3 does for a Requester Pays bucket: a read without x-amz-request-payer: requester is refused 403.
-    const bucketOf = (url: string) => url.split(/[/?]/)[1];
     const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
       answer: (method, url, headers) =>
         bucketOf(url) === 'test-assets' && headers['x-amz-request-payer'] !== 'requester'
@@ -548,17 +555,8 @@ describe('reliability under faults', () => {
     });
     const service = await startTestApp('all', { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, REQUESTER_PAYS_BUCKETS: 'test-assets', PACKAGE_ATTEMPTS: '1' });
     try {
-      const sources = { 'scene.tif': raster(12 * MiB), 'scene.json': Buffer.from('{"id":"scene"}') };
-      const job = await fixtures.job({ inputs: sources });
-      const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
+      await packageAndCheck(service, { 'scene.tif': raster(12 * MiB), 'scene.json': Buffer.from('{"id":"scene"}') }, 'requester-pays.zip');
 
-      expect(body.status).toBe('ready');
-      const zipFile = path.join(scratch, 'requester-pays.zip');
-      await writeFile(zipFile, (await download(body.signed_url)).body);
-      const entries = inspectZip(zipFile).entries.filter((entry) => entry.name !== 'manifest.json');
-      expect(Object.fromEntries(entries.map((entry) => [entry.name, entry.sha256]))).toEqual(
-        Object.fromEntries(Object.entries(sources).map(([name, content]) => [`inputs/${name}`, sha256(content)])),
-      );
       // The packages bucket is the service's own: nothing there is paid for as a requester.
       const packageRequests = proxy.requests.filter((request) => bucketOf(request.url) === 'test-packages');
       expect(packageRequests.length).toBeGreaterThan(0);
