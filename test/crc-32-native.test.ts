@@ -1,11 +1,12 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { crc32 } from 'node:zlib';
 
 // Both are CommonJS: the stand-in (what archiver loads as `crc-32`) and the original package, installed
 // under another name for this comparison only.
 const require = createRequire(import.meta.url);
 type Crc32 = { buf(data: Uint8Array, seed?: number): number; str(text: string, seed?: number): number; bstr(text: string, seed?: number): number };
-const native = require('crc-32') as Crc32 & { version: string };
+const native = require('crc-32') as Crc32 & { version: string; remembered(data: Uint8Array): number | undefined; combine(a: number, b: number, lengthOfB: number): number };
 const reference = require('crc-32-reference') as Crc32;
 
 describe('the native CRC-32 stand-in, against the crc-32 package it replaces', () => {
@@ -34,6 +35,20 @@ describe('the native CRC-32 stand-in, against the crc-32 package it replaces', (
     }
     expect(nativeRunning).toBe(referenceRunning);
     expect(nativeRunning).toBe(reference.buf(data));
+  });
+
+  it('remembers what buf() computed of each chunk alone, and combines two CRCs as zlib\'s crc32_combine does', () => {
+    for (let round = 0; round < 200; round++) {
+      const [a, b] = [randomBytes(randomInt(0, 5000)), randomBytes(round < 10 ? round : randomInt(1, 300_000))];
+      expect(native.combine(crc32(a), crc32(b), b.length)).toBe(crc32(Buffer.concat([a, b])));
+      native.buf(b, randomInt(-(2 ** 31), 2 ** 31));
+      if (b.length > 0) expect(native.remembered(b)).toBe(crc32(b));
+    }
+    // A view of the same bytes is another chunk: nothing is remembered for it.
+    const chunk = randomBytes(1000);
+    native.buf(chunk);
+    expect(native.remembered(chunk.subarray(0, 500))).toBeUndefined();
+    expect(native.remembered(randomBytes(10))).toBeUndefined();
   });
 
   it('gives the same str() and bstr() results for text of every kind', () => {

@@ -2,6 +2,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { PooledMultipartUpload, type MultipartUploadOptions } from '../src/packaging/multipart-upload.js';
+import { DigestStream, ZipArchiveWriter } from '../src/packaging/zip-writer.js';
 import { MetricsService } from '../src/platform/metrics/metrics.service.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { testConfig, uniqueId } from './support/harness.js';
@@ -167,6 +168,38 @@ describe('PooledMultipartUpload', () => {
 
       if (objectThere) expect((await stored(key)).sha256).toBe(createHash('sha256').update(other).digest('hex'));
       else expect(await exists(key)).toBe(false);
+    } finally {
+      viaProxy.onModuleDestroy();
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it.each([
+    ['a multipart upload', 3 * 5 * MiB + 123_457, 4],
+    ['the single PutObject', 1_000_000, 1],
+  ])('sends %s with the CRC-32 S3 checks on each part, also where a ZIP writer\'s chunk is split across two parts', async (_case, storedBytes, sends) => {
+    // The proxy refuses, as S3 does, a part whose x-amz-checksum-crc32 is not its bytes' (s3rver checks none).
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), { verifyCrc32: true });
+    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+    try {
+      const writer = new ZipArchiveWriter(1);
+      const archive = new DigestStream();
+      writer.output.pipe(archive);
+      const key = `${uniqueId('checksums')}.zip`;
+      const upload = new PooledMultipartUpload(viaProxy.client, archive, { bucket: BUCKET, key, partSize: 5 * MiB, queueSize: 2, contentType: 'application/zip' });
+      const done = upload.done();
+      // A stored entry's chunks reach the upload as the buffers the writer computed its CRC-32 over; a deflated
+      // entry's do not. Uneven chunks put part boundaries inside chunks.
+      await writer.addStream('inputs/scene.tif', unevenStream(randomBytes(storedBytes)), { store: true, date: new Date(0) });
+      await writer.addStream('outputs/index.json', unevenStream(Buffer.from('{"band": 4}\n'.repeat(20_000))), { store: false, date: new Date(0) });
+      await writer.finalize();
+
+      await done;
+
+      const sent = proxy.requests.filter((request) => request.method === 'PUT');
+      expect(sent).toHaveLength(sends);
+      for (const request of sent) expect(request.headers['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+      expect((await stored(key)).sha256).toBe(archive.digest());
     } finally {
       viaProxy.onModuleDestroy();
       await proxy.close();

@@ -1,5 +1,5 @@
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { StorageRepository } from '../src/storage/storage.repository.js';
@@ -8,7 +8,10 @@ import { PackageUploads } from '../src/packaging/package-uploads.js';
 import { PackageBuilder, type BuildRequest, type PlannedEntry } from '../src/packaging/package-builder.js';
 import { PackagingError } from '../src/packaging/packaging-error.js';
 import { Fixtures, testConfig, uniqueId } from './support/harness.js';
+import { startS3Proxy } from './support/processes.js';
 import { ScriptedStorage } from './support/scripted-storage.js';
+
+const MiB = 1024 * 1024;
 
 /**
  * Failures in the middle of a build, against the real s3rver. What S3 cannot be made to do here (drop a
@@ -80,6 +83,32 @@ describe('PackageBuilder when a build goes wrong', () => {
     expect(head.ContentLength).toBe(built.sizeBytes);
     expect(head.ContentType).toBe('application/zip');
   });
+
+  it('sends every part with the CRC-32 S3 checks on it, read from S3 and stored or deflated', async () => {
+    // The proxy refuses, as S3 does, a part whose x-amz-checksum-crc32 is not its bytes' (s3rver checks none).
+    // Stored entries' CRCs come from the ZIP writer's, and parts begin and end inside their chunks.
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), { verifyCrc32: true });
+    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+    try {
+      const files = { 'B04.tif': randomBytes(9 * MiB + 4_321), 'B08.tif': randomBytes(7 * MiB + 99), 'scene.json': Buffer.from('{"cloud_cover": 3.5}\n'.repeat(50_000)) };
+      const entries = (await seed(files)).map((entry) => ({ ...entry, store: entry.path.endsWith('.tif') }));
+      const builder = new PackageBuilder(new PackageSources(viaProxy, fixtures.config), new PackageUploads(viaProxy));
+      const build = request(entries);
+
+      const built = await builder.build(build);
+
+      const parts = proxy.requests.filter((sent) => sent.method === 'PUT' && sent.url.includes('partNumber='));
+      expect(parts.length).toBeGreaterThanOrEqual(2);
+      for (const part of parts) expect(part.headers['x-amz-checksum-crc32']).toBeDefined();
+      const object = await storage.client.send(new GetObjectCommand({ Bucket: 'test-packages', Key: build.destination.key }));
+      const zip = Buffer.from(await object.Body!.transformToByteArray());
+      expect(createHash('sha256').update(zip).digest('hex')).toBe(built.sha256);
+      expect(built.entries.map((entry) => entry.sha256)).toEqual(Object.values(files).map((body) => createHash('sha256').update(body).digest('hex')));
+    } finally {
+      viaProxy.onModuleDestroy();
+      await proxy.close();
+    }
+  }, 60_000);
 
   it('keeps the original cause when a source breaks on every attempt, and leaves no object behind', async () => {
     const entries = await seed({ 'a.tif': randomBytes(50_000), 'b.tif': randomBytes(3_000_000) });

@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTransient } from '../storage/s3-errors.js';
 import { chunksOf } from './chunks.js';
+import { PartChecksum } from './part-checksum.js';
 
 export interface MultipartUploadOptions {
   bucket: string;
@@ -95,6 +96,8 @@ export class PooledMultipartUpload {
 
   private async run(): Promise<void> {
     const { partSize } = this.options;
+    // The CRC-32 the SDK would add to each part (by default it does), computed here as the bytes are copied in.
+    const checksum = (await this.client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED' ? new PartChecksum() : undefined;
     let current = await this.nextBuffer();
     let filled = 0;
     let partNumber = 0;
@@ -102,10 +105,11 @@ export class PooledMultipartUpload {
       let offset = 0;
       while (offset < chunk.length) {
         const copied = chunk.copy(current, filled, offset);
+        checksum?.add(chunk, offset, copied);
         filled += copied;
         offset += copied;
         if (filled === partSize) {
-          this.send(++partNumber, current, filled);
+          this.send(++partNumber, current, filled, checksum?.take());
           current = await this.nextBuffer();
           filled = 0;
         }
@@ -113,10 +117,10 @@ export class PooledMultipartUpload {
       this.throwIfFailed();
     }
     if (partNumber === 0) {
-      await this.putWhole(current.subarray(0, filled));
+      await this.putWhole(current.subarray(0, filled), checksum?.take());
       return;
     }
-    if (filled > 0) this.send(++partNumber, current, filled);
+    if (filled > 0) this.send(++partNumber, current, filled, checksum?.take());
     await Promise.all(this.inFlight);
     this.throwIfFailed();
     await this.complete();
@@ -136,10 +140,10 @@ export class PooledMultipartUpload {
     }
   }
 
-  private send(partNumber: number, buffer: Buffer, length: number): void {
+  private send(partNumber: number, buffer: Buffer, length: number, crc32: string | undefined): void {
     if (partNumber > MAX_PARTS) throw new Error(`more than ${MAX_PARTS} parts of ${this.options.partSize} bytes`);
     this.bytesInParts += length;
-    const sending = this.uploadPart(partNumber, buffer.subarray(0, length)).then(
+    const sending = this.uploadPart(partNumber, buffer.subarray(0, length), crc32).then(
       // The SDK is done with the bytes once the part is acknowledged: the buffer goes back to the pool.
       () => void this.free.push(buffer),
       (error: unknown) => void (this.failure ??= error),
@@ -148,12 +152,20 @@ export class PooledMultipartUpload {
     void sending.finally(() => this.inFlight.delete(sending));
   }
 
-  private async uploadPart(partNumber: number, body: Buffer): Promise<void> {
+  private async uploadPart(partNumber: number, body: Buffer, crc32: string | undefined): Promise<void> {
     const { bucket, key } = this.options;
     const uploadId = await this.multipartUploadId();
     const result = await this.sendingAgain(() =>
       this.client.send(
-        new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: body.length,
+          ChecksumCRC32: crc32,
+        }),
         { abortSignal: this.abortController.signal },
       ),
     );
@@ -235,10 +247,10 @@ export class PooledMultipartUpload {
     return head?.ContentLength === this.bytesInParts;
   }
 
-  private async putWhole(body: Buffer): Promise<void> {
+  private async putWhole(body: Buffer, crc32: string | undefined): Promise<void> {
     const { bucket, key, contentType } = this.options;
     await this.sendingAgain(() =>
-      this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }), {
+      this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length, ChecksumCRC32: crc32 }), {
         abortSignal: this.abortController.signal,
       }),
     );

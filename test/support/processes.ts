@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { crc32 } from 'node:zlib';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -144,6 +145,11 @@ export interface S3ProxyRules {
   answer?: (method: string, url: string, headers: import('node:http').IncomingHttpHeaders) => { status: number; headers?: Record<string, string>; body?: string } | undefined;
   /** The answer's headers as the client receives them. */
   answerHeaders?: (method: string, url: string, headers: import('node:http').IncomingHttpHeaders) => import('node:http').IncomingHttpHeaders;
+  /**
+   * Checks a request's `x-amz-checksum-crc32` against its body as S3 does (s3rver does not), and answers 400
+   * BadDigest instead of forwarding it when they differ.
+   */
+  verifyCrc32?: boolean;
 }
 
 /**
@@ -151,6 +157,13 @@ export interface S3ProxyRules {
  * ones: a client timing out on a request that succeeded, or a request still in flight while something else
  * happens.
  */
+/** A body's CRC-32 as S3 writes it in x-amz-checksum-crc32: base64 of the big-endian value. */
+export function crc32Base64(body: Buffer): string {
+  const value = Buffer.alloc(4);
+  value.writeUInt32BE(crc32(body) >>> 0);
+  return value.toString('base64');
+}
+
 export async function startS3Proxy(
   targetPort: number,
   rules: S3ProxyRules = {},
@@ -173,12 +186,19 @@ export async function startS3Proxy(
       return;
     }
     const held = rules.hold?.(method, url);
-    // A held request is read whole first, then forwarded once released, whatever its client did meanwhile.
+    const declaredCrc32 = rules.verifyCrc32 ? request.headers['x-amz-checksum-crc32'] : undefined;
+    // A held or checked request is read whole first; a held one is forwarded once released, whatever its client
+    // did meanwhile.
     let body: Buffer | undefined;
-    if (held) {
+    if (held || declaredCrc32 !== undefined) {
       const chunks: Buffer[] = [];
       for await (const chunk of request) chunks.push(chunk as Buffer);
       body = Buffer.concat(chunks);
+    }
+    if (declaredCrc32 !== undefined && declaredCrc32 !== crc32Base64(body!)) {
+      response.writeHead(400, { 'content-type': 'application/xml' });
+      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>BadDigest</Code><Message>The CRC32 you specified did not match the calculated checksum.</Message></Error>');
+      return;
     }
     if (held) await held;
     if (closed) return void response.destroy();
