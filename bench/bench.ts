@@ -14,6 +14,7 @@ import { benchWorker, type WorkerFigure } from './worker-bench.js';
 import { startBenchS3, type BenchS3 } from './s3-process.js';
 import { onInterrupt } from './teardown.js';
 import { benchTlsUpload, tlsUploadFigureLine, type TlsUploadResult } from './tls-upload.js';
+import { benchPipelineCpu, pipelineCpuFigureLine, type PipelineCpuResult } from './pipeline-cpu.js';
 
 /**
  * `npm run bench`: measures packaging against a raw S3 copy and a naive download-zip-upload, then on an
@@ -89,6 +90,9 @@ async function main(): Promise<void> {
     let tls: TlsUploadResult | undefined;
     if (options.tls) tls = await benchTlsUpload(1024 ** 3, 3, log);
 
+    let pipelineCpu: PipelineCpuResult | undefined;
+    if (options.pipelineCpu) pipelineCpu = await benchPipelineCpu(1024 ** 3, 3, log);
+
     const sizes = runs.map(({ label, measurements }) => {
       const results: Partial<Record<Pipeline, Summary>> = {};
       for (const pipeline of options.pipelines) results[pipeline] = summarise(measurements.filter((m) => m.pipeline === pipeline));
@@ -97,8 +101,9 @@ async function main(): Promise<void> {
     for (const line of figureLines(sizes, api, worker)) process.stdout.write(`${line}\n`);
     if (network) for (const line of networkFigureLines(network)) process.stdout.write(`${line}\n`);
     if (tls) process.stdout.write(`${tlsUploadFigureLine(tls)}\n`);
+    if (pipelineCpu) process.stdout.write(`${pipelineCpuFigureLine(pipelineCpu)}\n`);
     if (options.jsonPath) {
-      await writeFile(options.jsonPath, `${JSON.stringify({ options, runs, sizes, worker, api, network, tls }, null, 2)}\n`);
+      await writeFile(options.jsonPath, `${JSON.stringify({ options, runs, sizes, worker, api, network, tls, pipelineCpu }, null, 2)}\n`);
       log(`measurements written to ${options.jsonPath}`);
     }
   } finally {

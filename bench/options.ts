@@ -52,6 +52,8 @@ export interface BenchOptions {
   worker: boolean;
   /** BENCH_TLS=0 skips what signing upload parts costs over https. */
   tls: boolean;
+  /** BENCH_PIPELINE_CPU=0 skips the packaging pipeline's CPU measured in process, without S3. */
+  pipelineCpu: boolean;
   apiSeconds: number;
   apiWarmupSeconds: number;
   apiConnections: number;
@@ -122,6 +124,7 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env, argv: string[
     api: !/^(0|false|no)$/i.test(get('BENCH_API', '1')),
     worker: !/^(0|false|no)$/i.test(get('BENCH_WORKER', '1')),
     tls: !/^(0|false|no)$/i.test(get('BENCH_TLS', '1')),
+    pipelineCpu: !/^(0|false|no)$/i.test(get('BENCH_PIPELINE_CPU', '1')),
     apiSeconds: positiveInteger('BENCH_API_SECONDS', get('BENCH_API_SECONDS', '10')),
     apiWarmupSeconds: positiveInteger('BENCH_API_WARMUP_SECONDS', get('BENCH_API_WARMUP_SECONDS', '3')),
     apiConnections: positiveInteger('BENCH_API_CONNECTIONS', get('BENCH_API_CONNECTIONS', '50')),
