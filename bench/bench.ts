@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     if (options.tls) tls = await benchTlsUpload(1024 ** 3, 3, log);
 
     let pipelineCpu: PipelineCpuResult | undefined;
-    if (options.pipelineCpu) pipelineCpu = await benchPipelineCpu(1024 ** 3, 3, log);
+    if (options.pipelineCpu) pipelineCpu = await benchPipelineCpu(1024 ** 3, 3);
 
     const sizes = runs.map(({ label, measurements }) => {
       const results: Partial<Record<Pipeline, Summary>> = {};

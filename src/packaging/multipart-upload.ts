@@ -203,7 +203,7 @@ export class PooledMultipartUpload {
   private multipartUploadId(): Promise<string> {
     this.uploadId ??= (async () => {
       const { bucket, key, contentType } = this.options;
-      // As lib-storage does: when the client adds CRC32 checksums to parts, the upload declares them.
+      // As lib-storage does: when parts carry CRC32 checksums (the client's default), the upload declares them.
       const checksums = await this.client.config.requestChecksumCalculation();
       const created = await this.sendingAgain(() =>
         this.client.send(

@@ -9,7 +9,9 @@ interface RememberedCrc32 {
   combine(crcA: number, crcB: number, lengthOfB: number): number;
 }
 
-const { remembered, combine } = createRequire(import.meta.url)('crc-32') as RememberedCrc32;
+// Should `crc-32` ever resolve to the npm package again (it remembers nothing), parts are still checksummed,
+// only by reading them.
+const underArchiver = createRequire(import.meta.url)('crc-32') as Partial<RememberedCrc32>;
 
 /**
  * The CRC-32 of one upload part, the checksum S3 verifies on every part (`x-amz-checksum-crc32`), built as
@@ -25,8 +27,8 @@ export class PartChecksum {
   /** Adds `length` bytes of `chunk` from `offset`: the bytes just copied into the part. */
   add(chunk: Buffer, offset: number, length: number): void {
     if (length === 0) return;
-    const known = offset === 0 && length === chunk.length ? remembered(chunk) : undefined;
-    this.crc = known !== undefined ? combine(this.crc, known, length) : crc32(chunk.subarray(offset, offset + length), this.crc);
+    const known = offset === 0 && length === chunk.length ? underArchiver.remembered?.(chunk) : undefined;
+    this.crc = known !== undefined ? underArchiver.combine!(this.crc, known, length) : crc32(chunk.subarray(offset, offset + length), this.crc);
   }
 
   /** The part's checksum as S3 takes it (base64 of the big-endian CRC), and a fresh start for the next part. */

@@ -76,7 +76,7 @@ function attemptStatusOf(error: unknown): string {
  * An S3 client that sends upload bodies over https unsigned (`x-amz-content-sha256: UNSIGNED-PAYLOAD`), as
  * botocore and the AWS CLI do. Otherwise the SDK hashes every part whole with SHA-256 to sign it: a third
  * SHA-256 pass over each package besides the manifest's and the archive's, about 0.7 s of CPU per GiB. TLS
- * protects the bytes in transit, and S3 checks the CRC32 the SDK adds to each part. Over http (a private MinIO,
+ * protects the bytes in transit, and S3 checks the CRC32 each part carries (packaging/part-checksum.ts). Over http (a private MinIO,
  * s3rver) the payload stays signed: nothing else would tell a changed body from the one sent.
  * With `onAttempt`, every try of every request is reported to it.
  */

@@ -152,18 +152,18 @@ export interface S3ProxyRules {
   verifyCrc32?: boolean;
 }
 
-/**
- * An HTTP relay in front of a server (s3rver here) that records every request and can swallow or hold chosen
- * ones: a client timing out on a request that succeeded, or a request still in flight while something else
- * happens.
- */
 /** A body's CRC-32 as S3 writes it in x-amz-checksum-crc32: base64 of the big-endian value. */
-export function crc32Base64(body: Buffer): string {
+function crc32Base64(body: Buffer): string {
   const value = Buffer.alloc(4);
   value.writeUInt32BE(crc32(body) >>> 0);
   return value.toString('base64');
 }
 
+/**
+ * An HTTP relay in front of a server (s3rver here) that records every request and can swallow or hold chosen
+ * ones: a client timing out on a request that succeeded, or a request still in flight while something else
+ * happens.
+ */
 export async function startS3Proxy(
   targetPort: number,
   rules: S3ProxyRules = {},
