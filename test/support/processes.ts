@@ -131,7 +131,10 @@ export async function startRelay(
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server!.close(() => resolve()));
     },
-    restore: open,
+    // Restoring a relay that is open changes nothing (a second server on its port would fail, and orphan the first).
+    restore: async () => {
+      if (!server?.listening) await open();
+    },
   };
 }
 
