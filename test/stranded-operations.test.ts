@@ -136,6 +136,41 @@ describe('no operation stranded, one writer per package', () => {
     }
   }, 60_000);
 
+  it('a revived job whose slot was released waits in line under ORG_MAX_ACTIVE_BUILDS, then is retried and built', async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
+    const api = await startTestApp('api', settings);
+    let worker: TestApp | undefined;
+    try {
+      const owner = await fixtures.organisationWithKey();
+      const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
+      const other = await fixtures.job({ owner, inputs: { 'b.tif': raster(64 * 1024) } });
+      const { body } = await put(api, stranded);
+      await failInRedisOnly(api, queuePrefix, body.id);
+      // As a worker does once a job has failed for good: the organisation's slot is free again.
+      const fair = api.app.get(FairShare);
+      await fair.release(body.id);
+      // And the organisation's one slot goes to its other build.
+      const { body: second } = await put(api, other);
+      expect(await api.app.get(PackageQueue).admitNext(1)).toEqual([second.id]);
+
+      await put(api, stranded);
+
+      // Revived without a second slot: in line, its job still failed, one build admitted.
+      expect(await fair.stateOf(body.id)).toBe('queued');
+      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('failed');
+      expect(await fair.admitted()).toEqual([second.id]);
+      // Once the other build has ended, the revived one is admitted, its job retried, and the package built.
+      worker = await startTestApp('worker', settings);
+      await readyOperation(second.id);
+      const ready = await readyOperation(body.id);
+      expect(ready.errorCode).toBeNull();
+    } finally {
+      await worker?.close();
+      await api.close();
+    }
+  }, 60_000);
+
   it('a revived job is a fresh start: after one that had stalled before is revived, a worker dying under it once more gets it rebuilt, not failed', async () => {
     // BullMQ fails a job whose workers died under it more than twice. A revived job starts a fresh set of
     // attempts; the stalls of the set that ended must not count against it.

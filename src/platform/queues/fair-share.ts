@@ -72,18 +72,11 @@ if running then
 end
 return 1`;
 
-const MARK_RUNNING = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-return 1`;
-
 type FairRedis = Redis & {
   fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string): Promise<number>;
   fairClaim(groups: string, queued: string, running: string, active: string, clock: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
   fairRelease(running: string, active: string, operation: string): Promise<number>;
   fairForget(groups: string, queued: string, running: string, active: string, operation: string, queuePrefix: string): Promise<number>;
-  fairMarkRunning(running: string, active: string, operation: string, group: string): Promise<number>;
 };
 
 export type FairState = 'queued' | 'running' | 'unknown';
@@ -115,7 +108,6 @@ export class FairShare {
       ['fairClaim', 5, CLAIM],
       ['fairRelease', 2, RELEASE],
       ['fairForget', 4, FORGET],
-      ['fairMarkRunning', 2, MARK_RUNNING],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
     }
@@ -143,11 +135,6 @@ export class FairShare {
   async forget(operationId: string): Promise<void> {
     const { groups, queued, running, active, queuePrefix } = this.keys;
     await this.redis.fairForget(groups, queued, running, active, operationId, queuePrefix);
-  }
-
-  /** Counts an operation as admitted that runs without a claim (a job revived in BullMQ). */
-  async markRunning(operationId: string, group: string): Promise<void> {
-    await this.redis.fairMarkRunning(this.keys.running, this.keys.active, operationId, group);
   }
 
   async stateOf(operationId: string): Promise<FairState> {

@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
 import { DependencyUnavailableError } from '../errors.js';
@@ -82,10 +82,15 @@ export class PackageQueue implements OnModuleDestroy {
   /**
    * Queues the BullMQ job of an admitted operation. The job id is the operation id, so queueing the same
    * operation again, from any process, is a no-op while the job exists. (add() rather than addBulk(): only
-   * add() deduplicates by jobId.)
+   * add() deduplicates by jobId.) An operation put back in line after its job ended without its outcome on
+   * record (revive) finds that job still there, which add() leaves as it is: it is retried instead.
    */
   private async admit(operationId: string): Promise<void> {
-    const adding = this.queue.add(
+    await withTimeout(this.addOrRetry(operationId), ENQUEUE_TIMEOUT_MS);
+  }
+
+  private async addOrRetry(operationId: string): Promise<void> {
+    const added = await this.queue.add(
       PACKAGE_JOB,
       { operationId },
       {
@@ -97,14 +102,27 @@ export class PackageQueue implements OnModuleDestroy {
         removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
       },
     );
-    await withTimeout(adding, ENQUEUE_TIMEOUT_MS);
+    const state = await added.getState();
+    if (state === 'completed' || state === 'failed') await this.retryFinished(added, state);
+  }
+
+  /** A fresh set of attempts for a job that ended while its operation stayed pending (its outcome was not recorded). */
+  private async retryFinished(job: Job<PackageJobData>, state: 'completed' | 'failed'): Promise<void> {
+    try {
+      await clearStalls(this.redis, this.queue, job.id!, state);
+      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+    } catch (error) {
+      // Another process revived it a moment ago: it is queued either way.
+      if ((await job.getState()) === state) throw error;
+    }
   }
 
   /**
    * Makes sure the operation's build will run: left alone while it waits in line or its job waits, is delayed
    * or runs; its job queued when it was admitted but the job is missing; revived when the job finished in Redis
    * while the operation stayed pending (its outcome could not be recorded); put in line when nothing knows it
-   * (never queued, or Redis lost it).
+   * (never queued, or Redis lost it). A revived job whose organisation's slot was released when it ended waits
+   * in line for a slot like any build, under ORG_MAX_ACTIVE_BUILDS, and is retried once admitted.
    */
   async ensureQueued(operationId: string, organisationId: string): Promise<'added' | 'revived' | 'queued'> {
     return withTimeout(this.revive(operationId, organisationId), ENQUEUE_TIMEOUT_MS);
@@ -121,15 +139,8 @@ export class PackageQueue implements OnModuleDestroy {
       return 'added';
     }
     if (state !== 'completed' && state !== 'failed') return 'queued';
-    try {
-      // A fresh set of attempts: the earlier ones ended without their outcome on record.
-      await this.fair.markRunning(operationId, organisationId);
-      await clearStalls(this.redis, this.queue, operationId, state);
-      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
-    } catch (error) {
-      // Another process revived it a moment ago: it is queued either way.
-      if ((await job.getState()) === state) throw error;
-    }
+    if (inLine === 'running') await this.retryFinished(job, state);
+    else await this.enqueue(operationId, organisationId);
     return 'revived';
   }
 
