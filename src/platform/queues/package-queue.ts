@@ -90,7 +90,15 @@ export class PackageQueue implements OnModuleDestroy {
   }
 
   private async addOrRetry(operationId: string): Promise<void> {
-    const added = await this.queue.add(
+    let added = await this.add(operationId);
+    let state = await added.getState();
+    // The finished job that add() found was removed (removeOnComplete, removeOnFail) before its state was read.
+    if (state === 'unknown') state = await (added = await this.add(operationId)).getState();
+    if (state === 'completed' || state === 'failed') await this.retryFinished(added, state);
+  }
+
+  private add(operationId: string): Promise<Job<PackageJobData>> {
+    return this.queue.add(
       PACKAGE_JOB,
       { operationId },
       {
@@ -102,8 +110,6 @@ export class PackageQueue implements OnModuleDestroy {
         removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
       },
     );
-    const state = await added.getState();
-    if (state === 'completed' || state === 'failed') await this.retryFinished(added, state);
   }
 
   /** A fresh set of attempts for a job that ended while its operation stayed pending (its outcome was not recorded). */
