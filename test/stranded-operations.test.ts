@@ -149,7 +149,7 @@ describe('no operation stranded, one writer per package', () => {
       await failInRedisOnly(api, queuePrefix, body.id);
       // As a worker does once a job has failed for good: the organisation's slot is free again.
       const fair = api.app.get(FairShare);
-      await fair.release(body.id);
+      await api.app.get(PackageQueue).release(body.id);
       // And the organisation's one slot goes to its other build.
       const { body: second } = await put(api, other);
       expect(await api.app.get(PackageQueue).admitNext(1)).toEqual([second.id]);
@@ -163,6 +163,75 @@ describe('no operation stranded, one writer per package', () => {
       // Once the other build has ended, the revived one is admitted, its job retried, and the package built.
       worker = await startTestApp('worker', settings);
       await readyOperation(second.id);
+      const ready = await readyOperation(body.id);
+      expect(ready.errorCode).toBeNull();
+    } finally {
+      await worker?.close();
+      await api.close();
+    }
+  }, 60_000);
+
+  it("a revive that comes before the ended attempt's release keeps the organisation's slot: the late release leaves the revived build counted", async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
+    const api = await startTestApp('api', settings);
+    let worker: TestApp | undefined;
+    try {
+      const owner = await fixtures.organisationWithKey();
+      const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
+      const other = await fixtures.job({ owner, inputs: { 'b.tif': raster(64 * 1024) } });
+      const { body } = await put(api, stranded);
+      // The job has failed in Redis; the worker that ran it has not released its slot yet.
+      await failInRedisOnly(api, queuePrefix, body.id);
+      await put(api, stranded);
+      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('waiting');
+
+      const queue = api.app.get(PackageQueue);
+      await queue.release(body.id);
+
+      // The revived build still holds the organisation's one slot: its other build is not admitted beside it.
+      const fair = api.app.get(FairShare);
+      expect(await fair.admitted()).toEqual([body.id]);
+      const { body: second } = await put(api, other);
+      expect(await queue.admitNext(2)).toEqual([]);
+      expect(await fair.stateOf(second.id)).toBe('queued');
+      worker = await startTestApp('worker', settings);
+      await readyOperation(body.id);
+      await readyOperation(second.id);
+    } finally {
+      await worker?.close();
+      await api.close();
+    }
+  }, 60_000);
+
+  it("a release that comes between a revive's look at the slot and its retry sends the revived job back in line, not past the cap", async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
+    const api = await startTestApp('api', settings);
+    let worker: TestApp | undefined;
+    try {
+      const owner = await fixtures.organisationWithKey();
+      const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
+      const { body } = await put(api, stranded);
+      await failInRedisOnly(api, queuePrefix, body.id);
+      // The ended attempt's worker releases the slot just after the revive has seen it held.
+      const fair = api.app.get(FairShare);
+      const queue = api.app.get(PackageQueue);
+      const stateOf = fair.stateOf.bind(fair);
+      fair.stateOf = async (operationId) => {
+        fair.stateOf = stateOf;
+        const state = await stateOf(operationId);
+        await queue.release(operationId);
+        return state;
+      };
+
+      await put(api, stranded);
+      expect(fair.stateOf).toBe(stateOf);
+
+      // Not queued in BullMQ without a slot: back in its organisation's line, then admitted and built.
+      expect(await fair.stateOf(body.id)).toBe('queued');
+      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('unknown');
+      worker = await startTestApp('worker', settings);
       const ready = await readyOperation(body.id);
       expect(ready.errorCode).toBeNull();
     } finally {

@@ -51,11 +51,20 @@ while #claimed < wanted do
 end
 return claimed`;
 
+// Frees the slot of an operation whose build ended, unless its job has been queued again since (a revive retried
+// it while this release was on its way): the slot then belongs to that new attempt, which releases it in turn.
 const RELEASE = `
 local group = redis.call('HGET', KEYS[1], ARGV[1])
 if not group then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 and not redis.call('ZSCORE', KEYS[4], ARGV[1]) and not redis.call('ZSCORE', KEYS[5], ARGV[1]) then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('HINCRBY', KEYS[2], group, -1) <= 0 then redis.call('HDEL', KEYS[2], group) end
+return 1`;
+
+// Counts an operation as admitted, whatever the cap: for a build that runs already and lost its slot.
+const READMIT = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 return 1`;
 
 const FORGET = `
@@ -75,11 +84,19 @@ return 1`;
 type FairRedis = Redis & {
   fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string): Promise<number>;
   fairClaim(groups: string, queued: string, running: string, active: string, clock: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
-  fairRelease(running: string, active: string, operation: string): Promise<number>;
+  fairRelease(running: string, active: string, job: string, completed: string, failed: string, operation: string): Promise<number>;
+  fairReadmit(running: string, active: string, operation: string, group: string): Promise<number>;
   fairForget(groups: string, queued: string, running: string, active: string, operation: string, queuePrefix: string): Promise<number>;
 };
 
 export type FairState = 'queued' | 'running' | 'unknown';
+
+/** The Redis keys of an operation's BullMQ job and of the sets of finished jobs (in the same hash slot). */
+export interface JobKeys {
+  job: string;
+  completed: string;
+  failed: string;
+}
 
 /**
  * Fair admission of packaging builds: operations wait here per organisation, and a worker with a free slot
@@ -106,7 +123,8 @@ export class FairShare {
     for (const [name, numberOfKeys, lua] of [
       ['fairSubmit', 4, SUBMIT],
       ['fairClaim', 5, CLAIM],
-      ['fairRelease', 2, RELEASE],
+      ['fairRelease', 5, RELEASE],
+      ['fairReadmit', 2, READMIT],
       ['fairForget', 4, FORGET],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
@@ -126,9 +144,18 @@ export class FairShare {
     return this.redis.fairClaim(groups, queued, running, active, clock, String(wanted), String(cap), queuePrefix);
   }
 
-  /** An admitted build ended for good (ready, failed, cancelled, skipped): its group's slot is free. */
-  async release(operationId: string): Promise<void> {
-    await this.redis.fairRelease(this.keys.running, this.keys.active, operationId);
+  /**
+   * An admitted build ended for good (ready, failed, cancelled, skipped): its group's slot is free, unless its
+   * job has been queued again meanwhile (its keys say). True when the slot was freed.
+   */
+  async release(operationId: string, job: JobKeys): Promise<boolean> {
+    const { running, active } = this.keys;
+    return (await this.redis.fairRelease(running, active, job.job, job.completed, job.failed, operationId)) === 1;
+  }
+
+  /** Counts a build that runs already as admitted, beyond the cap if need be; false when it was counted. */
+  async readmit(operationId: string, group: string): Promise<boolean> {
+    return (await this.redis.fairReadmit(this.keys.running, this.keys.active, operationId, group)) === 1;
   }
 
   /** Takes an operation out, waiting or admitted (a cancel). */

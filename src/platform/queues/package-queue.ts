@@ -69,9 +69,16 @@ export class PackageQueue implements OnModuleDestroy {
     return claimed;
   }
 
-  /** An admitted build ended for good: its organisation's slot is free again. */
-  release(operationId: string): Promise<void> {
-    return this.fair.release(operationId);
+  /**
+   * An admitted build ended for good: its organisation's slot is free again. Not when its job has been queued
+   * again since it ended (a revive came first): the slot stays with that attempt, which releases it in turn.
+   */
+  async release(operationId: string): Promise<void> {
+    await this.fair.release(operationId, {
+      job: this.queue.toKey(operationId),
+      completed: this.queue.toKey('completed'),
+      failed: this.queue.toKey('failed'),
+    });
   }
 
   /** Operations admitted and not released, for the reconciler to check against their status. */
@@ -139,15 +146,29 @@ export class PackageQueue implements OnModuleDestroy {
     if (inLine === 'queued') return 'queued';
     const job = await this.queue.getJob(operationId);
     const state = job ? await job.getState() : 'unknown';
-    if (!job || state === 'unknown') {
-      if (inLine === 'running') await this.admit(operationId);
-      else await this.enqueue(operationId, organisationId);
-      return 'added';
+    const outcome = !job || state === 'unknown' ? 'added' : 'revived';
+    if (outcome === 'revived' && state !== 'completed' && state !== 'failed') return 'queued';
+    if (inLine !== 'running') {
+      await this.enqueue(operationId, organisationId);
+      return outcome;
     }
-    if (state !== 'completed' && state !== 'failed') return 'queued';
-    if (inLine === 'running') await this.retryFinished(job, state);
-    else await this.enqueue(operationId, organisationId);
-    return 'revived';
+    // Still admitted: its job is queued again under the slot it holds.
+    if (outcome === 'added') await this.admit(operationId);
+    else await this.retryFinished(job!, state as 'completed' | 'failed');
+    await this.keepAdmitted(operationId, organisationId);
+    return outcome;
+  }
+
+  /**
+   * The worker whose attempt ended may have released the slot between the revive's look at it and the job's
+   * retry (a release after the retry leaves it alone). A job queued again without a slot goes back in line;
+   * one a worker has already taken is counted as admitted again, beyond the cap this once, as it runs anyway.
+   */
+  private async keepAdmitted(operationId: string, organisationId: string): Promise<void> {
+    if ((await this.fair.stateOf(operationId)) !== 'unknown') return;
+    // 0: the job is locked by the worker running it.
+    if ((await this.queue.remove(operationId)) !== 0) await this.enqueue(operationId, organisationId);
+    else await this.fair.readmit(operationId, organisationId);
   }
 
   /**
