@@ -136,7 +136,7 @@ describe('no operation stranded, one writer per package', () => {
     }
   }, 60_000);
 
-  it('a revived job whose slot was released waits in line under ORG_MAX_ACTIVE_BUILDS, then is retried and built', async () => {
+  it("a revived job whose slot was released waits under ORG_MAX_ACTIVE_BUILDS, first in its organisation's line, then is retried and built", async () => {
     const queuePrefix = uniqueQueuePrefix();
     const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
     const api = await startTestApp('api', settings);
@@ -145,14 +145,16 @@ describe('no operation stranded, one writer per package', () => {
       const owner = await fixtures.organisationWithKey();
       const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
       const other = await fixtures.job({ owner, inputs: { 'b.tif': raster(64 * 1024) } });
+      const later = await fixtures.job({ owner, inputs: { 'c.tif': raster(64 * 1024) } });
       const { body } = await put(api, stranded);
       await failInRedisOnly(api, queuePrefix, body.id);
       // As a worker does once a job has failed for good: the organisation's slot is free again.
       const fair = api.app.get(FairShare);
       await api.app.get(PackageQueue).release(body.id);
-      // And the organisation's one slot goes to its other build.
+      // And the organisation's one slot goes to its other build; a third joins the line behind it.
       const { body: second } = await put(api, other);
       expect(await api.app.get(PackageQueue).admitNext(1)).toEqual([second.id]);
+      const { body: third } = await put(api, later);
 
       await put(api, stranded);
 
@@ -160,11 +162,15 @@ describe('no operation stranded, one writer per package', () => {
       expect(await fair.stateOf(body.id)).toBe('queued');
       expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('failed');
       expect(await fair.admitted()).toEqual([second.id]);
-      // Once the other build has ended, the revived one is admitted, its job retried, and the package built.
+      // Once the other build has ended, the revived one is admitted before the build that joined the line
+      // after it was first queued, its job retried, and the package built.
       worker = await startTestApp('worker', settings);
       await readyOperation(second.id);
       const ready = await readyOperation(body.id);
       expect(ready.errorCode).toBeNull();
+      const thirdReady = await readyOperation(third.id);
+      expect(ready.startedAt!.getTime()).toBeLessThan(thirdReady.startedAt!.getTime());
+      expect(ready.readyAt!.getTime()).toBeLessThanOrEqual(thirdReady.startedAt!.getTime());
     } finally {
       await worker?.close();
       await api.close();

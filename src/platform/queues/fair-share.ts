@@ -15,9 +15,10 @@ import { FAST_REDIS } from '../redis/redis.connections.js';
  *   fair:clock    the counter turns are drawn from (monotonic across processes, unlike their clocks)
  */
 
+// ARGV[4] '1' puts the operation first in its group's line instead of last.
 const SUBMIT = `
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 0 end
-redis.call('RPUSH', ARGV[3] .. ARGV[2], ARGV[1])
+redis.call(ARGV[4] == '1' and 'LPUSH' or 'RPUSH', ARGV[3] .. ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[4]), ARGV[2]) end
 return 1`;
@@ -82,7 +83,7 @@ end
 return 1`;
 
 type FairRedis = Redis & {
-  fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string): Promise<number>;
+  fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string, first: string): Promise<number>;
   fairClaim(groups: string, queued: string, running: string, active: string, clock: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
   fairRelease(running: string, active: string, job: string, completed: string, failed: string, operation: string): Promise<number>;
   fairReadmit(running: string, active: string, operation: string, group: string): Promise<number>;
@@ -132,10 +133,13 @@ export class FairShare {
     this.redis = redis as FairRedis;
   }
 
-  /** Puts an operation in its group's line; false when it is already waiting or admitted. */
-  async submit(operationId: string, group: string): Promise<boolean> {
+  /**
+   * Puts an operation at the end of its group's line, or first in it (an operation put back after it was lost
+   * or stranded); false when it is already waiting or admitted.
+   */
+  async submit(operationId: string, group: string, { first = false } = {}): Promise<boolean> {
     const { groups, queued, running, clock, queuePrefix } = this.keys;
-    return (await this.redis.fairSubmit(groups, queued, running, clock, operationId, group, queuePrefix)) === 1;
+    return (await this.redis.fairSubmit(groups, queued, running, clock, operationId, group, queuePrefix, first ? '1' : '0')) === 1;
   }
 
   /** Admits up to `wanted` operations, fairly; answers their ids. */

@@ -52,8 +52,8 @@ export class PackageQueue implements OnModuleDestroy {
    * Puts an operation in its organisation's line for a build and tells the workers. Idempotent: an operation
    * already waiting or admitted is left as it is, so racing requests produce one build.
    */
-  async enqueue(operationId: string, organisationId: string): Promise<void> {
-    await withTimeout(this.fair.submit(operationId, organisationId), ENQUEUE_TIMEOUT_MS);
+  async enqueue(operationId: string, organisationId: string, { first = false } = {}): Promise<void> {
+    await withTimeout(this.fair.submit(operationId, organisationId, { first }), ENQUEUE_TIMEOUT_MS);
     await this.events.publish(WORK_SUBMITTED, operationId).catch(() => undefined);
   }
 
@@ -135,7 +135,7 @@ export class PackageQueue implements OnModuleDestroy {
    * or runs; its job queued when it was admitted but the job is missing; revived when the job finished in Redis
    * while the operation stayed pending (its outcome could not be recorded); put in line when nothing knows it
    * (never queued, or Redis lost it). A revived job whose organisation's slot was released when it ended waits
-   * in line for a slot like any build, under ORG_MAX_ACTIVE_BUILDS, and is retried once admitted.
+   * for a slot under ORG_MAX_ACTIVE_BUILDS, first in its organisation's line, and is retried once admitted.
    */
   async ensureQueued(operationId: string, organisationId: string): Promise<'added' | 'revived' | 'queued'> {
     return withTimeout(this.revive(operationId, organisationId), ENQUEUE_TIMEOUT_MS);
@@ -148,8 +148,9 @@ export class PackageQueue implements OnModuleDestroy {
     const state = job ? await job.getState() : 'unknown';
     const outcome = !job || state === 'unknown' ? 'added' : 'revived';
     if (outcome === 'revived' && state !== 'completed' && state !== 'failed') return 'queued';
+    // Back in line, first in its organisation's: it has waited since before the builds queued behind it.
     if (inLine !== 'running') {
-      await this.enqueue(operationId, organisationId);
+      await this.enqueue(operationId, organisationId, { first: true });
       return outcome;
     }
     // Still admitted: its job is queued again under the slot it holds.
@@ -167,7 +168,7 @@ export class PackageQueue implements OnModuleDestroy {
   private async keepAdmitted(operationId: string, organisationId: string): Promise<void> {
     if ((await this.fair.stateOf(operationId)) !== 'unknown') return;
     // 0: the job is locked by the worker running it.
-    if ((await this.queue.remove(operationId)) !== 0) await this.enqueue(operationId, organisationId);
+    if ((await this.queue.remove(operationId)) !== 0) await this.enqueue(operationId, organisationId, { first: true });
     else await this.fair.readmit(operationId, organisationId);
   }
 
