@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { downloadPath, Fixtures, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
+import { Redis } from 'ioredis';
+import { downloadPath, Fixtures, startTestApp, testConfig, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { Reconciler } from '../src/operations/maintenance/reconciler.service.js';
 import { FairShare } from '../src/platform/queues/fair-share.js';
 import { freePort, spawnService, startS3Proxy, waitFor } from './support/processes.js';
@@ -149,4 +150,39 @@ describe('fair scheduling across organisations', () => {
       await s3.close();
     }
   }, 120_000);
+  it('counts every admitted build once: a build counted again after it lost its slot, never one waiting in line, and a claim never twice', async () => {
+    const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    const config = testConfig();
+    const fair = new FairShare(redis, config);
+    const activeOf = async (group: string) => Number((await redis.hget(`${config.QUEUE_PREFIX}:fair:active`, group)) ?? 0);
+    try {
+      // A build counted already is not counted again.
+      await fair.submit('running', 'org');
+      expect(await fair.claim(1, 1)).toEqual(['running']);
+      expect(await fair.readmit('running', 'org')).toBe(false);
+      expect(await activeOf('org')).toBe(1);
+      // Its slot released (its job is gone), it is counted again.
+      const noJob = { job: `${config.QUEUE_PREFIX}:none:running`, completed: `${config.QUEUE_PREFIX}:none:completed`, failed: `${config.QUEUE_PREFIX}:none:failed` };
+      expect(await fair.release('running', noJob)).toBe(true);
+      expect(await activeOf('org')).toBe(0);
+      expect(await fair.readmit('running', 'org')).toBe(true);
+      expect(await activeOf('org')).toBe(1);
+      // One waiting in line is not: it is counted when it is claimed, and only then.
+      await fair.submit('waiting', 'other');
+      expect(await fair.readmit('waiting', 'other')).toBe(false);
+      expect(await activeOf('other')).toBe(0);
+      expect(await fair.claim(1, 0)).toEqual(['waiting']);
+      expect(await activeOf('other')).toBe(1);
+      // An operation both admitted and in line (two revives at once) is counted once when claimed.
+      await redis.hset(`${config.QUEUE_PREFIX}:fair:queued`, 'running', 'org');
+      await redis.rpush(`${config.QUEUE_PREFIX}:fair:q:org`, 'running');
+      await redis.zadd(`${config.QUEUE_PREFIX}:fair:groups`, 1, 'org');
+      expect(await fair.claim(1, 0)).toEqual(['running']);
+      expect(await activeOf('org')).toBe(1);
+    } finally {
+      const keys = await redis.keys(`${config.QUEUE_PREFIX}:fair:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
 });

@@ -43,8 +43,8 @@ while #claimed < wanted do
   local operation = redis.call('LPOP', queuePrefix .. best)
   if operation then
     redis.call('HDEL', KEYS[2], operation)
-    redis.call('HSET', KEYS[3], operation, best)
-    redis.call('HINCRBY', KEYS[4], best, 1)
+    -- Counted once, should it somehow be admitted already.
+    if redis.call('HSET', KEYS[3], operation, best) == 1 then redis.call('HINCRBY', KEYS[4], best, 1) end
     claimed[#claimed + 1] = operation
   end
   if redis.call('LLEN', queuePrefix .. best) == 0 then redis.call('ZREM', KEYS[1], best)
@@ -62,8 +62,10 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('HINCRBY', KEYS[2], group, -1) <= 0 then redis.call('HDEL', KEYS[2], group) end
 return 1`;
 
-// Counts an operation as admitted, whatever the cap: for a build that runs already and lost its slot.
+// Counts an operation as admitted, whatever the cap: for a build that runs already and lost its slot. Not one
+// waiting in line: it is counted when it is claimed.
 const READMIT = `
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 0 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 return 1`;
@@ -86,7 +88,7 @@ type FairRedis = Redis & {
   fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string, first: string): Promise<number>;
   fairClaim(groups: string, queued: string, running: string, active: string, clock: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
   fairRelease(running: string, active: string, job: string, completed: string, failed: string, operation: string): Promise<number>;
-  fairReadmit(running: string, active: string, operation: string, group: string): Promise<number>;
+  fairReadmit(running: string, active: string, queued: string, operation: string, group: string): Promise<number>;
   fairForget(groups: string, queued: string, running: string, active: string, operation: string, queuePrefix: string): Promise<number>;
 };
 
@@ -125,7 +127,7 @@ export class FairShare {
       ['fairSubmit', 4, SUBMIT],
       ['fairClaim', 5, CLAIM],
       ['fairRelease', 5, RELEASE],
-      ['fairReadmit', 2, READMIT],
+      ['fairReadmit', 3, READMIT],
       ['fairForget', 4, FORGET],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
@@ -157,9 +159,12 @@ export class FairShare {
     return (await this.redis.fairRelease(running, active, job.job, job.completed, job.failed, operationId)) === 1;
   }
 
-  /** Counts a build that runs already as admitted, beyond the cap if need be; false when it was counted. */
+  /**
+   * Counts a build that runs already as admitted, beyond the cap if need be; false when it is counted already
+   * or waits in line (it is counted once claimed).
+   */
   async readmit(operationId: string, group: string): Promise<boolean> {
-    return (await this.redis.fairReadmit(this.keys.running, this.keys.active, operationId, group)) === 1;
+    return (await this.redis.fairReadmit(this.keys.running, this.keys.active, this.keys.queued, operationId, group)) === 1;
   }
 
   /** Takes an operation out, waiting or admitted (a cancel). */

@@ -162,13 +162,18 @@ export class PackageQueue implements OnModuleDestroy {
 
   /**
    * The worker whose attempt ended may have released the slot between the revive's look at it and the job's
-   * retry (a release after the retry leaves it alone). A job queued again without a slot goes back in line;
-   * one a worker has already taken is counted as admitted again, beyond the cap this once, as it runs anyway.
+   * retry (a release after the retry leaves it alone). A job queued again without a slot is taken back and
+   * the operation goes back in line, unless another revive has put it there already; one a worker has
+   * already taken is counted as admitted again, beyond the cap this once, as it runs anyway.
    */
   private async keepAdmitted(operationId: string, organisationId: string): Promise<void> {
-    if ((await this.fair.stateOf(operationId)) !== 'unknown') return;
+    const inLine = await this.fair.stateOf(operationId);
+    if (inLine === 'running') return;
     // 0: the job is locked by the worker running it.
-    if ((await this.queue.remove(operationId)) !== 0) await this.enqueue(operationId, organisationId, { first: true });
+    const removed = (await this.queue.remove(operationId)) !== 0;
+    // In line already: its job is queued again when it is admitted.
+    if (inLine === 'queued') return;
+    if (removed) await this.enqueue(operationId, organisationId, { first: true });
     else await this.fair.readmit(operationId, organisationId);
   }
 
