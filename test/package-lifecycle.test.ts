@@ -390,20 +390,24 @@ describe('packages: built, failed, expired, swept', () => {
       const recentEvent = event(new Date());
       const retrying = event(longAgo);
       const retriedThenDelivered = event(longAgo);
-      await fixtures.prisma.webhookEvent.createMany({ data: [...oldEvents, recentEvent, retrying, retriedThenDelivered] });
       const attempt = (eventId: string, attemptedAt: Date, nextAttemptAt: Date | null = null) => ({
         eventId, eventType: 'download.failed', organisationId: job.organisationId, url: 'https://hooks.example.com/', attempt: 1, durationMs: 5, delivered: nextAttemptAt === null, attemptedAt, nextAttemptAt,
       });
-      await fixtures.prisma.webhookDelivery.createMany({
-        data: [
-          ...oldEvents.map((old) => attempt(old.id, longAgo)),
-          attempt(recentEvent.id, new Date()),
-          attempt(retrying.id, longAgo, new Date(Date.now() + 60_000)),
-          // Attempt 1 failed and named when attempt 2 was due; attempt 2 delivered it, long ago too.
-          attempt(retriedThenDelivered.id, longAgo, new Date(longAgo.getTime() + 5_000)),
-          { ...attempt(retriedThenDelivered.id, new Date(longAgo.getTime() + 5_000)), attempt: 2 },
-        ],
-      });
+      // In one transaction: the scheduled sweeps of other tests' services share this database, and an old event
+      // seen without its pending retry is rightly pruned.
+      await fixtures.prisma.$transaction([
+        fixtures.prisma.webhookEvent.createMany({ data: [...oldEvents, recentEvent, retrying, retriedThenDelivered] }),
+        fixtures.prisma.webhookDelivery.createMany({
+          data: [
+            ...oldEvents.map((old) => attempt(old.id, longAgo)),
+            attempt(recentEvent.id, new Date()),
+            attempt(retrying.id, longAgo, new Date(Date.now() + 60_000)),
+            // Attempt 1 failed and named when attempt 2 was due; attempt 2 delivered it, long ago too.
+            attempt(retriedThenDelivered.id, longAgo, new Date(longAgo.getTime() + 5_000)),
+            { ...attempt(retriedThenDelivered.id, new Date(longAgo.getTime() + 5_000)), attempt: 2 },
+          ],
+        }),
+      ]);
 
       await service.app.get(RetentionService).sweep();
 
