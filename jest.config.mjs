@@ -24,4 +24,8 @@ export default {
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   testTimeout: 60_000,
   maxWorkers: 2,
+  // Each test file loads the application's module graph into its own registry, and a worker kept them all: 1.1
+  // to 1.5 GB by the end of a run, which took longer than Jest's 500 ms to exit under load ("A worker process
+  // has failed to exit gracefully", with no handle left open). A worker past this is replaced between files.
+  workerIdleMemoryLimit: '700MB',
 };
