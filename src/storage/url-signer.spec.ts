@@ -26,6 +26,8 @@ describe('DownloadUrlSigner.sign', () => {
         expect(normalised(fast)).toBe(normalised(reference));
         if (env.S3_ENDPOINT.includes('amazonaws')) expect(new URL(fast).host).toBe('job-downloads.s3.eu-west-1.amazonaws.com');
         expect(new URL(fast).searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+        // A GET has no body: no checksum of one in the URL.
+        expect([...new URL(fast).searchParams.keys()].filter((name) => /checksum/i.test(name))).toEqual([]);
       }
     } finally {
       sut.onModuleDestroy();

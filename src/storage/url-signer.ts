@@ -46,7 +46,12 @@ export class DownloadUrlSigner implements OnModuleDestroy {
   private lastRefreshAt = Number.NEGATIVE_INFINITY;
 
   constructor(config: AppConfig) {
-    this.signer = new S3Client(s3ClientConfig(config, config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT));
+    this.signer = new S3Client({
+      ...s3ClientConfig(config, config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT),
+      // Else the SDK bakes the CRC-32 of the GET's empty body (x-amz-checksum-crc32=AAAAAA==) into every URL: a
+      // checksum of nothing, which S3 ignores on a GET but a stricter S3-compatible store may refuse.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
     this.presigner = new S3RequestPresigner({ ...this.signer.config });
   }
 
