@@ -101,7 +101,8 @@ describe('PUT and GET /v0/workflows/{workflow_id}/jobs/{job_id}/download', () =>
         expect(await own.app.get(PackageQueue).admitNext(2)).toEqual([body.id]);
         await inspectQueue(prefix, async (queue) => {
           const queued = await queue.getJob(body.id);
-          expect(queued?.data).toEqual({ operationId: body.id });
+          // With the token of its admission, which its worker releases the organisation's slot with.
+          expect(queued?.data).toEqual({ operationId: body.id, admission: expect.stringMatching(/^\d+$/) });
           const waiting = await queue.getJobs(['waiting', 'delayed', 'active']);
           expect(waiting.filter((j) => j.data.operationId === body.id)).toHaveLength(1);
         });

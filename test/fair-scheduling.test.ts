@@ -150,35 +150,37 @@ describe('fair scheduling across organisations', () => {
       await s3.close();
     }
   }, 120_000);
-  it('counts every admitted build once: a build counted again after it lost its slot, never one waiting in line, and a claim never twice', async () => {
+  it('frees a slot only with the token of its current admission, and counts every admission once', async () => {
     const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
     const config = testConfig();
     const fair = new FairShare(redis, config);
     const activeOf = async (group: string) => Number((await redis.hget(`${config.QUEUE_PREFIX}:fair:active`, group)) ?? 0);
+    // No such job: without a token, a release is refused only while the job is queued again.
+    const noJob = { job: `${config.QUEUE_PREFIX}:none:running`, completed: `${config.QUEUE_PREFIX}:none:completed`, failed: `${config.QUEUE_PREFIX}:none:failed` };
     try {
-      // A build counted already is not counted again.
-      await fair.submit('running', 'org');
-      expect(await fair.claim(1, 1)).toEqual(['running']);
-      expect(await fair.readmit('running', 'org')).toBe(false);
+      await fair.submit('op', 'org');
+      const [admitted] = await fair.claim(1, 1);
+      expect(admitted.operationId).toBe('op');
       expect(await activeOf('org')).toBe(1);
-      // Its slot released (its job is gone), it is counted again.
-      const noJob = { job: `${config.QUEUE_PREFIX}:none:running`, completed: `${config.QUEUE_PREFIX}:none:completed`, failed: `${config.QUEUE_PREFIX}:none:failed` };
-      expect(await fair.release('running', noJob)).toBe(true);
+      // A revive renews the admission: the ended attempt's token frees nothing, the new one frees the slot.
+      const renewed = await fair.renew('op');
+      expect(renewed).toBeDefined();
+      expect(renewed).not.toBe(admitted.token);
+      expect(await fair.release('op', noJob, admitted.token)).toBe(false);
+      expect(await activeOf('org')).toBe(1);
+      expect(await fair.release('op', noJob, renewed)).toBe(true);
       expect(await activeOf('org')).toBe(0);
-      expect(await fair.readmit('running', 'org')).toBe(true);
-      expect(await activeOf('org')).toBe(1);
-      // One waiting in line is not: it is counted when it is claimed, and only then.
-      await fair.submit('waiting', 'other');
-      expect(await fair.readmit('waiting', 'other')).toBe(false);
-      expect(await activeOf('other')).toBe(0);
-      expect(await fair.claim(1, 0)).toEqual(['waiting']);
+      // Released, it has nothing left to renew or free.
+      expect(await fair.renew('op')).toBeUndefined();
+      expect(await fair.release('op', noJob)).toBe(false);
+      // An operation both admitted and in line (two revives at once) is counted once when claimed again.
+      await fair.submit('again', 'other');
+      await fair.claim(1, 0);
+      await redis.hset(`${config.QUEUE_PREFIX}:fair:queued`, 'again', 'other');
+      await redis.rpush(`${config.QUEUE_PREFIX}:fair:q:other`, 'again');
+      await redis.zadd(`${config.QUEUE_PREFIX}:fair:groups`, 1, 'other');
+      expect((await fair.claim(1, 0)).map(({ operationId }) => operationId)).toEqual(['again']);
       expect(await activeOf('other')).toBe(1);
-      // An operation both admitted and in line (two revives at once) is counted once when claimed.
-      await redis.hset(`${config.QUEUE_PREFIX}:fair:queued`, 'running', 'org');
-      await redis.rpush(`${config.QUEUE_PREFIX}:fair:q:org`, 'running');
-      await redis.zadd(`${config.QUEUE_PREFIX}:fair:groups`, 1, 'org');
-      expect(await fair.claim(1, 0)).toEqual(['running']);
-      expect(await activeOf('org')).toBe(1);
     } finally {
       const keys = await redis.keys(`${config.QUEUE_PREFIX}:fair:*`);
       if (keys.length) await redis.del(...keys);

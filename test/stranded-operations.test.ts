@@ -189,11 +189,14 @@ describe('no operation stranded, one writer per package', () => {
       const { body } = await put(api, stranded);
       // The job has failed in Redis; the worker that ran it has not released its slot yet.
       await failInRedisOnly(api, queuePrefix, body.id);
+      const endedAttempt = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))!.data.admission as string);
       await put(api, stranded);
       expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('waiting');
 
+      // The ended attempt's worker releases, as workers do, with the admission token its job carried.
       const queue = api.app.get(PackageQueue);
-      await queue.release(body.id);
+      expect(endedAttempt).toMatch(/^\d+$/);
+      await queue.release(body.id, endedAttempt);
 
       // The revived build still holds the organisation's one slot: its other build is not admitted beside it.
       const fair = api.app.get(FairShare);
@@ -210,7 +213,7 @@ describe('no operation stranded, one writer per package', () => {
     }
   }, 60_000);
 
-  it("a release that comes between a revive's look at the slot and its retry sends the revived job back in line, not past the cap", async () => {
+  it("a release that comes between a revive's look at the slot and its retry sends the revived operation back in line, not past the cap", async () => {
     const queuePrefix = uniqueQueuePrefix();
     const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
     const api = await startTestApp('api', settings);
@@ -223,20 +226,23 @@ describe('no operation stranded, one writer per package', () => {
       // The ended attempt's worker releases the slot just after the revive has seen it held.
       const fair = api.app.get(FairShare);
       const queue = api.app.get(PackageQueue);
+      const endedAttempt = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))!.data.admission as string);
       const stateOf = fair.stateOf.bind(fair);
       fair.stateOf = async (operationId) => {
         fair.stateOf = stateOf;
         const state = await stateOf(operationId);
-        await queue.release(operationId);
+        await queue.release(operationId, endedAttempt);
         return state;
       };
 
       await put(api, stranded);
       expect(fair.stateOf).toBe(stateOf);
 
-      // Not queued in BullMQ without a slot: back in its organisation's line, then admitted and built.
+      // Its job not queued again without a slot: the operation back in its organisation's line, then admitted,
+      // its job retried, and built.
       expect(await fair.stateOf(body.id)).toBe('queued');
-      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('unknown');
+      expect(await fair.admitted()).toEqual([]);
+      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('failed');
       worker = await startTestApp('worker', settings);
       const ready = await readyOperation(body.id);
       expect(ready.errorCode).toBeNull();

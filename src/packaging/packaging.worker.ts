@@ -53,7 +53,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     this.worker.on('error', (error) => this.logger.warn(`packaging worker: ${error.message}`));
     this.worker.on('failed', (job, error) => void this.onFailed(job, error));
     // A build that ended for good frees its organisation's slot (a retry, a hand-back or a lost lock does not).
-    this.worker.on('completed', (job) => void this.release(job.id!));
+    this.worker.on('completed', (job) => void this.release(job));
     this.admission = new BuildAdmission(this.queue, () => (this.draining ? 0 : config.WORKER_CONCURRENCY - this.running), this.logger);
     this.locks = new LockWatch(this.worker, config.WORKER_LOCK_SECONDS * 1000, LOCK_LOST_REASON, (jobId) =>
       this.logger.warn(`lost the lock of operation ${jobId}: stopping its build, another worker takes it over`),
@@ -151,8 +151,10 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     }
   }
 
-  private async release(operationId: string): Promise<void> {
-    await this.queue.release(operationId).catch((error: Error) => this.logger.warn(`slot of ${operationId} not released yet: ${error.message}`));
+  /** With the admission token the job carried: a slot renewed for a later attempt (a revive) stays with it. */
+  private async release(job: Job<PackageJobData>): Promise<void> {
+    const operationId = job.id!;
+    await this.queue.release(operationId, job.data.admission).catch((error: Error) => this.logger.warn(`slot of ${operationId} not released yet: ${error.message}`));
     this.admission.fill();
   }
 
@@ -174,7 +176,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     if (!job) return;
     const stalledOut = isStalledTooOften(error);
     const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1) || stalledOut;
-    if (final) await this.release(job.id!);
+    if (final) await this.release(job);
     if (!stalledOut) return;
     const failure = new PackagingError('INTERRUPTED', error.message, false);
     await this.packaging

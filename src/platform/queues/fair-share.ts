@@ -12,7 +12,9 @@ import { FAST_REDIS } from '../redis/redis.connections.js';
  *   fair:queued   HASH  operation -> group, while it waits here
  *   fair:running  HASH  operation -> group, once admitted and until its build ends for good
  *   fair:active   HASH  group -> how many of its builds are admitted (the per-group cap counts these)
- *   fair:clock    the counter turns are drawn from (monotonic across processes, unlike their clocks)
+ *   fair:token    HASH  operation -> the token of its admission, which its job carries: only a release with
+ *                       that token frees the slot, so the end of an earlier attempt cannot free a later one's
+ *   fair:clock    the counter turns and tokens are drawn from (monotonic across processes, unlike their clocks)
  */
 
 // ARGV[4] '1' puts the operation first in its group's line instead of last.
@@ -23,6 +25,7 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[4]), ARGV[2]) end
 return 1`;
 
+// KEYS: groups, queued, running, active, clock, token. Answers operation, token, operation, token...
 // Takes up to ARGV[1] operations, one at a time from the group with the fewest builds admitted, under the cap
 // (ARGV[2], 0 for none); among equals, the one that has waited longest. A group served goes to the back of the
 // round. Fewest first is what bounds the wait of a group that joins behind a long backlog: whatever the turns
@@ -30,7 +33,7 @@ return 1`;
 const CLAIM = `
 local wanted, cap, queuePrefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local claimed = {}
-while #claimed < wanted do
+while #claimed < 2 * wanted do
   local best, fewest = nil, nil
   for _, group in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local active = tonumber(redis.call('HGET', KEYS[4], group) or '0')
@@ -45,30 +48,40 @@ while #claimed < wanted do
     redis.call('HDEL', KEYS[2], operation)
     -- Counted once, should it somehow be admitted already.
     if redis.call('HSET', KEYS[3], operation, best) == 1 then redis.call('HINCRBY', KEYS[4], best, 1) end
+    local token = tostring(redis.call('INCR', KEYS[5]))
+    redis.call('HSET', KEYS[6], operation, token)
     claimed[#claimed + 1] = operation
+    claimed[#claimed + 1] = token
   end
   if redis.call('LLEN', queuePrefix .. best) == 0 then redis.call('ZREM', KEYS[1], best)
   else redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[5]), best) end
 end
 return claimed`;
 
-// Frees the slot of an operation whose build ended, unless its job has been queued again since (a revive retried
-// it while this release was on its way): the slot then belongs to that new attempt, which releases it in turn.
+// KEYS: running, active, token, and the operation's BullMQ job hash and finished sets; ARGV: operation, token.
+// Frees the slot of an operation whose build ended. With a token (a worker's release), only the admission that
+// token names: a release from an earlier attempt, after a revive renewed the admission, frees nothing. Without
+// one (the reconciler, or a job queued before tokens), only while the job is finished or gone.
 const RELEASE = `
 local group = redis.call('HGET', KEYS[1], ARGV[1])
 if not group then return 0 end
-if redis.call('EXISTS', KEYS[3]) == 1 and not redis.call('ZSCORE', KEYS[4], ARGV[1]) and not redis.call('ZSCORE', KEYS[5], ARGV[1]) then return 0 end
+if ARGV[2] ~= '' then
+  if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+elseif redis.call('EXISTS', KEYS[4]) == 1 and not redis.call('ZSCORE', KEYS[5], ARGV[1]) and not redis.call('ZSCORE', KEYS[6], ARGV[1]) then
+  return 0
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 if redis.call('HINCRBY', KEYS[2], group, -1) <= 0 then redis.call('HDEL', KEYS[2], group) end
 return 1`;
 
-// Counts an operation as admitted, whatever the cap: for a build that runs already and lost its slot. Not one
-// waiting in line: it is counted when it is claimed.
-const READMIT = `
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 0 end
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-return 1`;
+// KEYS: running, token, clock. A new token for an operation still admitted (a revive queues its job again under
+// the slot it holds): the attempt that ended, whose release may still be on its way, no longer names it.
+const RENEW = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
+local token = tostring(redis.call('INCR', KEYS[3]))
+redis.call('HSET', KEYS[2], ARGV[1], token)
+return token`;
 
 const FORGET = `
 local group = redis.call('HGET', KEYS[2], ARGV[1])
@@ -78,6 +91,7 @@ if group then
   if redis.call('LLEN', ARGV[2] .. group) == 0 then redis.call('ZREM', KEYS[1], group) end
 end
 local running = redis.call('HGET', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
 if running then
   redis.call('HDEL', KEYS[3], ARGV[1])
   if redis.call('HINCRBY', KEYS[4], running, -1) <= 0 then redis.call('HDEL', KEYS[4], running) end
@@ -86,13 +100,19 @@ return 1`;
 
 type FairRedis = Redis & {
   fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string, first: string): Promise<number>;
-  fairClaim(groups: string, queued: string, running: string, active: string, clock: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
-  fairRelease(running: string, active: string, job: string, completed: string, failed: string, operation: string): Promise<number>;
-  fairReadmit(running: string, active: string, queued: string, operation: string, group: string): Promise<number>;
-  fairForget(groups: string, queued: string, running: string, active: string, operation: string, queuePrefix: string): Promise<number>;
+  fairClaim(groups: string, queued: string, running: string, active: string, clock: string, token: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
+  fairRelease(running: string, active: string, token: string, job: string, completed: string, failed: string, operation: string, admission: string): Promise<number>;
+  fairRenew(running: string, token: string, clock: string, operation: string): Promise<string | null>;
+  fairForget(groups: string, queued: string, running: string, active: string, token: string, operation: string, queuePrefix: string): Promise<number>;
 };
 
 export type FairState = 'queued' | 'running' | 'unknown';
+
+/** An operation admitted, and the token of that admission, which its job carries to release the slot. */
+export interface Admission {
+  operationId: string;
+  token: string;
+}
 
 /** The Redis keys of an operation's BullMQ job and of the sets of finished jobs (in the same hash slot). */
 export interface JobKeys {
@@ -111,7 +131,7 @@ export interface JobKeys {
 @Injectable()
 export class FairShare {
   private readonly redis: FairRedis;
-  private readonly keys: { groups: string; queued: string; running: string; active: string; clock: string; queuePrefix: string };
+  private readonly keys: { groups: string; queued: string; running: string; active: string; token: string; clock: string; queuePrefix: string };
 
   constructor(@Inject(FAST_REDIS) redis: Redis, config: AppConfig) {
     const prefix = `${config.QUEUE_PREFIX}:fair`;
@@ -120,15 +140,16 @@ export class FairShare {
       queued: `${prefix}:queued`,
       running: `${prefix}:running`,
       active: `${prefix}:active`,
+      token: `${prefix}:token`,
       clock: `${prefix}:clock`,
       queuePrefix: `${prefix}:q:`,
     };
     for (const [name, numberOfKeys, lua] of [
       ['fairSubmit', 4, SUBMIT],
-      ['fairClaim', 5, CLAIM],
-      ['fairRelease', 5, RELEASE],
-      ['fairReadmit', 3, READMIT],
-      ['fairForget', 4, FORGET],
+      ['fairClaim', 6, CLAIM],
+      ['fairRelease', 6, RELEASE],
+      ['fairRenew', 3, RENEW],
+      ['fairForget', 5, FORGET],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
     }
@@ -144,33 +165,34 @@ export class FairShare {
     return (await this.redis.fairSubmit(groups, queued, running, clock, operationId, group, queuePrefix, first ? '1' : '0')) === 1;
   }
 
-  /** Admits up to `wanted` operations, fairly; answers their ids. */
-  claim(wanted: number, cap: number): Promise<string[]> {
-    const { groups, queued, running, active, clock, queuePrefix } = this.keys;
-    return this.redis.fairClaim(groups, queued, running, active, clock, String(wanted), String(cap), queuePrefix);
+  /** Admits up to `wanted` operations, fairly; answers them with their admissions' tokens. */
+  async claim(wanted: number, cap: number): Promise<Admission[]> {
+    const { groups, queued, running, active, clock, token, queuePrefix } = this.keys;
+    const flat = await this.redis.fairClaim(groups, queued, running, active, clock, token, String(wanted), String(cap), queuePrefix);
+    const admissions: Admission[] = [];
+    for (let i = 0; i < flat.length; i += 2) admissions.push({ operationId: flat[i], token: flat[i + 1] });
+    return admissions;
   }
 
   /**
-   * An admitted build ended for good (ready, failed, cancelled, skipped): its group's slot is free, unless its
-   * job has been queued again meanwhile (its keys say). True when the slot was freed.
+   * An admitted build ended for good (ready, failed, cancelled, skipped): its group's slot is free. With the
+   * token its job carried, only if that admission is still the operation's; without one, only while its job
+   * is finished or gone (its keys say). True when the slot was freed.
    */
-  async release(operationId: string, job: JobKeys): Promise<boolean> {
+  async release(operationId: string, job: JobKeys, token?: string): Promise<boolean> {
     const { running, active } = this.keys;
-    return (await this.redis.fairRelease(running, active, job.job, job.completed, job.failed, operationId)) === 1;
+    return (await this.redis.fairRelease(running, active, this.keys.token, job.job, job.completed, job.failed, operationId, token ?? '')) === 1;
   }
 
-  /**
-   * Counts a build that runs already as admitted, beyond the cap if need be; false when it is counted already
-   * or waits in line (it is counted once claimed).
-   */
-  async readmit(operationId: string, group: string): Promise<boolean> {
-    return (await this.redis.fairReadmit(this.keys.running, this.keys.active, this.keys.queued, operationId, group)) === 1;
+  /** A fresh token for an operation still admitted; undefined when it no longer is (its slot was released). */
+  async renew(operationId: string): Promise<string | undefined> {
+    return (await this.redis.fairRenew(this.keys.running, this.keys.token, this.keys.clock, operationId)) ?? undefined;
   }
 
   /** Takes an operation out, waiting or admitted (a cancel). */
   async forget(operationId: string): Promise<void> {
-    const { groups, queued, running, active, queuePrefix } = this.keys;
-    await this.redis.fairForget(groups, queued, running, active, operationId, queuePrefix);
+    const { groups, queued, running, active, token, queuePrefix } = this.keys;
+    await this.redis.fairForget(groups, queued, running, active, token, operationId, queuePrefix);
   }
 
   async stateOf(operationId: string): Promise<FairState> {

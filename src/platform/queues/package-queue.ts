@@ -63,22 +63,21 @@ export class PackageQueue implements OnModuleDestroy {
     if (free - waiting <= 0) return [];
     const claimed = await this.fair.claim(free - waiting, this.config.ORG_MAX_ACTIVE_BUILDS);
     // Every claimed operation gets its job, even when one add fails (the reconciler queues that one later).
-    const added = await Promise.allSettled(claimed.map((operationId) => this.admit(operationId)));
+    const added = await Promise.allSettled(claimed.map(({ operationId, token }) => this.admit(operationId, token)));
     const failure = added.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failure) throw failure.reason;
-    return claimed;
+    return claimed.map(({ operationId }) => operationId);
   }
 
   /**
-   * An admitted build ended for good: its organisation's slot is free again. Not when its job has been queued
-   * again since it ended (a revive came first): the slot stays with that attempt, which releases it in turn.
+   * An admitted build ended for good: its organisation's slot is free again. A worker passes the admission
+   * token its job carried: a revive that queued the job again meanwhile renewed it, and the slot stays with
+   * the new attempt, which releases it in turn. Without a token (the reconciler), only while the job is
+   * finished or gone.
    */
-  async release(operationId: string): Promise<void> {
-    await this.fair.release(operationId, {
-      job: this.queue.toKey(operationId),
-      completed: this.queue.toKey('completed'),
-      failed: this.queue.toKey('failed'),
-    });
+  async release(operationId: string, admission?: string): Promise<void> {
+    const job = { job: this.queue.toKey(operationId), completed: this.queue.toKey('completed'), failed: this.queue.toKey('failed') };
+    await this.fair.release(operationId, job, admission);
   }
 
   /** Operations admitted and not released, for the reconciler to check against their status. */
@@ -90,24 +89,30 @@ export class PackageQueue implements OnModuleDestroy {
    * Queues the BullMQ job of an admitted operation. The job id is the operation id, so queueing the same
    * operation again, from any process, is a no-op while the job exists. (add() rather than addBulk(): only
    * add() deduplicates by jobId.) An operation put back in line after its job ended without its outcome on
-   * record (revive) finds that job still there, which add() leaves as it is: it is retried instead.
+   * record (revive) finds that job still there, which add() leaves as it is: it is retried instead. Either way
+   * the job carries the admission's token, with which its worker releases the slot.
    */
-  private async admit(operationId: string): Promise<void> {
-    await withTimeout(this.addOrRetry(operationId), ENQUEUE_TIMEOUT_MS);
+  private async admit(operationId: string, admission: string): Promise<void> {
+    await withTimeout(this.addOrRetry(operationId, admission), ENQUEUE_TIMEOUT_MS);
   }
 
-  private async addOrRetry(operationId: string): Promise<void> {
-    let added = await this.add(operationId);
+  private async addOrRetry(operationId: string, admission: string): Promise<void> {
+    let added = await this.add(operationId, admission);
     let state = await added.getState();
     // The finished job that add() found was removed (removeOnComplete, removeOnFail) before its state was read.
-    if (state === 'unknown') state = await (added = await this.add(operationId)).getState();
-    if (state === 'completed' || state === 'failed') await this.retryFinished(added, state);
+    if (state === 'unknown') state = await (added = await this.add(operationId, admission)).getState();
+    // A finished job found there is retried under this admission: it takes the token first. (add() answers the
+    // data it was given, not the job's, so the job is updated whatever that says.)
+    if (state === 'completed' || state === 'failed') {
+      await added.updateData({ operationId, admission });
+      await this.retryFinished(added, state);
+    }
   }
 
-  private add(operationId: string): Promise<Job<PackageJobData>> {
+  private add(operationId: string, admission: string): Promise<Job<PackageJobData>> {
     return this.queue.add(
       PACKAGE_JOB,
-      { operationId },
+      { operationId, admission },
       {
         jobId: operationId,
         attempts: this.config.PACKAGE_ATTEMPTS,
@@ -148,33 +153,14 @@ export class PackageQueue implements OnModuleDestroy {
     const state = job ? await job.getState() : 'unknown';
     const outcome = !job || state === 'unknown' ? 'added' : 'revived';
     if (outcome === 'revived' && state !== 'completed' && state !== 'failed') return 'queued';
-    // Back in line, first in its organisation's: it has waited since before the builds queued behind it.
-    if (inLine !== 'running') {
-      await this.enqueue(operationId, organisationId, { first: true });
-      return outcome;
-    }
-    // Still admitted: its job is queued again under the slot it holds.
-    if (outcome === 'added') await this.admit(operationId);
-    else await this.retryFinished(job!, state as 'completed' | 'failed');
-    await this.keepAdmitted(operationId, organisationId);
+    // Still admitted: its job is queued again under the slot it holds, with a new token, so that the release of
+    // the attempt that ended, which may still be on its way, frees nothing. Its slot released meanwhile (or
+    // never held): back in line, first in its organisation's, as it has waited since before the builds queued
+    // behind it.
+    const admission = inLine === 'running' ? await this.fair.renew(operationId) : undefined;
+    if (admission === undefined) await this.enqueue(operationId, organisationId, { first: true });
+    else await this.admit(operationId, admission);
     return outcome;
-  }
-
-  /**
-   * The worker whose attempt ended may have released the slot between the revive's look at it and the job's
-   * retry (a release after the retry leaves it alone). A job queued again without a slot is taken back and
-   * the operation goes back in line, unless another revive has put it there already; one a worker has
-   * already taken is counted as admitted again, beyond the cap this once, as it runs anyway.
-   */
-  private async keepAdmitted(operationId: string, organisationId: string): Promise<void> {
-    const inLine = await this.fair.stateOf(operationId);
-    if (inLine === 'running') return;
-    // 0: the job is locked by the worker running it.
-    const removed = (await this.queue.remove(operationId)) !== 0;
-    // In line already: its job is queued again when it is admitted.
-    if (inLine === 'queued') return;
-    if (removed) await this.enqueue(operationId, organisationId, { first: true });
-    else await this.fair.readmit(operationId, organisationId);
   }
 
   /**

@@ -7,6 +7,8 @@ export const PACKAGE_JOB = 'package';
 
 export interface PackageJobData {
   operationId: string;
+  /** The token of the admission this job runs under (FairShare); its worker releases the slot with it. */
+  admission?: string;
 }
 
 export const WEBHOOK_QUEUE = 'webhooks';
