@@ -213,6 +213,51 @@ describe('no operation stranded, one writer per package', () => {
     }
   }, 60_000);
 
+  it("a release that comes after a revive renewed the admission, before its retry, frees nothing: the retried build keeps the slot", async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
+    const api = await startTestApp('api', settings);
+    let worker: TestApp | undefined;
+    try {
+      const owner = await fixtures.organisationWithKey();
+      const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
+      const other = await fixtures.job({ owner, inputs: { 'b.tif': raster(64 * 1024) } });
+      const { body } = await put(api, stranded);
+      await failInRedisOnly(api, queuePrefix, body.id);
+      const endedAttempt = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))!.data.admission as string);
+      // The ended attempt's worker releases, with its job's token, just after the revive renewed the admission
+      // and before it retries the job (which is still failed then: a release without a token would free it).
+      const fair = api.app.get(FairShare);
+      const queue = api.app.get(PackageQueue);
+      const renew = fair.renew.bind(fair);
+      let stillAdmitted: string | undefined;
+      fair.renew = async (operationId) => {
+        fair.renew = renew;
+        const token = await renew(operationId);
+        expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(operationId))).toBe('failed');
+        await queue.release(operationId, endedAttempt);
+        stillAdmitted = await fair.stateOf(operationId);
+        return token;
+      };
+
+      await put(api, stranded);
+      expect(fair.renew).toBe(renew);
+
+      expect(stillAdmitted).toBe('running');
+      expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(body.id))).toBe('waiting');
+      expect(await fair.admitted()).toEqual([body.id]);
+      const { body: second } = await put(api, other);
+      expect(await queue.admitNext(2)).toEqual([]);
+      worker = await startTestApp('worker', settings);
+      const ready = await readyOperation(body.id);
+      const secondReady = await readyOperation(second.id);
+      expect(ready.readyAt!.getTime()).toBeLessThanOrEqual(secondReady.startedAt!.getTime());
+    } finally {
+      await worker?.close();
+      await api.close();
+    }
+  }, 60_000);
+
   it("a release that comes between a revive's look at the slot and its retry sends the revived operation back in line, not past the cap", async () => {
     const queuePrefix = uniqueQueuePrefix();
     const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
