@@ -162,15 +162,17 @@ describe('packages: built, failed, expired, swept', () => {
         data: { workflowId: fine.workflowId, jobId: fine.jobId, ...expired, archiveKey: fineKey, expiresAt: new Date(Date.now() - 1_000) },
       });
 
-      const result = await service.app.get(RetentionService).sweep();
+      await service.app.get(RetentionService).sweep();
 
-      expect(result.expired).toBeGreaterThanOrEqual(2);
+      // What is checked is where both ended, not this sweep's count: the scheduled sweeps of other tests'
+      // services share the run's database and may take either row first.
       expect(await exists(fineKey)).toBe(false);
       expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: due.id } })).status).toBe('expired');
       expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: stuck.id } })).status).toBe('expired');
       expect(await fixtures.prisma.packageObject.findMany({ where: { key: 'packages//stuck.zip' } })).toEqual([expect.objectContaining({ state: 'deleting' })]);
-      // And the next sweep tries it again, still without holding anything up.
-      await expect(service.app.get(PackageObjects).sweep()).resolves.toBe(0);
+      // And the next sweep tries it again, still without holding anything up, and keeps it listed.
+      await expect(service.app.get(PackageObjects).sweep()).resolves.toEqual(expect.any(Number));
+      expect(await fixtures.prisma.packageObject.findMany({ where: { key: 'packages//stuck.zip' } })).toEqual([expect.objectContaining({ state: 'deleting' })]);
     });
 
     it('answers a permanent failure as it is until the job changes, without a new build', async () => {
