@@ -136,7 +136,27 @@ describe('no operation stranded, one writer per package', () => {
     }
   }, 60_000);
 
-  it("a revived job whose slot was released waits under ORG_MAX_ACTIVE_BUILDS, first in its organisation's line, then is retried and built", async () => {
+  interface StrandedBuild {
+    api: TestApp;
+    queuePrefix: string;
+    fair: FairShare;
+    queue: PackageQueue;
+    /** The stranded operation and the job it packages. */
+    operationId: string;
+    stranded: SeededJob;
+    /** More jobs of the same organisation. */
+    others: SeededJob[];
+    /** The admission token the ended attempt's job carried: what its worker releases the slot with. */
+    endedAttempt: string;
+    startWorker(): Promise<TestApp>;
+  }
+
+  /**
+   * An API under ORG_MAX_ACTIVE_BUILDS 1 and an organisation's build stranded in it: admitted, its job failed
+   * in Redis only, its slot not released yet; `others` more jobs of that organisation. A worker starts when
+   * asked; everything is closed afterwards.
+   */
+  async function withStrandedBuild(others: number, use: (build: StrandedBuild) => Promise<void>): Promise<void> {
     const queuePrefix = uniqueQueuePrefix();
     const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
     const api = await startTestApp('api', settings);
@@ -144,99 +164,87 @@ describe('no operation stranded, one writer per package', () => {
     try {
       const owner = await fixtures.organisationWithKey();
       const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
-      const other = await fixtures.job({ owner, inputs: { 'b.tif': raster(64 * 1024) } });
-      const later = await fixtures.job({ owner, inputs: { 'c.tif': raster(64 * 1024) } });
+      const otherJobs: SeededJob[] = [];
+      for (let i = 0; i < others; i++) otherJobs.push(await fixtures.job({ owner, inputs: { [`other-${i}.tif`]: raster(64 * 1024) } }));
       const { body } = await put(api, stranded);
       await failInRedisOnly(api, queuePrefix, body.id);
+      const endedAttempt = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))!.data.admission as string);
+      expect(endedAttempt).toMatch(/^\d+$/);
+      await use({
+        api,
+        queuePrefix,
+        fair: api.app.get(FairShare),
+        queue: api.app.get(PackageQueue),
+        operationId: body.id,
+        stranded,
+        others: otherJobs,
+        endedAttempt,
+        startWorker: async () => (worker = await startTestApp('worker', settings)),
+      });
+    } finally {
+      await worker?.close();
+      await api.close();
+    }
+  }
+
+  it("a revived job whose slot was released waits under ORG_MAX_ACTIVE_BUILDS, first in its organisation's line, then is retried and built", async () => {
+    await withStrandedBuild(2, async ({ api, queuePrefix, fair, queue, operationId, stranded, others: [other, later], startWorker }) => {
       // As a worker does once a job has failed for good: the organisation's slot is free again.
-      const fair = api.app.get(FairShare);
-      await api.app.get(PackageQueue).release(body.id);
+      await queue.release(operationId);
       // And the organisation's one slot goes to its other build; a third joins the line behind it.
       const { body: second } = await put(api, other);
-      expect(await api.app.get(PackageQueue).admitNext(1)).toEqual([second.id]);
+      expect(await queue.admitNext(1)).toEqual([second.id]);
       const { body: third } = await put(api, later);
 
       await put(api, stranded);
 
       // Revived without a second slot: in line, its job still failed, one build admitted.
-      expect(await fair.stateOf(body.id)).toBe('queued');
-      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('failed');
+      expect(await fair.stateOf(operationId)).toBe('queued');
+      expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(operationId))).toBe('failed');
       expect(await fair.admitted()).toEqual([second.id]);
       // Once the other build has ended, the revived one is admitted before the build that joined the line
       // after it was first queued, its job retried, and the package built.
-      worker = await startTestApp('worker', settings);
+      await startWorker();
       await readyOperation(second.id);
-      const ready = await readyOperation(body.id);
+      const ready = await readyOperation(operationId);
       expect(ready.errorCode).toBeNull();
       const thirdReady = await readyOperation(third.id);
       expect(ready.startedAt!.getTime()).toBeLessThan(thirdReady.startedAt!.getTime());
       expect(ready.readyAt!.getTime()).toBeLessThanOrEqual(thirdReady.startedAt!.getTime());
-    } finally {
-      await worker?.close();
-      await api.close();
-    }
+    });
   }, 60_000);
 
   it("a revive that comes before the ended attempt's release keeps the organisation's slot: the late release leaves the revived build counted", async () => {
-    const queuePrefix = uniqueQueuePrefix();
-    const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
-    const api = await startTestApp('api', settings);
-    let worker: TestApp | undefined;
-    try {
-      const owner = await fixtures.organisationWithKey();
-      const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
-      const other = await fixtures.job({ owner, inputs: { 'b.tif': raster(64 * 1024) } });
-      const { body } = await put(api, stranded);
-      // The job has failed in Redis; the worker that ran it has not released its slot yet.
-      await failInRedisOnly(api, queuePrefix, body.id);
-      const endedAttempt = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))!.data.admission as string);
+    await withStrandedBuild(1, async ({ api, queuePrefix, fair, queue, operationId, stranded, others: [other], endedAttempt, startWorker }) => {
       await put(api, stranded);
-      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('waiting');
+      expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(operationId))).toBe('waiting');
 
       // The ended attempt's worker releases, as workers do, with the admission token its job carried.
-      const queue = api.app.get(PackageQueue);
-      expect(endedAttempt).toMatch(/^\d+$/);
-      await queue.release(body.id, endedAttempt);
+      await queue.release(operationId, endedAttempt);
 
       // The revived build still holds the organisation's one slot: its other build is not admitted beside it.
-      const fair = api.app.get(FairShare);
-      expect(await fair.admitted()).toEqual([body.id]);
+      expect(await fair.admitted()).toEqual([operationId]);
       const { body: second } = await put(api, other);
       expect(await queue.admitNext(2)).toEqual([]);
       expect(await fair.stateOf(second.id)).toBe('queued');
-      worker = await startTestApp('worker', settings);
-      await readyOperation(body.id);
+      await startWorker();
+      await readyOperation(operationId);
       await readyOperation(second.id);
-    } finally {
-      await worker?.close();
-      await api.close();
-    }
+    });
   }, 60_000);
 
   it("a release that comes after a revive renewed the admission, before its retry, frees nothing: the retried build keeps the slot", async () => {
-    const queuePrefix = uniqueQueuePrefix();
-    const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
-    const api = await startTestApp('api', settings);
-    let worker: TestApp | undefined;
-    try {
-      const owner = await fixtures.organisationWithKey();
-      const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
-      const other = await fixtures.job({ owner, inputs: { 'b.tif': raster(64 * 1024) } });
-      const { body } = await put(api, stranded);
-      await failInRedisOnly(api, queuePrefix, body.id);
-      const endedAttempt = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))!.data.admission as string);
+    await withStrandedBuild(1, async ({ api, queuePrefix, fair, queue, operationId, stranded, others: [other], endedAttempt, startWorker }) => {
       // The ended attempt's worker releases, with its job's token, just after the revive renewed the admission
       // and before it retries the job (which is still failed then: a release without a token would free it).
-      const fair = api.app.get(FairShare);
-      const queue = api.app.get(PackageQueue);
       const renew = fair.renew.bind(fair);
       let stillAdmitted: string | undefined;
-      fair.renew = async (operationId) => {
+      fair.renew = async (id) => {
         fair.renew = renew;
-        const token = await renew(operationId);
-        expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(operationId))).toBe('failed');
-        await queue.release(operationId, endedAttempt);
-        stillAdmitted = await fair.stateOf(operationId);
+        const token = await renew(id);
+        expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(id))).toBe('failed');
+        await queue.release(id, endedAttempt);
+        stillAdmitted = await fair.stateOf(id);
         return token;
       };
 
@@ -244,39 +252,25 @@ describe('no operation stranded, one writer per package', () => {
       expect(fair.renew).toBe(renew);
 
       expect(stillAdmitted).toBe('running');
-      expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(body.id))).toBe('waiting');
-      expect(await fair.admitted()).toEqual([body.id]);
+      expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(operationId))).toBe('waiting');
+      expect(await fair.admitted()).toEqual([operationId]);
       const { body: second } = await put(api, other);
       expect(await queue.admitNext(2)).toEqual([]);
-      worker = await startTestApp('worker', settings);
-      const ready = await readyOperation(body.id);
+      await startWorker();
+      const ready = await readyOperation(operationId);
       const secondReady = await readyOperation(second.id);
       expect(ready.readyAt!.getTime()).toBeLessThanOrEqual(secondReady.startedAt!.getTime());
-    } finally {
-      await worker?.close();
-      await api.close();
-    }
+    });
   }, 60_000);
 
   it("a release that comes between a revive's look at the slot and its retry sends the revived operation back in line, not past the cap", async () => {
-    const queuePrefix = uniqueQueuePrefix();
-    const settings = { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1' };
-    const api = await startTestApp('api', settings);
-    let worker: TestApp | undefined;
-    try {
-      const owner = await fixtures.organisationWithKey();
-      const stranded = await fixtures.job({ owner, inputs: { 'a.tif': raster(64 * 1024) } });
-      const { body } = await put(api, stranded);
-      await failInRedisOnly(api, queuePrefix, body.id);
+    await withStrandedBuild(0, async ({ api, queuePrefix, fair, queue, operationId, stranded, endedAttempt, startWorker }) => {
       // The ended attempt's worker releases the slot just after the revive has seen it held.
-      const fair = api.app.get(FairShare);
-      const queue = api.app.get(PackageQueue);
-      const endedAttempt = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))!.data.admission as string);
       const stateOf = fair.stateOf.bind(fair);
-      fair.stateOf = async (operationId) => {
+      fair.stateOf = async (id) => {
         fair.stateOf = stateOf;
-        const state = await stateOf(operationId);
-        await queue.release(operationId, endedAttempt);
+        const state = await stateOf(id);
+        await queue.release(id, endedAttempt);
         return state;
       };
 
@@ -285,16 +279,13 @@ describe('no operation stranded, one writer per package', () => {
 
       // Its job not queued again without a slot: the operation back in its organisation's line, then admitted,
       // its job retried, and built.
-      expect(await fair.stateOf(body.id)).toBe('queued');
+      expect(await fair.stateOf(operationId)).toBe('queued');
       expect(await fair.admitted()).toEqual([]);
-      expect(await inspectQueue(queuePrefix, (queue) => queue.getJobState(body.id))).toBe('failed');
-      worker = await startTestApp('worker', settings);
-      const ready = await readyOperation(body.id);
+      expect(await inspectQueue(queuePrefix, (bull) => bull.getJobState(operationId))).toBe('failed');
+      await startWorker();
+      const ready = await readyOperation(operationId);
       expect(ready.errorCode).toBeNull();
-    } finally {
-      await worker?.close();
-      await api.close();
-    }
+    });
   }, 60_000);
 
   it('a revived job is a fresh start: after one that had stalled before is revived, a worker dying under it once more gets it rebuilt, not failed', async () => {
