@@ -37,11 +37,12 @@ async function main(): Promise<void> {
     s3Dir: options.s3Dir,
     tmpDir: options.tmpDir,
     neededBytes: options.sizes.reduce((sum, size) => sum + size, 0) + 2 * largest + 1024 ** 3 + (options.network.enabled ? 3 * networkBytes(options) : 0),
+    complete: options.s3Complete,
   });
   const forget = onInterrupt(() => s3.close());
   const storage = new StorageRepository(benchConfig(s3.endpoint));
   try {
-    log(`S3 at ${s3.endpoint}${s3.directory ? ` (s3rver, pid ${s3.pid}, files in ${s3.directory})` : ''}`);
+    log(`S3 at ${s3.endpoint}${s3.directory ? ` (s3rver, pid ${s3.pid}, files in ${s3.directory}, uploads completed by ${options.s3Complete === 'assemble' ? 'assembling the parts as S3 does' : "s3rver's rewrite"})` : ''}`);
     if (options.s3Endpoint) {
       await storage.ensureBucket(BENCH_BUCKETS.assets);
       await storage.ensureBucket(BENCH_BUCKETS.packages);

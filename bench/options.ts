@@ -65,6 +65,11 @@ export interface BenchOptions {
   tmpDir: string;
   /** Where s3rver keeps its objects (BENCH_S3_DIR); by default RAM (/dev/shm) when it has room. */
   s3Dir: string | undefined;
+  /**
+   * How the bench's s3rver completes a multipart upload (BENCH_S3_COMPLETE): `assemble` (default) as S3 does,
+   * without rehashing the object (bench/s3-complete.ts); `rewrite`, s3rver's own, seconds per GiB.
+   */
+  s3Complete: 'assemble' | 'rewrite';
   postgresUrl: string;
   redisUrl: string;
   /** Writes every measurement as JSON here too (BENCH_JSON), for comparing runs. */
@@ -91,6 +96,11 @@ export function parseDataSetShape(name: string, text: string): DataSetShape {
   const objectBytes = parseBytes(sized[2]);
   if (total % objectBytes !== 0) throw new Error(`${name}: ${sized[1]} is not a whole number of ${sized[2]} objects`);
   return { objects: total / objectBytes, objectBytes };
+}
+
+function oneOf<T extends string>(name: string, text: string, values: readonly T[]): T {
+  if (!(values as readonly string[]).includes(text)) throw new Error(`${name} must be one of ${values.join(', ')}, not "${text}"`);
+  return text as T;
 }
 
 function positiveInteger(name: string, text: string): number {
@@ -132,6 +142,7 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env, argv: string[
     s3Endpoint: settings.BENCH_S3_ENDPOINT || undefined,
     tmpDir: get('BENCH_TMPDIR', tmpdir()),
     s3Dir: settings.BENCH_S3_DIR || undefined,
+    s3Complete: oneOf('BENCH_S3_COMPLETE', get('BENCH_S3_COMPLETE', 'assemble'), ['assemble', 'rewrite'] as const),
     postgresUrl: get('BENCH_POSTGRES_URL', 'postgresql://postgres:postgres@127.0.0.1:5432'),
     redisUrl: get('BENCH_REDIS_URL', 'redis://127.0.0.1:6379'),
     jsonPath: settings.BENCH_JSON || undefined,

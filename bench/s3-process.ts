@@ -35,7 +35,7 @@ async function s3Folder(requested: string | undefined, fallback: string, neededB
  */
 export async function startBenchS3(
   external: string | undefined,
-  options: { s3Dir: string | undefined; tmpDir: string; neededBytes: number },
+  options: { s3Dir: string | undefined; tmpDir: string; neededBytes: number; complete?: 'assemble' | 'rewrite' },
 ): Promise<BenchS3> {
   // BENCH_S3_PID: the pid of an external s3rver on this machine, to report its CPU as well.
   if (external) return { endpoint: external, pid: Number(process.env.BENCH_S3_PID) || undefined, close: async () => undefined };
@@ -47,6 +47,7 @@ export async function startBenchS3(
     // provider: without this flag any listing past 1,000 keys (a data set of small objects) fails with 500.
     execArgv: ['--openssl-legacy-provider'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, BENCH_S3_COMPLETE: options.complete ?? process.env.BENCH_S3_COMPLETE ?? 'assemble' },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
