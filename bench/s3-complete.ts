@@ -42,15 +42,15 @@ export function completeUploadsLikeS3(store: FilesystemStore): void {
       readFile(path.join(uploadDir, 'metadata'), 'utf8').then((text) => JSON.parse(text) as Record<string, string>),
     ]);
     const parts = [...listed].sort((a, b) => a.number - b.number);
-    const digests = await Promise.all(
-      parts.map(async (part) => {
-        const md5 = await readFile(path.join(uploadDir, `${part.number}.md5`), 'utf8').catch(() => '');
-        if (md5 === '' || md5 !== part.etag) {
-          throw new S3Error('InvalidPart', 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not have matched the part\'s entity tag.');
-        }
-        return Buffer.from(md5, 'hex');
-      }),
-    );
+    // One part at a time: an upload may have 10,000 parts, more than this process may hold files open.
+    const digests: Buffer[] = [];
+    for (const part of parts) {
+      const md5 = await readFile(path.join(uploadDir, `${part.number}.md5`), 'utf8').catch(() => '');
+      if (md5 === '' || md5 !== part.etag) {
+        throw new S3Error('InvalidPart', "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not have matched the part's entity tag.");
+      }
+      digests.push(Buffer.from(md5, 'hex'));
+    }
     const objectPath = store.getResourcePath(bucket, key, 'object');
     await mkdir(path.dirname(objectPath), { recursive: true });
     const size = await joinFiles(
