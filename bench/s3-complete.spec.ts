@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
-import { completeUploadsLikeS3 } from './s3-complete.js';
+import { completeUploadsLikeS3, storeOf } from './s3-complete.js';
 
 const BUCKET = 'assembled';
 
@@ -16,7 +16,7 @@ describe("the bench's s3rver completing multipart uploads as S3 does", () => {
   beforeAll(async () => {
     directory = await mkdtemp(path.join(tmpdir(), 'jd-s3-complete-'));
     server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, configureBuckets: [{ name: BUCKET }] });
-    completeUploadsLikeS3((server as unknown as { store: Parameters<typeof completeUploadsLikeS3>[0] }).store);
+    completeUploadsLikeS3(server);
     const { port } = await server.run();
     s3 = new S3Client({
       endpoint: `http://127.0.0.1:${port}`,
@@ -34,7 +34,7 @@ describe("the bench's s3rver completing multipart uploads as S3 does", () => {
   });
 
   /** Where s3rver keeps the parts of unfinished uploads, one folder per upload id. */
-  const uploadsFolder = () => (server as unknown as { store: Parameters<typeof completeUploadsLikeS3>[0] }).store.getResourcePath(BUCKET, undefined, 'uploads');
+  const uploadsFolder = () => storeOf(server).getResourcePath(BUCKET, undefined, 'uploads');
 
   /** Uploads `parts` in the order given (part numbers as listed), and returns what each part was acknowledged with. */
   async function uploadParts(key: string, parts: Array<{ number: number; bytes: Buffer }>) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import type S3rver from 's3rver';
 
 /**
  * CompleteMultipartUpload for the bench's s3rver, done the way S3 does it rather than the way s3rver does.
@@ -34,7 +35,14 @@ interface ListedPart {
 type S3ErrorClass = new (code: string, message: string, detail?: Record<string, unknown>) => Error;
 const S3Error = createRequire(import.meta.url)('s3rver/lib/models/error.js') as S3ErrorClass;
 
-export function completeUploadsLikeS3(store: FilesystemStore): void {
+/** The store `server` serves from; not part of s3rver's typed surface. */
+export function storeOf(server: S3rver): FilesystemStore {
+  return (server as unknown as { store: FilesystemStore }).store;
+}
+
+/** Makes `server` complete multipart uploads as S3 does, before it runs. */
+export function completeUploadsLikeS3(server: S3rver): void {
+  const store = storeOf(server);
   store.putObjectMultipart = async (bucket, uploadId, listed) => {
     const uploadDir = path.join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
     const [key, metadata] = await Promise.all([

@@ -15,8 +15,7 @@ const server = new S3rver({
   silent: true,
   configureBuckets: buckets.map((name) => ({ name })),
 });
-// s3rver's store is not part of its typed surface; the complete is replaced on the instance it serves from.
-if (process.env.BENCH_S3_COMPLETE !== 'rewrite') completeUploadsLikeS3((server as unknown as { store: Parameters<typeof completeUploadsLikeS3>[0] }).store);
+if (process.env.BENCH_S3_COMPLETE !== 'rewrite') completeUploadsLikeS3(server);
 const { port } = await server.run();
 process.send!({ port });
 // The IPC channel closes when the parent exits or lets go of this child, whatever the reason.
