@@ -193,6 +193,27 @@ describe('the catalogue API and task downloads', () => {
       expect(conflict.body).toEqual(envelope('CONFLICT', []));
     });
 
+    it('takes the organisation id in upper case as the same organisation, creating and then answering the workflow', async () => {
+      const workflowId = uniqueId('wf');
+      const shouted = owner.organisationId.toUpperCase();
+      const created = await putWorkflow(workflowId, shouted).expect(200);
+      const again = await putWorkflow(workflowId, shouted).expect(200);
+      const lower = await putWorkflow(workflowId).expect(200);
+
+      expect(created.body).toMatchObject({ workflow_id: workflowId, organisation_id: owner.organisationId });
+      expect(again.body).toEqual(created.body);
+      expect(lower.body).toEqual(created.body);
+    });
+
+    it('creates a new workflow once when its registrations race, answering each of them 200', async () => {
+      const workflowId = uniqueId('wf');
+      const answers = await Promise.all(Array.from({ length: 12 }, () => putWorkflow(workflowId)));
+
+      expect(answers.map((answer) => answer.status)).toEqual(Array(12).fill(200));
+      expect(new Set(answers.map((answer) => JSON.stringify(answer.body))).size).toBe(1);
+      expect(await fixtures.prisma.workflow.count({ where: { id: workflowId } })).toBe(1);
+    });
+
     it('packages a job of three sources per side across two buckets, each entry named as its source says', async () => {
       const workflowId = uniqueId('wf');
       const base = uniqueId('run');
@@ -460,7 +481,9 @@ describe('the catalogue API and task downloads', () => {
 
     it('finished_at that is not an RFC 3339 date-time, or a day that does not exist (year 0 included), is refused naming it; null means absent', async () => {
       // ISO 8601 week and ordinal dates, its basic format, an hour-only offset: forms Date cannot read.
-      for (const finishedAt of ['2026-W48-7', '2026-333', '20261129', '2026-11-29T12Z', '2026-11-29T12:00:00+14', '2026-02-30T10:00:00Z', '0000-01-01T00:00:00Z', 'yesterday', 20261129]) {
+      for (const finishedAt of ['2026-W48-7', '2026-333', '20261129', '2026-11-29T12Z', '2026-11-29T12:00:00+14', '2026-02-30T10:00:00Z', '0000-01-01T00:00:00Z', 'yesterday', 20261129,
+        // A date that exists, moved out of the years 1 to 9999 by its offset.
+        '0001-01-01T00:00:00+00:01', '9999-12-31T23:59:59-23:59']) {
         const answer = await putJob(workflowId, 'when', { ...valid(), finished_at: finishedAt }).expect(400);
         await refused(answer, 'INVALID_REQUEST', [{ field: 'finished_at', message: 'finished_at must be an RFC 3339 date-time, such as 2026-11-30T10:00:00Z' }]);
       }
@@ -469,6 +492,8 @@ describe('the catalogue API and task downloads', () => {
       await putWorkflow(accepting).expect(200);
       const offset = await putJob(accepting, 'when', { ...valid(), finished_at: '2026-11-30T12:00:00+02:00' }).expect(200);
       expect(offset.body.finished_at).toBe('2026-11-30T10:00:00.000Z');
+      const earliest = await putJob(accepting, 'earliest', { ...valid(), finished_at: '0001-01-01T00:00:00-00:01' }).expect(200);
+      expect(earliest.body.finished_at).toBe('0001-01-01T00:01:00.000Z');
       const unset = await putJob(accepting, 'unset', { ...valid(), finished_at: null }).expect(200);
       expect(Math.abs(Date.now() - Date.parse(unset.body.finished_at))).toBeLessThan(60_000);
       const running = await putJob(accepting, 'running', { ...valid(), status: 'running', finished_at: null }).expect(200);

@@ -115,6 +115,17 @@ describe('the operator CLI', () => {
     expect(workflow.organisationId).toBe(orgId);
   });
 
+  it('takes the organisation id in upper case, for a new workflow and again for the same one', async () => {
+    const { id: orgId } = await ok('org', 'create', 'shouting');
+    const workflowId = uniqueId('wf');
+
+    const first = await ok('job', 'register', '--org', orgId.toUpperCase(), '--workflow', workflowId, '--job', 'a');
+    const second = await ok('job', 'register', '--org', orgId.toUpperCase(), '--workflow', workflowId, '--job', 'b');
+
+    expect(first).toMatchObject({ workflow_id: workflowId, job_id: 'a', organisation_id: orgId });
+    expect(second).toMatchObject({ workflow_id: workflowId, job_id: 'b', organisation_id: orgId });
+  });
+
   it('registers a job with explicit status and several sources per side, prefixes and single objects, in order', async () => {
     const { id: orgId } = await ok('org', 'create', 'explicit');
     const workflowId = uniqueId('wf');

@@ -50,9 +50,14 @@ export class CatalogueRepository {
     return this.prisma.workflow.findUnique({ where: { id } });
   }
 
-  /** Creates the workflow for the organisation unless it exists; answers it as stored (maybe another's). */
+  /**
+   * Creates the workflow for the organisation unless it exists; answers it as stored (maybe another's). One
+   * INSERT ... ON CONFLICT DO NOTHING: Prisma's upsert with nothing to update is a SELECT then an INSERT, and two
+   * registrations of a new workflow at once (an engine retrying a timed-out call) failed one with P2002.
+   */
   async ensureWorkflow(id: string, organisationId: string): Promise<Workflow> {
-    return this.prisma.workflow.upsert({ where: { id }, create: { id, organisationId }, update: {} });
+    await this.prisma.$executeRaw`INSERT INTO workflows (id, organisation_id) VALUES (${id}, ${organisationId}::uuid) ON CONFLICT (id) DO NOTHING`;
+    return this.prisma.workflow.findUniqueOrThrow({ where: { id } });
   }
 
   findJob(workflowId: string, jobId: string): Promise<Job | null> {

@@ -65,9 +65,9 @@ export class CatalogueService {
 
   /** Creates the workflow for the organisation; 409 when another organisation owns it. */
   async registerWorkflow(workflowId: string, organisationId: string): Promise<{ workflow_id: string; organisation_id: string; created_at: string }> {
-    await this.requireOrganisation(organisationId);
-    const workflow = await this.catalogue.ensureWorkflow(workflowId, organisationId);
-    if (workflow.organisationId !== organisationId) throw new AppError('CONFLICT', `workflow ${workflowId} belongs to another organisation`);
+    const ownerId = await this.requireOrganisation(organisationId);
+    const workflow = await this.catalogue.ensureWorkflow(workflowId, ownerId);
+    if (workflow.organisationId !== ownerId) throw new AppError('CONFLICT', `workflow ${workflowId} belongs to another organisation`);
     return { workflow_id: workflow.id, organisation_id: workflow.organisationId, created_at: workflow.createdAt.toISOString() };
   }
 
@@ -77,13 +77,11 @@ export class CatalogueService {
    */
   async registerJob(registration: JobRegistration, owner?: { organisationId: string; createWorkflow: boolean }): Promise<JobView> {
     this.validate(registration);
-    if (owner?.createWorkflow) {
-      await this.requireOrganisation(owner.organisationId);
-      await this.catalogue.ensureWorkflow(registration.workflowId, owner.organisationId);
-    }
+    const ownerId = owner && (await this.requireOrganisation(owner.organisationId));
+    if (ownerId && owner?.createWorkflow) await this.catalogue.ensureWorkflow(registration.workflowId, ownerId);
     const workflow = await this.catalogue.findWorkflow(registration.workflowId);
     if (!workflow) throw new AppError('NOT_FOUND', `no workflow ${registration.workflowId}`);
-    if (owner && workflow.organisationId !== owner.organisationId) throw new AppError('FORBIDDEN', `workflow ${registration.workflowId} belongs to another organisation`);
+    if (ownerId && workflow.organisationId !== ownerId) throw new AppError('FORBIDDEN', `workflow ${registration.workflowId} belongs to another organisation`);
 
     const { workflowId, jobId } = registration;
     const { view, superseded } = await this.catalogue.inJobTransaction(workflowId, jobId, async (tx) => {
@@ -153,10 +151,16 @@ export class CatalogueService {
     for (const object of superseded) await this.packageObjects.deleteListed(object);
   }
 
-  private async requireOrganisation(organisationId: string): Promise<void> {
-    if (!/^[0-9a-f-]{36}$/i.test(organisationId) || !(await this.catalogue.findOrganisation(organisationId))) {
+  /**
+   * The organisation's id as Postgres stores it. A UUID may be given in upper case; Postgres finds it, but
+   * answers it in lower case, so comparisons with stored ids are made with what it answers.
+   */
+  private async requireOrganisation(organisationId: string): Promise<string> {
+    const organisation = /^[0-9a-f-]{36}$/i.test(organisationId) ? await this.catalogue.findOrganisation(organisationId) : null;
+    if (!organisation) {
       throw new AppError('INVALID_REQUEST', 'no such organisation', [{ field: 'organisation_id', message: `no organisation with id ${organisationId}` }]);
     }
+    return organisation.id;
   }
 
   /** Ids, sources and the consistency of finished_at; every problem at once, each naming its field. */

@@ -38,8 +38,15 @@ export function isDateTime(value: unknown): boolean {
   lastDay.setUTCFullYear(year, month, 0);
   const daysInMonth = lastDay.getUTCDate();
   // Postgres has no year 0.
-  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth;
+  if (!(year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth)) return false;
+  // The offset may carry the instant out of those years ("0001-01-01T00:00:00+23:59" is in year 0).
+  const instant = new Date(value as string).getTime();
+  return instant >= FIRST_INSTANT && instant <= LAST_INSTANT;
 }
+
+/** What Postgres and toISOString both take: the years 1 to 9999, in UTC. */
+const FIRST_INSTANT = new Date(0).setUTCFullYear(1, 0, 1);
+const LAST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 const IsDateTime = (message: string) => ValidateBy({ name: 'isDateTime', validator: { validate: isDateTime, defaultMessage: () => message } });
 
