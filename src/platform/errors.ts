@@ -68,6 +68,10 @@ const UNAVAILABLE_MESSAGES = [
   /timeout exceeded when trying to connect/i,
   /Query read timeout/i,
   /Can't reach database server/i,
+  // Prisma's P2028 when no connection could even begin a transaction in its maxWait (2 s): Postgres accepts
+  // connections and does not answer (a failover, a partition). The same hang answers a single statement with
+  // "Connection terminated due to connection timeout"; both are an outage, not a statement that runs too long.
+  /Unable to start a transaction in the given time/i,
   /connect ECONNREFUSED/i,
   /the database system is (starting up|shutting down)/i,
   /terminating connection due to administrator command/i,
