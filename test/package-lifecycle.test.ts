@@ -267,6 +267,28 @@ describe('packages: built, failed, expired, swept', () => {
       expect(await fixtures.prisma.packageObject.count({ where: { key } })).toBe(0);
     });
 
+    it('deletes a cancelled or expired package left behind by a failed deletion at the next sweep, without the grace, and keeps a ready one', async () => {
+      // Ready packages whose operation then ended, each listed for deletion just now, as cancel and expire list
+      // them; their own deletion is taken to have failed, so the objects are still there.
+      const objects = new PackageObjects(fixtures.prisma, service.app.get(StorageRepository), { ...service.config, PACKAGE_DELETE_GRACE_SECONDS: 600 } as AppConfig);
+      const packages: Record<string, string> = {};
+      for (const status of ['cancelled', 'expired', 'ready'] as const) {
+        const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
+        const key = `packages/${uniqueId(status)}/attempt-1.zip`;
+        await fixtures.storage.putObject('test-packages', key, Buffer.from('PK'), 'application/zip');
+        const operation = await fixtures.prisma.downloadOperation.create({ data: { workflowId: job.workflowId, jobId: job.jobId, attempts: 1, status, archiveKey: key } });
+        if (status !== 'ready') await fixtures.prisma.packageObject.create({ data: { bucket: 'test-packages', key, operationId: operation.id, state: 'deleting' } });
+        packages[status] = key;
+      }
+
+      await objects.sweep();
+
+      expect(await exists(packages.cancelled)).toBe(false);
+      expect(await exists(packages.expired)).toBe(false);
+      expect(await exists(packages.ready)).toBe(true);
+      expect(await fixtures.prisma.packageObject.count({ where: { key: { in: Object.values(packages) } } })).toBe(0);
+    });
+
     it('an overtaken attempt that finishes while the sweep deletes its object records nothing: no operation is ready on an object going away', async () => {
       // Attempt 1 lost its lock and attempt 2 runs; attempt 1 still finishes its upload, as a partitioned worker may.
       const { operation, key } = await overtakenAttemptObject();

@@ -76,11 +76,13 @@ export class PackageObjects {
     // Each is claimed ('deleting') before S3 is asked: an overtaken attempt that finishes meanwhile then finds
     // its object no longer its own and records nothing (markReady), so no ready operation points at an object
     // being deleted. A row that such a record holds locked is left for the next sweep.
+    // A package that was ready and has been cancelled or expired gets no grace: its upload completed long ago,
+    // nothing can write it again, and its URLs must stop working (when its deletion failed at the time).
     const due = await this.prisma.$queryRaw<DueObject[]>`
       UPDATE package_objects AS claimed SET state = 'deleting'
         FROM (SELECT p.bucket, p.key FROM package_objects p
                 LEFT JOIN download_operations o ON o.id = p.operation_id
-               WHERE p.updated_at < ${cutoff}
+               WHERE (p.updated_at < ${cutoff} OR COALESCE(o.archive_key = p.key AND o.status IN ('cancelled', 'expired'), false))
                  AND (p.state = 'deleting' OR o.id IS NULL OR ((o.status <> 'pending' OR o.attempts > p.attempt) AND o.updated_at < ${cutoff}))
                  AND NOT COALESCE(o.status = 'ready' AND o.archive_key = p.key, false)
                ORDER BY p.updated_at
