@@ -144,6 +144,45 @@ describe('reliability under faults', () => {
     }
   }, 120_000);
 
+  it('on SIGTERM while S3 does not answer deletions, a worker still hands its build back before it cuts its connections', async () => {
+    // Every DELETE of an object waits until the end of the test (a multipart upload's abort still goes through).
+    let release = () => undefined as void;
+    const deletionsHeld = new Promise<void>((resolve) => (release = resolve));
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      hold: (method, url) => (method === 'DELETE' && !url.includes('uploadId=') ? deletionsHeld : undefined),
+    });
+    const job = await fixtures.job({ inputs: bands(4, 48 * MiB) });
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const stopping = spawnService('worker', {
+      QUEUE_PREFIX: queuePrefix,
+      S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
+      SHUTDOWN_GRACE_SECONDS: '0',
+      WORKER_HEALTH_PORT: String(await freePort()),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      const operationId = await requestAndAwaitBuild(api, job);
+
+      await stopping.kill('SIGTERM');
+      expect(await stopping.exitedCleanly()).toBe(true);
+
+      expect(stopping.output()).toContain('handed back to the queue at shutdown');
+      expect((await operationOf(operationId)).status).toBe('pending');
+      const queued = await inspectQueue(queuePrefix, async (queue) => {
+        const back = await queue.getJob(operationId);
+        return { attemptsMade: back?.attemptsMade, state: await back?.getState() };
+      });
+      // Back in the queue at once, no attempt spent; not left active until its lock lapses and counted as stalled.
+      expect(queued).toEqual({ attemptsMade: 0, state: 'delayed' });
+    } finally {
+      release();
+      await stopping.kill('SIGKILL');
+      await api.close();
+      await proxy.close();
+    }
+  }, 120_000);
+
   it('a signal repeated while a worker stops (Ctrl-C through its launcher, a supervisor asking twice) does not cut its hand-back short', async () => {
     const { job, api, stopping } = await buildOnSpawnedWorker(bands(8, 64 * MiB), 1);
     try {

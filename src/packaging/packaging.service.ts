@@ -17,6 +17,7 @@ import { expectedPackageBytes } from './part-size.js';
 import { WebhookDispatcher } from '../notifications/webhook-dispatcher.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
+import { SHUTDOWN_REASON } from './attempt-policy.js';
 import { mapConcurrently } from '../utils/map-concurrently.js';
 
 export type PackagingOutcome = 'ready' | 'skipped';
@@ -129,7 +130,10 @@ export class PackagingService {
       });
       return 'ready';
     } catch (error) {
-      if (!mayBeRecorded) await this.abandon(location);
+      // At shutdown the hand-back to the queue comes first: the worker cuts its connections soon after its grace,
+      // and waiting here for a slow S3 to delete the object would make it miss that. The object stays listed as
+      // being written; the sweep deletes it once the next attempt has begun.
+      if (!mayBeRecorded && signal?.reason !== SHUTDOWN_REASON) await this.abandon(location);
       // The operation ended meanwhile (cancelled, superseded, or another attempt's package is ready): this
       // attempt has nothing left to record. A stop from outside (lost lock, cancel, shutdown) is the worker's to judge.
       if (ended.signal.aborted && !signal?.aborted) return 'skipped';
