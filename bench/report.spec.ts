@@ -25,4 +25,15 @@ describe('bench figures', () => {
     expect(throughput).toContain('= 0.898 x raw copy');
     expect(throughput).toContain('[target >= 0.9 x: MISSED]');
   });
+
+  it('list every run beside the medians, in the order they ran', () => {
+    const runs = (mibPerSecond: number[], cpuSeconds: number[]) => ({ mibPerSecond, cpuSeconds });
+    const raw = { ...summary(12.47, 4.23), runs: runs([82.1, 76.9, 95.6], [3.36, 4.76, 4.23]) };
+    const packaging = { ...summary(13.66, 5.84), runs: runs([75, 64.2, 106.4], [5.84, 6.45, 5.53]) };
+
+    const [throughput, cpu] = figureLines([{ label: '1 GiB', results: { raw, packaging } }], undefined);
+
+    expect(throughput).toContain('x raw copy (82 MiB/s; runs: raw 82, 77, 96, packaging 75, 64, 106 MiB/s) [target');
+    expect(cpu).toContain('x raw copy CPU (4.23 s; runs: raw 3.36, 4.76, 4.23, packaging 5.84, 6.45, 5.53 s) [target');
+  });
 });
