@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateBy, validateSync } from 'class-validator';
 
 export const ROLES = ['all', 'api', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -28,6 +28,23 @@ function IntegerSetting(min: number, max: number | undefined, message: string): 
  * Every setting of the service. Read from the environment once, at boot, by loadConfig(); nothing else reads
  * process.env. A default here is what `npm start` needs on a machine with Postgres and Redis on localhost.
  */
+/**
+ * An http:// or https:// URL that parses whole: a port past 65535, a second port or an unclosed bracket
+ * otherwise boots, and then fails every S3 request and every signed URL with "Invalid URL".
+ */
+function HttpUrlSetting(message: string): PropertyDecorator {
+  return ValidateBy({ name: 'isHttpUrl', validator: { validate: isHttpUrl, defaultMessage: () => message } });
+}
+
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== 'string' || !/^https?:\/\/\S+$/i.test(value)) return false;
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
 export class AppConfig {
   @IntegerSetting(1, 65535, 'PORT must be an integer between 1 and 65535')
   PORT = 3000;
@@ -43,11 +60,11 @@ export class AppConfig {
   QUEUE_PREFIX = '{job-downloads}';
 
   @IsOptional()
-  @Matches(/^https?:\/\/\S+$/, { message: 'S3_ENDPOINT must be an http:// or https:// URL' })
+  @HttpUrlSetting('S3_ENDPOINT must be an http:// or https:// URL')
   S3_ENDPOINT: string | undefined = undefined;
 
   @IsOptional()
-  @Matches(/^https?:\/\/\S+$/, { message: 'S3_PUBLIC_ENDPOINT must be an http:// or https:// URL' })
+  @HttpUrlSetting('S3_PUBLIC_ENDPOINT must be an http:// or https:// URL')
   S3_PUBLIC_ENDPOINT: string | undefined = undefined;
 
   @Matches(/^[a-z0-9-]{2,32}$/, { message: 'S3_REGION must be a region name such as us-east-1' })
@@ -68,7 +85,9 @@ export class AppConfig {
   @IntegerSetting(1, 604800, 'SIGNED_URL_TTL_SECONDS must be an integer from 1 to 604800 (7 days)')
   SIGNED_URL_TTL_SECONDS = 3600;
 
-  @IntegerSetting(1, undefined, 'PACKAGE_RETENTION_HOURS must be a positive integer')
+  // Bounded so that a package's expiry stays a date Postgres and JavaScript can hold: with "never" written as a
+  // huge number, every build failed after its upload, on an invalid expires_at.
+  @IntegerSetting(1, 876_000, 'PACKAGE_RETENTION_HOURS must be an integer from 1 to 876000 (100 years)')
   PACKAGE_RETENTION_HOURS = 168;
 
   @IntegerSetting(1, 64, 'WORKER_CONCURRENCY must be an integer from 1 to 64')
