@@ -232,6 +232,8 @@ describe('the catalogue API and task downloads', () => {
         bodies[name] = raster(4096 + name.length);
         await fixtures.storage.putObject(bucket, key, bodies[name], 'application/octet-stream');
       }
+      // An empty object beside the folder of the same name, as s3fs and some consoles leave: its marker.
+      await fixtures.storage.putObject('test-assets', `${base}/params`, Buffer.alloc(0), 'application/x-directory');
       const registered = await putJob(workflowId, 'job', {
         status: 'completed',
         inputs: [`s3://test-assets/${base}/scenes/`, `s3://test-assets-extra/${base}/aux/dem.tif`, `s3://test-assets/${base}/params`],

@@ -143,6 +143,11 @@ describe('packaging a job run into one ZIP', () => {
         // An object named like the folder of others: the folder's files keep their paths.
         tiles: 'a file named like a folder',
         'tiles/0.png': 'tile zero',
+        // S3 lets a key ending in "/" hold bytes: an object, not a folder marker.
+        'kept/': 'bytes under a key ending in a slash',
+        // Names Windows refuses: a colon (also an NTFS stream), a device name.
+        'scene:01.tif': tiff(1_000),
+        'nul.txt': 'not the null device',
       },
       outputs: { 'report.csv': 'a\n', 'Report.csv': 'b\n' },
     });
@@ -152,7 +157,7 @@ describe('packaging a job run into one ZIP', () => {
     const { file } = await fetchZip(body.signed_url, 'hostile.zip');
 
     const names = inspectZip(file).entries.map((e) => e.name);
-    expect(names).toHaveLength(12 + 1 - 1); // the folder marker is skipped; manifest.json is added
+    expect(names).toHaveLength(15 + 1 - 1); // the folder marker is skipped; manifest.json is added
     for (const name of names) {
       expect(name).not.toMatch(/^\//);
       expect(name).not.toContain('\\');
@@ -162,7 +167,8 @@ describe('packaging a job run into one ZIP', () => {
       expect(name).toMatch(/^(inputs|outputs)\/|^manifest\.json$/);
     }
     expect(new Set(names.map((n) => n.toLowerCase())).size).toBe(names.length);
-    expect(names).toEqual(expect.arrayContaining(['inputs/evil.txt', 'inputs/données/été.tif', 'inputs/odd name (1) [final].json']));
+    expect(names).toEqual(expect.arrayContaining(['inputs/evil.txt', 'inputs/données/été.tif', 'inputs/odd name (1) [final].json', 'inputs/kept', 'inputs/scene_01.tif', 'inputs/_nul.txt']));
+    for (const name of names) expect(name).not.toMatch(/[<>:"|?*]|[. ]$|(^|\/)(con|prn|aux|nul|com\d|lpt\d)(\.|\/|$)/i);
 
     const target = await mkdtemp(path.join(scratch, 'extract-'));
     execFileSync('unzip', ['-q', file, '-d', target]);
@@ -171,6 +177,7 @@ describe('packaging a job run into one ZIP', () => {
     expect(await readdir(scratch)).not.toContain('evil.txt');
     expect(await readFile(path.join(target, 'inputs/tiles/0.png'), 'utf8')).toBe('tile zero');
     expect(await readFile(path.join(target, 'inputs/tiles~2'), 'utf8')).toBe('a file named like a folder');
+    expect(await readFile(path.join(target, 'inputs/kept'), 'utf8')).toBe('bytes under a key ending in a slash');
   });
 
   it('fails a job with no assets with NO_ASSETS and leaves no package', async () => {

@@ -10,6 +10,19 @@ describe('safeSegments', () => {
     ['bell\u0007and\nnewline', ['bell_and_newline']],
     ['e\u0301te\u0301.tif', ['été.tif']],
     ['..', ['unnamed']],
+    // What Windows refuses or changes: its forbidden characters, trailing dots and spaces, device names.
+    ['scene:2024-01-01T12:00:00Z.tif', ['scene_2024-01-01T12_00_00Z.tif']],
+    ['a<b>c|d?e*f"g', ['a_b_c_d_e_f_g']],
+    ['report.txt:hidden', ['report.txt_hidden']],
+    ['a.txt.', ['a.txt']],
+    ['notes. . ', ['notes']],
+    ['CON', ['_CON']],
+    ['dir/nul.txt', ['dir', '_nul.txt']],
+    ['COM1.json', ['_COM1.json']],
+    ['lpt¹', ['_lpt¹']],
+    ['console.txt', ['console.txt']],
+    ['COM10', ['COM10']],
+    ['...', ['unnamed']],
   ])('%j becomes %j', (key, expected) => {
     expect(safeSegments(key)).toEqual(expected);
   });
@@ -17,6 +30,16 @@ describe('safeSegments', () => {
   it('shortens overlong segments to fit file systems', () => {
     const [segment] = safeSegments('x'.repeat(400));
     expect(Buffer.byteLength(segment)).toBeLessThanOrEqual(200);
+  });
+
+  it('keeps the extension of a name it shortens, and leaves no trailing space where it cut', () => {
+    const [long] = safeSegments(`${'x'.repeat(250)}.tif`);
+    expect(long).toBe(`${'x'.repeat(196)}.tif`);
+    const [spaced] = safeSegments(`${'x'.repeat(195)} ${'y'.repeat(10)}.tif`);
+    expect(spaced).toBe(`${'x'.repeat(195)}.tif`);
+    // An "extension" too long to be one is cut with the rest.
+    const [dotted] = safeSegments(`a.${'x'.repeat(300)}`);
+    expect(Buffer.byteLength(dotted)).toBe(200);
   });
 
   it('cuts overlong names by whole code points, never half an emoji', () => {
@@ -76,6 +99,16 @@ describe('assignEntryNames', () => {
       { folder: 'inputs', relativeKey: 'a/b~2/d.tif' },
     ]);
     expect(deeper).toEqual(['inputs/a/b~3', 'inputs/a/b/c.tif', 'inputs/a/b~2/d.tif']);
+  });
+
+  it('tells apart names that Windows would make the same: a trailing dot, a device name, a long s', () => {
+    const sut = assignEntryNames([
+      { folder: 'inputs', relativeKey: 'a.txt' },
+      { folder: 'inputs', relativeKey: 'a.txt.' },
+      { folder: 'inputs', relativeKey: 'ſ.txt' },
+      { folder: 'inputs', relativeKey: 's.txt' },
+    ]);
+    expect(sut).toEqual(['inputs/a.txt', 'inputs/a~2.txt', 'inputs/ſ.txt', 'inputs/s~2.txt']);
   });
 
   it('names the same sources the same way every time', () => {

@@ -240,6 +240,10 @@ export class PackagingService {
     if (source.key !== undefined) {
       const found = await this.storage.headObject(source.bucket, source.key, signal);
       if (found) {
+        // An empty object beside a folder of the same name is that folder's marker (s3fs and some consoles write
+        // one): `s3://b/p` then means the folder, as `s3://b/p/` does.
+        const folder = found.size === 0 ? await this.listed(source.bucket, `${source.key}/`, countOne, signal) : [];
+        if (folder.length > 0) return folder;
         countOne();
         // Its storage class is left out: the HEAD has told whether it can be read.
         const { archived, storageClass, ...object } = found;
@@ -247,13 +251,18 @@ export class PackagingService {
         return [{ relativeKey: source.key.slice(source.key.lastIndexOf('/') + 1), object }];
       }
     }
-    const prefix = source.prefix ?? `${source.key}/`;
+    const objects = await this.listed(source.bucket, source.prefix ?? `${source.key}/`, countOne, signal);
+    if (source.key !== undefined && objects.length === 0) throw new PackagingError('SOURCE_MISSING', `${uri} does not exist`, false);
+    return objects;
+  }
+
+  /** Every object under `prefix`, sorted by key, each with its key relative to the prefix. */
+  private async listed(bucket: string, prefix: string, countOne: () => void, signal?: AbortSignal): Promise<Array<{ relativeKey: string; object: StoredObject }>> {
     const objects: StoredObject[] = [];
-    for await (const object of this.storage.listObjects({ bucket: source.bucket, prefix }, signal)) {
+    for await (const object of this.storage.listObjects({ bucket, prefix }, signal)) {
       countOne();
       objects.push(object);
     }
-    if (source.key !== undefined && objects.length === 0) throw new PackagingError('SOURCE_MISSING', `${uri} does not exist`, false);
     objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return objects.map((object) => ({ relativeKey: object.key.slice(prefix.length), object }));
   }

@@ -85,7 +85,8 @@ export class StorageRepository implements OnModuleDestroy {
   }
 
   /**
-   * Every object under a prefix, page by page; folder markers (keys ending in "/") are skipped. An aborted
+   * Every object under a prefix, page by page; folder markers (empty objects whose key ends in "/") are skipped,
+   * while such a key that holds bytes is an object like any other (S3 allows it). An aborted
    * `abortSignal` stops the page in flight: a prefix of a million objects is a thousand pages.
    */
   async *listObjects(location: S3Location, abortSignal?: AbortSignal): AsyncGenerator<StoredObject> {
@@ -99,7 +100,7 @@ export class StorageRepository implements OnModuleDestroy {
       const keyOf = page.EncodingType === 'url' ? decodeListedKey : (key: string) => key;
       for (const object of page.Contents ?? []) {
         const key = object.Key === undefined ? undefined : keyOf(object.Key);
-        if (!key || key.endsWith('/')) continue;
+        if (!key || (key.endsWith('/') && !object.Size)) continue;
         yield {
           bucket: location.bucket,
           key,
