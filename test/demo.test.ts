@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { freePort } from './support/processes.js';
+import { EMBEDDED_S3_CREDENTIALS } from '../src/storage/s3-client.js';
+import { freePort, waitFor } from './support/processes.js';
 import { download, downloadPath, inspectZip, startTestApp, uniqueQueuePrefix, unzipTest } from './support/harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -97,6 +99,52 @@ describe('the demo', () => {
       expect(await exited).toBe(0);
       service = undefined;
     } finally {
+      service?.kill('SIGKILL');
+      const client = new pg.Client({ connectionString: process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres') });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      await client.end();
+    }
+  }, 120_000);
+
+  it('`node dist/main.js` started without --openssl-legacy-provider runs itself again with it: its embedded S3 lists past one page', async () => {
+    const database = `${process.env.TEST_RUN_ID}_plainnode`;
+    const [port, s3Port] = [await freePort(), await freePort()];
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: process.env.DATABASE_URL!.replace(/\/[^/]+$/, `/${database}`),
+      PORT: String(port),
+      EMBEDDED_S3_PORT: String(s3Port),
+      WORKER_HEALTH_PORT: String(await freePort()),
+      INTERNAL_PORT: String(await freePort()),
+      DATA_DIR: path.join(scratch, 'plain-node'),
+      QUEUE_PREFIX: uniqueQueuePrefix(),
+      DEMO_SEED: 'false',
+    };
+    // As a newcomer or an image would start it: no NODE_OPTIONS (the tests' own carry the flag).
+    for (const name of ['NODE_OPTIONS', 'S3_ENDPOINT', 'S3_BUCKET', 'S3_ASSETS_BUCKET', 'S3_FORCE_PATH_STYLE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete env[name];
+    let service: ChildProcess | undefined = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    service.stdout!.on('data', (chunk) => (output += chunk));
+    service.stderr!.on('data', (chunk) => (output += chunk));
+    const s3 = new S3Client({ endpoint: `http://127.0.0.1:${s3Port}`, region: 'us-east-1', forcePathStyle: true, credentials: EMBEDDED_S3_CREDENTIALS });
+    try {
+      await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false), 60_000, 'the all-in-one to be ready', 200);
+      for (const key of ['a.tif', 'b.tif']) await s3.send(new PutObjectCommand({ Bucket: 'job-downloads', Key: `paging/${key}`, Body: key }));
+
+      // One key a page: the continuation token is what s3rver encrypts with DES.
+      const first = await s3.send(new ListObjectsV2Command({ Bucket: 'job-downloads', Prefix: 'paging/', MaxKeys: 1 }));
+      const second = await s3.send(new ListObjectsV2Command({ Bucket: 'job-downloads', Prefix: 'paging/', MaxKeys: 1, ContinuationToken: first.NextContinuationToken }));
+
+      expect(first.Contents?.map((object) => object.Key)).toEqual(['paging/a.tif']);
+      expect(first.IsTruncated).toBe(true);
+      expect(second.Contents?.map((object) => object.Key)).toEqual(['paging/b.tif']);
+      const exited = new Promise<number | null>((resolve) => service!.on('exit', resolve));
+      service.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      service = undefined;
+    } finally {
+      s3.destroy();
       service?.kill('SIGKILL');
       const client = new pg.Client({ connectionString: process.env.DATABASE_URL!.replace(/\/[^/]+$/, '/postgres') });
       await client.connect();

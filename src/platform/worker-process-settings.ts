@@ -5,6 +5,7 @@
  * This file imports nothing: the launcher loads it before anything else.
  */
 import { spawn } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
 
 /**
  * Node options. A worker's data are Buffers outside the V8 heap; its JavaScript objects are few and
@@ -58,8 +59,38 @@ type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
  * forwarded, its exit status passed on, and it exits if this small parent dies (see exitWithLauncher).
  */
 export function relaunchWithWorkerSettings(): void {
-  const args = [...WORKER_NODE_OPTIONS, ...process.execArgv, ...process.argv.slice(1)];
-  const env = { ...WORKER_ENVIRONMENT, ...process.env, [SETTINGS_APPLIED_MARKER]: '1' };
+  relaunchWith(WORKER_NODE_OPTIONS, WORKER_ENVIRONMENT);
+}
+
+/**
+ * The all-in-one's embedded S3 (s3rver) encrypts listing continuation tokens with DES, which OpenSSL 3 keeps
+ * in its legacy provider: without it, a listing past 1,000 objects fails, and so does every job that large.
+ * `npm start` passes the flag; started any other way (`node dist/main.js`, `docker run IMAGE all`), the
+ * all-in-one runs itself again with it.
+ */
+export const LEGACY_OPENSSL_OPTION = '--openssl-legacy-provider';
+
+export function hasLegacyCiphers(): boolean {
+  try {
+    createCipheriv('des', Buffer.alloc(8), Buffer.alloc(8));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this process was started by relaunchWith (and must not start itself again). */
+export function isRelaunched(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[SETTINGS_APPLIED_MARKER] === '1';
+}
+
+export function relaunchWithLegacyOpenSsl(): void {
+  relaunchWith([LEGACY_OPENSSL_OPTION], {});
+}
+
+function relaunchWith(nodeOptions: readonly string[], environment: Readonly<Record<string, string>>): void {
+  const args = [...nodeOptions, ...process.execArgv, ...process.argv.slice(1)];
+  const env = { ...environment, ...process.env, [SETTINGS_APPLIED_MARKER]: '1' };
   const execve = (process as { execve?: Execve }).execve;
   if (execve) execve(process.execPath, [process.execPath, ...args], env);
 
@@ -67,9 +98,9 @@ export function relaunchWithWorkerSettings(): void {
   for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.kill(signal));
   child.once('exit', (code, signal) => {
     if (signal) {
-      // Say so (the worker could not), then die of the same signal, so that whoever started us sees what
-      // happened to the worker.
-      process.stderr.write(`${JSON.stringify({ level: 50, time: Date.now(), pid: process.pid, msg: `the worker process (pid ${child.pid}) was ended by ${signal}` })}\n`);
+      // Say so (the service could not), then die of the same signal, so that whoever started us sees what
+      // happened to the service.
+      process.stderr.write(`${JSON.stringify({ level: 50, time: Date.now(), pid: process.pid, msg: `the service process (pid ${child.pid}) was ended by ${signal}` })}\n`);
       for (const forwarded of FORWARDED_SIGNALS) process.removeAllListeners(forwarded);
       process.kill(process.pid, signal);
     } else {
@@ -83,7 +114,7 @@ export function relaunchWithWorkerSettings(): void {
  * worker goes with it, as it would with its machine, and its builds are taken over by other workers.
  */
 export function exitWithLauncher(): void {
-  if (process.env[SETTINGS_APPLIED_MARKER] !== '1' || !process.channel) return;
+  if (!isRelaunched() || !process.channel) return;
   process.channel.unref();
   process.once('disconnect', () => process.exit(137));
 }
