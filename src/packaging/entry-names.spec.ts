@@ -23,6 +23,10 @@ describe('safeSegments', () => {
     ['console.txt', ['console.txt']],
     ['COM10', ['COM10']],
     ['...', ['unnamed']],
+    // Look-alikes that Windows' best-fit mapping turns into "." "/" "\\" (WorstFit).
+    ['\uFF0E\uFF0E\uFF0F\uFF0E\uFF0E\uFF0Fx.txt', ['x.txt']],
+    ['a\u2215b\uFF3Cc\u2044d\uFE68e', ['a', 'b', 'c', 'd', 'e']],
+    ['報告\uFF0Epdf', ['報告.pdf']],
   ])('%j becomes %j', (key, expected) => {
     expect(safeSegments(key)).toEqual(expected);
   });

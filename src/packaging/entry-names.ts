@@ -23,13 +23,20 @@ const WINDOWS_FORBIDDEN = /[<>:"|?*]/g;
 const TRAILING_DOTS_AND_SPACES = /[. ]+$/;
 /** Device names Windows will not create a file as, whatever follows their first dot ("nul.txt" too). */
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\.|$)/i;
+/**
+ * Look-alikes of "/" and "\" that Windows' best-fit mapping turns into them, in an extractor that converts
+ * names to the ANSI code page ("WorstFit"): separators here, so that "．．／x" cannot become "../x" there.
+ */
+const SEPARATORS = /[\\/\uFF0F\uFF3C\u2215\u2044\uFE68]+/;
+/** The fullwidth full stop, which the same mapping turns into ".": read as one, so dot segments are dropped. */
+const FULLWIDTH_FULL_STOP = /\uFF0E/g;
 /** Most file systems refuse longer segments (255 bytes); leave room for a collision suffix. */
 const MAX_SEGMENT_BYTES = 200;
 /** An extension this short is kept when a name is shortened, so that the file still opens with its program. */
 const MAX_KEPT_EXTENSION_BYTES = 16;
 
 function safeSegment(segment: string): string {
-  const cleaned = segment.normalize('NFC').replace(CONTROL_CHARACTERS, '_').replace(WINDOWS_FORBIDDEN, '_').trim().toWellFormed();
+  const cleaned = segment.normalize('NFC').replace(FULLWIDTH_FULL_STOP, '.').replace(CONTROL_CHARACTERS, '_').replace(WINDOWS_FORBIDDEN, '_').trim().toWellFormed();
   const named = shortened(cleaned).replace(TRAILING_DOTS_AND_SPACES, '');
   return WINDOWS_DEVICE.test(named) ? `_${named}` : named;
 }
@@ -49,10 +56,10 @@ function shortened(name: string): string {
   return codePoints.join('').trimEnd() + extension;
 }
 
-/** The relative key as safe path segments: backslashes count as separators, dot segments are dropped. */
+/** The relative key as safe path segments: backslashes and look-alikes count as separators, dot segments are dropped. */
 export function safeSegments(relativeKey: string): string[] {
   const segments = relativeKey
-    .split(/[\\/]+/)
+    .split(SEPARATORS)
     .map(safeSegment)
     .filter((segment) => segment !== '' && segment !== '.' && segment !== '..');
   return segments.length > 0 ? segments : ['unnamed'];
