@@ -119,7 +119,8 @@ describe('BucketRegions: asset buckets outside S3_REGION', () => {
   });
 
   it("drops an AWS endpoint for another region's client (it names its region), FIPS and dual-stack kept, and keeps any other", () => {
-    const aws = (endpoint: string) => s3ClientConfigIn(loadConfig({ S3_ENDPOINT: endpoint, S3_REGION: 'eu-west-1' }), 'us-west-2');
+    // The service's own region is the one its endpoint names (the configuration refuses any other).
+    const aws = (endpoint: string) => s3ClientConfigIn(loadConfig({ S3_ENDPOINT: endpoint, S3_REGION: new URL(endpoint).hostname.split('.').at(-3) }), 'us-west-2');
     expect(aws('https://s3.eu-west-1.amazonaws.com')).toMatchObject({ region: 'us-west-2', endpoint: undefined, useFipsEndpoint: false, useDualstackEndpoint: false });
     expect(aws('https://s3-fips.us-gov-west-1.amazonaws.com')).toMatchObject({ endpoint: undefined, useFipsEndpoint: true, useDualstackEndpoint: false });
     expect(aws('https://s3.dualstack.eu-west-1.amazonaws.com')).toMatchObject({ endpoint: undefined, useFipsEndpoint: false, useDualstackEndpoint: true });

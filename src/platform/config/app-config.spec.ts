@@ -84,6 +84,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ EMBEDDED_S3_PORT: '3002', S3_ENDPOINT: 'http://127.0.0.1:9000' }).EMBEDDED_S3_PORT).toBe(3002);
   });
 
+  it('refuses an S3_REGION other than the one an AWS S3_ENDPOINT names, and takes any region for other endpoints', () => {
+    expect(problemsOf({ S3_ENDPOINT: 'https://s3.eu-west-1.amazonaws.com', S3_REGION: 'us-east-1' })).toEqual(['S3_REGION must be the region S3_ENDPOINT names (eu-west-1)']);
+    expect(problemsOf({ S3_ENDPOINT: 'https://s3-fips.us-gov-west-1.amazonaws.com', S3_REGION: 'us-gov-east-1' })).toEqual(['S3_REGION must be the region S3_ENDPOINT names (us-gov-west-1)']);
+    expect(loadConfig({ S3_ENDPOINT: 'https://s3.dualstack.ap-southeast-2.amazonaws.com', S3_REGION: 'ap-southeast-2' }).S3_REGION).toBe('ap-southeast-2');
+    expect(loadConfig({ S3_ENDPOINT: 'https://s3.cn-north-1.amazonaws.com.cn', S3_REGION: 'cn-north-1' }).S3_REGION).toBe('cn-north-1');
+    expect(loadConfig({ S3_ENDPOINT: 'https://s3.amazonaws.com', S3_REGION: 'eu-west-1' }).S3_REGION).toBe('eu-west-1');
+    expect(loadConfig({ S3_ENDPOINT: 'http://minio:9000', S3_REGION: 'eu-west-1' }).S3_REGION).toBe('eu-west-1');
+  });
+
   it('never echoes a value, which may be a secret', () => {
     const message = (() => {
       try {

@@ -346,9 +346,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     settings[name] = coerce(raw, settings[name]);
   }
   const problems = validateSync(config).flatMap((error) => Object.values(error.constraints ?? {}));
-  problems.push(...portClashes(config));
+  problems.push(...portClashes(config), ...regionClash(config));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return config;
+}
+
+/** The region an AWS endpoint names (s3.eu-west-1.amazonaws.com, s3-fips.us-gov-west-1..., s3.dualstack...). */
+const AWS_ENDPOINT_REGION = /(?:^|\.)s3[.-](?:fips[.-])?(?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?$/;
+
+/**
+ * An AWS endpoint that names another region than S3_REGION boots, and then S3 refuses every request signed for
+ * S3_REGION there (400 AuthorizationHeaderMalformed): every package write fails.
+ */
+function regionClash(config: AppConfig): string[] {
+  if (!config.S3_ENDPOINT) return [];
+  let hostname: string;
+  try {
+    hostname = new URL(config.S3_ENDPOINT).hostname;
+  } catch {
+    return [];
+  }
+  const named = AWS_ENDPOINT_REGION.exec(hostname)?.[1];
+  return named && named !== config.S3_REGION ? [`S3_REGION must be the region S3_ENDPOINT names (${named})`] : [];
 }
 
 /** Ports one process listens on together must differ; otherwise the second listen fails after the first is up. */
