@@ -59,7 +59,7 @@ async function run(roleArgument: string): Promise<void> {
       embeddedS3 = await startEmbeddedS3(config);
       logger.log(`embedded S3 store on ${embeddedS3.endpoint}, data in ${config.DATA_DIR}`);
     }
-    // Webhook secrets are encrypted under WEBHOOK_SECRET_KEY; locally, a generated key is kept in DATA_DIR.
+    // Webhook secrets are encrypted under WEBHOOK_SECRET_KEY; with the embedded S3, a generated key is kept in DATA_DIR.
     await ensureLocalWebhookKey(config);
     if (await ensureDatabase(config.DATABASE_URL)) logger.log('created the database');
     const { applied } = await migrate(config.DATABASE_URL);
@@ -68,7 +68,7 @@ async function run(roleArgument: string): Promise<void> {
 
   const app = await createApp(role, config);
   // Once the application's logger (LOG_LEVEL) is in place.
-  if (role !== 'all' && !config.WEBHOOK_SECRET_KEY) {
+  if (!config.WEBHOOK_SECRET_KEY && !config.usesEmbeddedS3) {
     logger.warn('WEBHOOK_SECRET_KEY is not set: webhook endpoints cannot be created, and no webhook is delivered');
   }
   for (const [name, value] of [['WEBHOOK_SECRET_KEY', config.WEBHOOK_SECRET_KEY], ['INTERNAL_API_TOKEN', config.INTERNAL_API_TOKEN]] as const) {

@@ -15,9 +15,19 @@ export function localKeyFile(config: AppConfig): string {
   return path.resolve(config.DATA_DIR, 'webhook-secret.key');
 }
 
+/**
+ * Whether this process may use the key file: only the local all-in-one (it runs the embedded S3, without
+ * S3_ENDPOINT) and the CLI run beside it. Any other process (an api or a worker whose DATA_DIR volume holds an
+ * old file, a CLI aimed at production from a folder where `npm start` once ran) would encrypt secrets under a
+ * key that the workers do not have, and every delivery to that endpoint would fail.
+ */
+export function mayUseLocalKeyFile(config: AppConfig): boolean {
+  return !config.WEBHOOK_SECRET_KEY && config.usesEmbeddedS3;
+}
+
 /** The local all-in-one's own key, generated once and kept in DATA_DIR (readable by its owner only). */
 export async function ensureLocalWebhookKey(config: AppConfig): Promise<void> {
-  if (config.WEBHOOK_SECRET_KEY) return;
+  if (!mayUseLocalKeyFile(config)) return;
   const file = localKeyFile(config);
   if (await readFile(file, 'utf8').then((key) => key.trim().length >= 32, () => false)) return;
   await mkdir(path.dirname(file), { recursive: true });
@@ -63,7 +73,7 @@ export class WebhookSecrets {
   private keyMaterial(): string {
     if (this.config.WEBHOOK_SECRET_KEY) return this.config.WEBHOOK_SECRET_KEY;
     const file = localKeyFile(this.config);
-    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-    throw new AppError('SERVICE_UNAVAILABLE', 'webhooks need WEBHOOK_SECRET_KEY (at least 32 characters); the local all-in-one keeps one in DATA_DIR');
+    if (mayUseLocalKeyFile(this.config) && existsSync(file)) return readFileSync(file, 'utf8').trim();
+    throw new AppError('SERVICE_UNAVAILABLE', 'webhooks need WEBHOOK_SECRET_KEY (at least 32 characters); only the local all-in-one, with its embedded S3, keeps one in DATA_DIR');
   }
 }
