@@ -110,6 +110,29 @@ describe('PackageBuilder when a build goes wrong', () => {
     }
   }, 60_000);
 
+  it('fails as UPLOAD_FAILED with S3\'s own answer when S3 refuses a part, not as the teardown of the streams behind it', async () => {
+    // S3 refuses the first part as it refuses a body that does not match its checksum.
+    const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      answer: (method, url) =>
+        method === 'PUT' && url.includes('partNumber=1&')
+          ? { status: 400, headers: { 'content-type': 'application/xml' }, body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>BadDigest</Code><Message>The Content-MD5 you specified did not match what we received.</Message></Error>' }
+          : undefined,
+    });
+    const viaProxy = new StorageRepository(testConfig({ S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }));
+    try {
+      const entries = await seed({ 'B04.tif': randomBytes(12 * MiB), 'B08.tif': randomBytes(12 * MiB) });
+      const builder = new PackageBuilder(new PackageSources(viaProxy, fixtures.config), new PackageUploads(viaProxy));
+      const build = request(entries);
+
+      await expect(builder.build(build)).rejects.toMatchObject({ code: 'UPLOAD_FAILED', message: expect.stringContaining('Content-MD5') });
+
+      await expectNoObject(build.destination.key);
+    } finally {
+      viaProxy.onModuleDestroy();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('keeps the original cause when a source breaks on every attempt, and leaves no object behind', async () => {
     const entries = await seed({ 'a.tif': randomBytes(50_000), 'b.tif': randomBytes(3_000_000) });
     replaceSource(entries[1].key, () => {

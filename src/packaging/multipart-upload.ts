@@ -46,7 +46,8 @@ const RETRY_DELAY_MS = 1_000;
  * the garbage collector a full collection every few parts; see BENCHMARKS.md.)
  *
  * `done()` resolves once S3 has the whole object and is the only signal that it exists. When anything fails,
- * `done()` rejects with that first failure and the multipart upload is aborted, so no partial object appears.
+ * `done()` rejects with that first failure and the multipart upload is aborted, so no partial object appears
+ * (`abort()` resolves once S3 has answered the abort).
  */
 export class PooledMultipartUpload {
   private readonly free: Buffer[] = [];
@@ -73,8 +74,10 @@ export class PooledMultipartUpload {
   }
 
   done(): Promise<void> {
-    this.finished ??= this.run().catch(async (error: unknown) => {
-      await this.abort().catch(() => undefined);
+    // Rejects at once, with S3's own answer, and aborts meanwhile (abort() resolves when S3 has answered that).
+    // Waiting for the abort first let the teardown of the streams feeding the upload be reported as the cause.
+    this.finished ??= this.run().catch((error: unknown) => {
+      void this.abort().catch(() => undefined);
       throw error;
     });
     return this.finished;
