@@ -9,7 +9,7 @@ import { MAINTENANCE_QUEUE, PACKAGING_QUEUE } from '../src/platform/queues/queue
 import { MaintenanceWorker } from '../src/operations/maintenance/maintenance.worker.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
 import { download, downloadPath, Fixtures, inspectQueue, inspectZip, sha256, startTestApp, testConfig, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
-import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, startS3Proxy, waitFor } from './support/processes.js';
+import { freePort, spawnService, startPrivateRedis, startRelay, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
@@ -74,12 +74,29 @@ describe('reliability under faults', () => {
   }
 
   /** A job, an API and a spawned worker (`node dist/main.js worker`, as production runs it) to build it, stopped by the test. */
-  async function buildOnSpawnedWorker(inputs: Record<string, Buffer>, graceSeconds: number) {
+  async function buildOnSpawnedWorker(inputs: Record<string, Buffer>, graceSeconds: number, workerEnv: NodeJS.ProcessEnv = {}) {
     const job = await fixtures.job({ inputs });
     const queuePrefix = uniqueQueuePrefix();
     const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
-    const env = { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: String(graceSeconds), WORKER_HEALTH_PORT: String(await freePort()), LOG_LEVEL: 'info' };
+    const env = { QUEUE_PREFIX: queuePrefix, SHUTDOWN_GRACE_SECONDS: String(graceSeconds), WORKER_HEALTH_PORT: String(await freePort()), LOG_LEVEL: 'info', ...workerEnv };
     return { job, queuePrefix, api, stopping: spawnService('worker', env) };
+  }
+
+  /**
+   * SIGTERM to a worker building `operationId`: it exits cleanly, and its build is back in the queue at once, no
+   * attempt spent, not left active until its lock lapses and counted as stalled.
+   */
+  async function stopAndExpectHandedBack(stopping: Child, operationId: string, queuePrefix: string): Promise<void> {
+    await stopping.kill('SIGTERM');
+    expect(await stopping.exitedCleanly()).toBe(true);
+
+    expect(stopping.output()).toContain('handed back to the queue at shutdown');
+    expect((await operationOf(operationId)).status).toBe('pending');
+    const queued = await inspectQueue(queuePrefix, async (queue) => {
+      const back = await queue.getJob(operationId);
+      return { attemptsMade: back?.attemptsMade, state: await back?.getState() };
+    });
+    expect(queued).toEqual({ attemptsMade: 0, state: 'delayed' });
   }
 
   it('a worker killed with SIGKILL mid-build leaves the operation pending; another worker completes one sound package', async () => {
@@ -129,12 +146,8 @@ describe('reliability under faults', () => {
     try {
       const operationId = await requestAndAwaitBuild(api, job);
 
-      await stopping.kill('SIGTERM');
-      expect(await stopping.exitedCleanly()).toBe(true);
+      await stopAndExpectHandedBack(stopping, operationId, queuePrefix);
 
-      expect(stopping.output()).toContain('handed back to the queue at shutdown');
-      expect((await operationOf(operationId)).status).toBe('pending');
-      expect(await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(operationId))?.attemptsMade)).toBe(0);
       next = await startTestApp('worker', { QUEUE_PREFIX: queuePrefix });
       await waitFor(async () => (await operationOf(operationId)).status === 'ready', 60_000, 'the next worker to finish');
     } finally {
@@ -151,30 +164,11 @@ describe('reliability under faults', () => {
     const proxy = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
       hold: (method, url) => (method === 'DELETE' && !url.includes('uploadId=') ? deletionsHeld : undefined),
     });
-    const job = await fixtures.job({ inputs: bands(4, 48 * MiB) });
-    const queuePrefix = uniqueQueuePrefix();
-    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
-    const stopping = spawnService('worker', {
-      QUEUE_PREFIX: queuePrefix,
-      S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
-      SHUTDOWN_GRACE_SECONDS: '0',
-      WORKER_HEALTH_PORT: String(await freePort()),
-      LOG_LEVEL: 'info',
-    });
+    const { job, queuePrefix, api, stopping } = await buildOnSpawnedWorker(bands(4, 48 * MiB), 0, { S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` });
     try {
       const operationId = await requestAndAwaitBuild(api, job);
 
-      await stopping.kill('SIGTERM');
-      expect(await stopping.exitedCleanly()).toBe(true);
-
-      expect(stopping.output()).toContain('handed back to the queue at shutdown');
-      expect((await operationOf(operationId)).status).toBe('pending');
-      const queued = await inspectQueue(queuePrefix, async (queue) => {
-        const back = await queue.getJob(operationId);
-        return { attemptsMade: back?.attemptsMade, state: await back?.getState() };
-      });
-      // Back in the queue at once, no attempt spent; not left active until its lock lapses and counted as stalled.
-      expect(queued).toEqual({ attemptsMade: 0, state: 'delayed' });
+      await stopAndExpectHandedBack(stopping, operationId, queuePrefix);
     } finally {
       release();
       await stopping.kill('SIGKILL');
