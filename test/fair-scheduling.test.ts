@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { downloadPath, Fixtures, startTestApp, testConfig, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { Reconciler } from '../src/operations/maintenance/reconciler.service.js';
 import { FairShare } from '../src/platform/queues/fair-share.js';
+import { PackageQueue } from '../src/platform/queues/package-queue.js';
+import { PACKAGE_JOB, PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
 import { freePort, spawnService, startS3Proxy, waitFor } from './support/processes.js';
 
 const MiB = 1024 * 1024;
@@ -150,6 +153,45 @@ describe('fair scheduling across organisations', () => {
       await s3.close();
     }
   }, 120_000);
+  it("lets the worker that admitted a build release its slot, though a PUT re-queued the build between the worker's claim and its job", async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const api = await startTestApp('api', { QUEUE_PREFIX: queuePrefix });
+    const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    // The worker's side: its own connection and queue, as in another process.
+    const workerQueue = new Queue(PACKAGING_QUEUE, { connection: redis, prefix: queuePrefix });
+    const activeOf = async (group: string) => Number((await redis.hget(`${queuePrefix}:fair:active`, group)) ?? 0);
+    try {
+      const queue = api.app.get(PackageQueue);
+      const fair = api.app.get(FairShare);
+      const workerFair = new FairShare(redis, api.config);
+      await queue.enqueue('op-race', 'org-race');
+      // A worker claims the operation; its job is not added yet.
+      const [claimed] = await workerFair.claim(1, 1);
+      expect(claimed.operationId).toBe('op-race');
+      // A PUT finds the operation admitted with no job, and queues it; the worker's add lands in between.
+      const renew = fair.renew.bind(fair);
+      fair.renew = async (...args: Parameters<FairShare['renew']>) => {
+        const token = await renew(...args);
+        await workerQueue.add(PACKAGE_JOB, { operationId: 'op-race', admission: claimed.token }, { jobId: 'op-race' });
+        return token;
+      };
+      expect(await queue.ensureQueued('op-race', 'org-race')).toBe('added');
+      expect((await workerQueue.getJob('op-race'))!.data.admission).toBe(claimed.token);
+      // The build ends: its worker releases with the token its job carries, and the slot is free.
+      expect(await activeOf('org-race')).toBe(1);
+      await queue.release('op-race', claimed.token);
+      expect(await activeOf('org-race')).toBe(0);
+      expect(await fair.stateOf('op-race')).toBe('unknown');
+    } finally {
+      await workerQueue.obliterate({ force: true });
+      await workerQueue.close();
+      const keys = await redis.keys(`${queuePrefix}:fair:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+      await api.close();
+    }
+  }, 60_000);
+
   it('frees a slot only with the token of its current admission, and counts every admission once', async () => {
     const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
     const config = testConfig();
@@ -170,6 +212,15 @@ describe('fair scheduling across organisations', () => {
       expect(await activeOf('org')).toBe(1);
       expect(await fair.release('op', noJob, renewed)).toBe(true);
       expect(await activeOf('org')).toBe(0);
+      // A job queued under another process's token: the slot takes the job's token, unless it has moved on.
+      await fair.submit('adopted', 'org');
+      const [first] = await fair.claim(1, 0);
+      expect(await fair.renew('adopted', { keep: true })).toBe(first.token);
+      const second = (await fair.renew('adopted'))!;
+      expect(await fair.adopt('adopted', first.token, 'elsewhere')).toBe(false);
+      expect(await fair.adopt('adopted', second, first.token)).toBe(true);
+      expect(await fair.release('adopted', noJob, first.token)).toBe(true);
+      expect(await fair.adopt('adopted', first.token, second)).toBe(false);
       // Released, it has nothing left to renew or free.
       expect(await fair.renew('op')).toBeUndefined();
       expect(await fair.release('op', noJob)).toBe(false);

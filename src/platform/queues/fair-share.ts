@@ -77,11 +77,27 @@ return 1`;
 
 // KEYS: running, token, clock. A new token for an operation still admitted (a revive queues its job again under
 // the slot it holds): the attempt that ended, whose release may still be on its way, no longer names it.
+// ARGV[2] '1' keeps the current token when there is one: a job that was never added (or that Redis lost) has
+// no attempt whose release could be on its way, and the worker that claimed it may be adding it right now
+// with that token.
 const RENEW = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
+if ARGV[2] == '1' then
+  local current = redis.call('HGET', KEYS[2], ARGV[1])
+  if current then return current end
+end
 local token = tostring(redis.call('INCR', KEYS[3]))
 redis.call('HSET', KEYS[2], ARGV[1], token)
 return token`;
+
+// KEYS: running, token. ARGV: operation, the token this process set, the token the operation's job carries.
+// Two processes queued the same job under two tokens (two revives at once): the job keeps the first one's, so
+// the slot takes it too, unless it has moved on since (released, or renewed again).
+const ADOPT = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1`;
 
 const FORGET = `
 local group = redis.call('HGET', KEYS[2], ARGV[1])
@@ -102,7 +118,8 @@ type FairRedis = Redis & {
   fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string, first: string): Promise<number>;
   fairClaim(groups: string, queued: string, running: string, active: string, clock: string, token: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
   fairRelease(running: string, active: string, token: string, job: string, completed: string, failed: string, operation: string, admission: string): Promise<number>;
-  fairRenew(running: string, token: string, clock: string, operation: string): Promise<string | null>;
+  fairRenew(running: string, token: string, clock: string, operation: string, keep: string): Promise<string | null>;
+  fairAdopt(running: string, token: string, operation: string, ours: string, theirs: string): Promise<number>;
   fairForget(groups: string, queued: string, running: string, active: string, token: string, operation: string, queuePrefix: string): Promise<number>;
 };
 
@@ -149,6 +166,7 @@ export class FairShare {
       ['fairClaim', 6, CLAIM],
       ['fairRelease', 6, RELEASE],
       ['fairRenew', 3, RENEW],
+      ['fairAdopt', 2, ADOPT],
       ['fairForget', 5, FORGET],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
@@ -184,9 +202,20 @@ export class FairShare {
     return (await this.redis.fairRelease(running, active, this.keys.token, job.job, job.completed, job.failed, operationId, token ?? '')) === 1;
   }
 
-  /** A fresh token for an operation still admitted; undefined when it no longer is (its slot was released). */
-  async renew(operationId: string): Promise<string | undefined> {
-    return (await this.redis.fairRenew(this.keys.running, this.keys.token, this.keys.clock, operationId)) ?? undefined;
+  /**
+   * A fresh token for an operation still admitted; undefined when it no longer is (its slot was released).
+   * With `keep`, its current token when it has one (its job was never added, or Redis lost it).
+   */
+  async renew(operationId: string, { keep = false } = {}): Promise<string | undefined> {
+    return (await this.redis.fairRenew(this.keys.running, this.keys.token, this.keys.clock, operationId, keep ? '1' : '0')) ?? undefined;
+  }
+
+  /**
+   * The operation's job carries `theirs`, not the token `ours` this process just set: the slot takes the job's,
+   * if it still holds ours, so that the job's release frees it. True when it did.
+   */
+  async adopt(operationId: string, ours: string, theirs: string): Promise<boolean> {
+    return (await this.redis.fairAdopt(this.keys.running, this.keys.token, operationId, ours, theirs)) === 1;
   }
 
   /** Takes an operation out, waiting or admitted (a cancel). */

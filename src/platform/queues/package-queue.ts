@@ -106,7 +106,12 @@ export class PackageQueue implements OnModuleDestroy {
     if (state === 'completed' || state === 'failed') {
       await added.updateData({ operationId, admission });
       await this.retryFinished(added, state);
+      return;
     }
+    // The job was already there, queued by another process under its own token (two revives at once): the
+    // slot follows the job's token, which is the one its worker will release with.
+    const carried = (await this.queue.getJob(operationId))?.data.admission;
+    if (carried && carried !== admission) await this.fair.adopt(operationId, admission, carried);
   }
 
   private add(operationId: string, admission: string): Promise<Job<PackageJobData>> {
@@ -153,11 +158,12 @@ export class PackageQueue implements OnModuleDestroy {
     const state = job ? await job.getState() : 'unknown';
     const outcome = !job || state === 'unknown' ? 'added' : 'revived';
     if (outcome === 'revived' && state !== 'completed' && state !== 'failed') return 'queued';
-    // Still admitted: its job is queued again under the slot it holds, with a new token, so that the release of
-    // the attempt that ended, which may still be on its way, frees nothing. Its slot released meanwhile (or
-    // never held): back in line, first in its organisation's, as it has waited since before the builds queued
-    // behind it.
-    const admission = inLine === 'running' ? await this.fair.renew(operationId) : undefined;
+    // Still admitted: its job is queued again under the slot it holds. A job that finished gets a new token, so
+    // that the release of the attempt that ended, which may still be on its way, frees nothing; a job never
+    // added keeps the admission's token, which the worker that claimed it may be adding it with right now. Its
+    // slot released meanwhile (or never held): back in line, first in its organisation's, as it has waited
+    // since before the builds queued behind it.
+    const admission = inLine === 'running' ? await this.fair.renew(operationId, { keep: outcome === 'added' }) : undefined;
     if (admission === undefined) await this.enqueue(operationId, organisationId, { first: true });
     else await this.admit(operationId, admission);
     return outcome;
