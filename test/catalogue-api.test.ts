@@ -294,6 +294,43 @@ describe('the catalogue API and task downloads', () => {
       expect(zip.entries.map((entry) => entry.name)).toEqual(['inputs/a.tif', 'outputs/new.tif', 'manifest.json']);
     });
 
+    it('answers a request held on a pending operation (Prefer: wait) as soon as its job is registered anew, or deleted', async () => {
+      // No worker on this queue: the operations stay pending, and only the catalogue's change can end the wait.
+      const api = await startTestApp('api', { INTERNAL_API_TOKEN: TOKEN, QUEUE_PREFIX: uniqueQueuePrefix(), PREFER_WAIT_MAX_SECONDS: '60' });
+      try {
+        const workflowId = uniqueId('wf');
+        const jobPath = `/internal/v0/workflows/${workflowId}/jobs/job`;
+        await authorised(api.internal!.http.put(`/internal/v0/workflows/${workflowId}`)).send({ organisation_id: owner.organisationId }).expect(200);
+        const body = { status: 'completed', inputs: [`s3://test-assets/${workflowId}/in/`], outputs: [] as string[] };
+        await authorised(api.internal!.http.put(jobPath)).send(body).expect(200);
+        const held = () => {
+          const answer = api.http.put(`/v0/workflows/${workflowId}/jobs/job/download`).set('Authorization', owner.apiKey).set('Prefer', 'wait=60').then((response) => response);
+          return { answer, pending: waitFor(() => fixtures.prisma.downloadOperation.findFirst({ where: { workflowId, status: 'pending' } }).then((row) => row ?? undefined), 10_000, 'a pending operation') };
+        };
+
+        const first = held();
+        const pending = await first.pending;
+        const changedAt = Date.now();
+        await authorised(api.internal!.http.put(jobPath)).send({ ...body, outputs: [`s3://test-assets/${workflowId}/out/`] }).expect(200);
+        const superseded = await first.answer;
+        // Woken by the change, well before its 60 s: the operation it held is expired, as GET says too.
+        expect(Date.now() - changedAt).toBeLessThan(30_000);
+        expect(superseded.status).toBe(200);
+        expect(superseded.body).toMatchObject({ id: pending.id, status: 'expired', signed_url: '' });
+
+        const second = held();
+        await second.pending;
+        const deletedAt = Date.now();
+        await authorised(api.internal!.http.delete(jobPath)).expect(200);
+        const removed = await second.answer;
+        expect(Date.now() - deletedAt).toBeLessThan(30_000);
+        expect(removed.status).toBe(404);
+        expect(removed.body).toEqual(envelope('NOT_FOUND', []));
+      } finally {
+        await api.close();
+      }
+    }, 120_000);
+
     it('reads a job back with its tasks, and deletes it with its tasks, operations and packages', async () => {
       const workflowId = uniqueId('wf');
       await putWorkflow(workflowId).expect(200);

@@ -80,9 +80,11 @@ export class ApiKeyService {
   private async lookup(hash: string): Promise<StoredApiKey | null> {
     const cached = this.known.get(hash) ?? this.unknown.get(hash);
     if (cached !== undefined) return cached;
+    // A lookup that a revocation clears the cache after is used once, not stored: it may be what was revoked.
+    const readAt = { known: this.known.generation, unknown: this.unknown.generation };
     const key = await this.keys.findByHash(hash);
-    if (key) this.known.set(hash, key);
-    else this.unknown.set(hash, null);
+    if (key) this.known.set(hash, key, Date.now(), readAt.known);
+    else this.unknown.set(hash, null, Date.now(), readAt.unknown);
     return key;
   }
 

@@ -1,12 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { OperationRepository, type PackageLocation } from '../downloads/operation.repository.js';
-import { READY_LOOKUPS_STALE } from '../downloads/operation-events.js';
+import { OperationRepository, type Superseded } from '../downloads/operation.repository.js';
+import { OPERATION_CANCELLED, OPERATION_SETTLED, READY_LOOKUPS_STALE } from '../downloads/operation-events.js';
 import { PackageObjects } from '../downloads/package-objects.js';
 import { AppConfig } from '../platform/config/app-config.js';
 import { AppError, type ErrorDetail } from '../platform/errors.js';
 import { Announcer } from '../platform/redis/announcer.js';
 import { CatalogueRepository, isFinished, type JobStatus, type JobWithTasks, type RunFields, type Task, type Transaction } from './catalogue.repository.js';
 import { EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from './ids.js';
+import { mapConcurrently } from '../utils/map-concurrently.js';
 import { checkSources } from './source-rules.js';
 
 
@@ -42,6 +43,10 @@ export interface JobView {
   updated_at: string;
   tasks: Array<{ task_id: string; status: JobStatus; inputs: string[]; outputs: string[]; finished_at: string | null; created_at: string; updated_at: string }>;
 }
+
+const NOTHING_SUPERSEDED: Superseded = { operationIds: [], objects: [] };
+/** Superseded packages deleted at once: thousands of tasks' packages go in rounds, not one round trip each. */
+const PACKAGE_DELETIONS_AT_ONCE = 16;
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((value, index) => value === b[index]);
 
@@ -92,7 +97,7 @@ export class CatalogueService {
       await this.catalogue.writeJob(tx, workflowId, jobId, fields, jobChanged);
       const superseded = existing && jobChanged
         ? await this.operations.supersedeWithin(tx, { workflowId, jobId, job: true, taskIds: [...tasks.changed, ...tasks.removed] }, this.config.S3_BUCKET)
-        : [];
+        : NOTHING_SUPERSEDED;
       // After their operations are superseded: the cascade takes those rows with the tasks.
       await this.catalogue.deleteTasks(tx, workflowId, jobId, tasks.removed);
       return { view: toJobView((await this.catalogue.findJobWithTasks(workflowId, jobId, tx))!), superseded };
@@ -145,10 +150,17 @@ export class CatalogueService {
     return { changed: rewritten.map((task) => task.taskId), removed: [...before.keys()] };
   }
 
-  /** API processes forget their ready lookups before the superseded packages go, which can take seconds. */
-  private async afterChange(workflowId: string, jobId: string, superseded: PackageLocation[]): Promise<void> {
+  /**
+   * API processes forget their ready lookups before the superseded packages go, which can take seconds. The
+   * builds of superseded operations stop (as for a cancel), and requests held on them (`Prefer: wait`) answer
+   * now rather than at their deadline. The packages are deleted a few at a time; what S3 does not confirm, the
+   * sweep deletes.
+   */
+  private async afterChange(workflowId: string, jobId: string, { operationIds, objects }: Superseded): Promise<void> {
     await this.announcer.announce(READY_LOOKUPS_STALE, `${workflowId}/${jobId}`);
-    for (const object of superseded) await this.packageObjects.deleteListed(object);
+    await this.announcer.announceEach(OPERATION_CANCELLED, operationIds);
+    await this.announcer.announceEach(OPERATION_SETTLED, operationIds);
+    await mapConcurrently(objects, PACKAGE_DELETIONS_AT_ONCE, (object) => this.packageObjects.deleteListed(object));
   }
 
   /**

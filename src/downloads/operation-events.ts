@@ -1,8 +1,12 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { RedisEvents } from '../platform/redis/redis-events.js';
 
-const SETTLED = 'operation-settled';
-const CANCELLED = 'operation-cancelled';
+/** An operation left `pending`: requests held on it (`Prefer: wait`) answer. */
+export const OPERATION_SETTLED = 'operation-settled';
+/** An operation will not be built any more (cancelled, superseded): whichever worker runs its build stops it. */
+export const OPERATION_CANCELLED = 'operation-cancelled';
+const SETTLED = OPERATION_SETTLED;
+const CANCELLED = OPERATION_CANCELLED;
 
 /**
  * Announced (Announcer) when cached lookups of ready packages may be stale: a job registered anew, an

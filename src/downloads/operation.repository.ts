@@ -105,6 +105,12 @@ export interface PackageLocation {
   key: string;
 }
 
+/** What a change of the catalogue ended: the operations expired, and the packages to delete. */
+export interface Superseded {
+  operationIds: string[];
+  objects: PackageLocation[];
+}
+
 /**
  * Download operations in Postgres. Status changes are conditional updates, so concurrent writers never undo
  * each other; those that hand a package object to or from an operation also write its row in
@@ -207,10 +213,15 @@ export class OperationRepository {
   /**
    * In a transaction of the catalogue that changes a job: its live operations (the job's own when `job`, and
    * those of `taskIds`) become expired, so that no caller is handed a stale package, and their objects are
-   * handed to the deletions in the same transaction. Returns the objects to delete once it commits. A build
-   * still running for one of them cannot be marked ready any more; its own object is swept.
+   * handed to the deletions in the same transaction. Returns the operations it ended, for their waiters and
+   * builds to be told, and the objects to delete once it commits. A build still running for one of them cannot
+   * be marked ready any more; its own object is swept.
    */
-  async supersedeWithin(tx: Prisma.TransactionClient, scope: { workflowId: string; jobId: string; job: boolean; taskIds: string[] }, bucket: string): Promise<PackageLocation[]> {
+  async supersedeWithin(
+    tx: Prisma.TransactionClient,
+    scope: { workflowId: string; jobId: string; job: boolean; taskIds: string[] },
+    bucket: string,
+  ): Promise<Superseded> {
     const rows = await tx.$queryRaw<Array<{ id: string; archive_key: string | null }>>`
       UPDATE download_operations SET status = 'expired', updated_at = now()
        WHERE workflow_id = ${scope.workflowId} AND job_id = ${scope.jobId} AND status IN ('pending', 'ready')
@@ -223,7 +234,7 @@ export class OperationRepository {
         skipDuplicates: true,
       });
     }
-    return objects.map(({ bucket: b, key }) => ({ bucket: b, key }));
+    return { operationIds: rows.map((row) => row.id), objects: objects.map(({ bucket: b, key }) => ({ bucket: b, key })) };
   }
 
   /**

@@ -48,4 +48,14 @@ describe('TtlCache', () => {
     cache.clear();
     expect(cache.size).toBe(0);
   });
+
+  it('does not store a value read before the last clear', () => {
+    const cache = new TtlCache<string, number>(60_000);
+    const readAt = cache.generation;
+    cache.clear();
+    cache.set('a', 1, 0, readAt);
+    expect(cache.get('a', 1)).toBeUndefined();
+    cache.set('a', 2, 0, cache.generation);
+    expect(cache.get('a', 1)).toBe(2);
+  });
 });

@@ -10,6 +10,7 @@ interface Entry<V> {
  */
 export class TtlCache<K, V> {
   private readonly entries = new Map<K, Entry<V>>();
+  private clears = 0;
 
   constructor(
     private readonly ttlMs: number,
@@ -25,8 +26,16 @@ export class TtlCache<K, V> {
     return undefined;
   }
 
-  set(key: K, value: V, now = Date.now()): void {
-    if (this.ttlMs <= 0) return;
+  /**
+   * Which clear() the cache is at. A value read from elsewhere before a clear() is stale after it: pass the
+   * generation taken before the read to set(), and it is not stored.
+   */
+  get generation(): number {
+    return this.clears;
+  }
+
+  set(key: K, value: V, now = Date.now(), readAt = this.clears): void {
+    if (this.ttlMs <= 0 || readAt !== this.clears) return;
     // Re-inserting moves the key to the young end, so eviction stays oldest-first.
     this.entries.delete(key);
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as K);
@@ -38,6 +47,7 @@ export class TtlCache<K, V> {
   }
 
   clear(): void {
+    this.clears++;
     this.entries.clear();
   }
 

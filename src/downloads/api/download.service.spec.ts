@@ -94,10 +94,10 @@ describe('DownloadService: which operation a PUT answers with', () => {
   let queued: string[];
   let deleted: string[];
 
-  beforeEach(async () => {
-    operations = new FakeOperations();
-    queued = [];
-    deleted = [];
+  /** The handler of READY_LOOKUPS_STALE announcements (a cancel or a registration anywhere). */
+  let onLookupsStale: () => void;
+
+  async function createService(settings: Record<string, string> = {}): Promise<DownloadService> {
     const module = await Test.createTestingModule({
       providers: [
         DownloadService,
@@ -109,7 +109,7 @@ describe('DownloadService: which operation a PUT answers with', () => {
         { provide: PackageObjects, useValue: { deleteListed: async ({ key }: PackageLocation) => void deleted.push(key) } },
         { provide: OperationEvents, useValue: {} },
         { provide: MetricsService, useValue: { waitingRequests: { set: () => undefined } } },
-        { provide: Announcer, useValue: { listen: async () => undefined } },
+        { provide: Announcer, useValue: { listen: async (_name: string, handler: () => void) => void (onLookupsStale = handler) } },
         { provide: WebhookDispatcher, useValue: { dispatchFor: async () => undefined } },
         {
           provide: DownloadUrlSigner,
@@ -119,10 +119,20 @@ describe('DownloadService: which operation a PUT answers with', () => {
             sign: async (_bucket: string, key: string, name: string, seconds: number) => `https://s3/${key}?name=${name}&expires=${seconds}`,
           },
         },
-        { provide: AppConfig, useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600', PERMANENT_FAILURE_COOLDOWN_SECONDS: '300' }) },
+        {
+          provide: AppConfig,
+          useValue: loadConfig({ READY_CACHE_SECONDS: '0', SIGNED_URL_TTL_SECONDS: '3600', PERMANENT_FAILURE_COOLDOWN_SECONDS: '300', ...settings }),
+        },
       ],
     }).compile();
-    sut = module.get(DownloadService);
+    return module.get(DownloadService);
+  }
+
+  beforeEach(async () => {
+    operations = new FakeOperations();
+    queued = [];
+    deleted = [];
+    sut = await createService();
   });
 
   it('answers the pending operation and queues it again (a no-op for a queued one, a rescue for a stranded one)', async () => {
@@ -205,6 +215,27 @@ describe('DownloadService: which operation a PUT answers with', () => {
 
     expect(body).toMatchObject({ id: 'op-new-1', status: 'pending' });
     expect(queued).toEqual(['op-new-1']);
+  });
+
+  it('does not cache a ready package that a cancel ended while the request was reading it', async () => {
+    const cached = await createService({ READY_CACHE_SECONDS: '60' });
+    const ready = operation({ id: 'op-ready', status: 'ready', archiveKey: 'packages/a.zip', expiresAt: new Date(Date.now() + 48 * HOUR) });
+    operations.rows.push(ready);
+    // The request reads the ready operation; before it answers, the operation is cancelled and every cache cleared.
+    const read = operations.findDownloadTarget.bind(operations);
+    operations.findDownloadTarget = async () => {
+      const target = (await read())!;
+      const asRead = { ...target, current: { ...target.current! } };
+      ready.status = 'cancelled';
+      onLookupsStale();
+      return asRead;
+    };
+    expect((await cached.request(caller, JOB, 0)).body).toMatchObject({ id: 'op-ready', status: 'ready' });
+    operations.findDownloadTarget = read;
+
+    // The next PUT is not answered from the cache: it finds the cancel and starts anew.
+    const { body } = await cached.request(caller, JOB, 0);
+    expect(body).toMatchObject({ id: 'op-new-1', status: 'pending', signed_url: '' });
   });
 
   it('answers with the operation of a request that won the race to record one', async () => {

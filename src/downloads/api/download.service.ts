@@ -63,15 +63,22 @@ export class DownloadService {
     });
     const cacheKey = `${ref.workflowId}/${ref.jobId}/${ref.taskId ?? ''}`;
     const cached = this.readyTargets.get(cacheKey);
+    // A lookup that a cancel or a registration clears the cache after is not stored: it may be what they ended.
+    const readAt = this.readyTargets.generation;
     const target = cached ?? (await this.operations.findDownloadTarget(ref));
     // Every check runs on every request, cached lookup or not: another organisation's key still gets 403.
     this.authorise(caller, target, ref);
     let operation = await this.currentOrNew(caller, target!, ref);
-    if (operation.status === 'pending' && waitSeconds > 0) operation = await this.waitUntilSettled(operation, waitSeconds, disconnected);
+    if (operation.status === 'pending' && waitSeconds > 0) {
+      const settled = await this.waitUntilSettled(operation, waitSeconds, disconnected);
+      // The job was removed from the catalogue meanwhile, and its operations with it.
+      if (!settled) throw new AppError('NOT_FOUND', `no job ${ref.jobId} in workflow ${ref.workflowId}`);
+      operation = settled;
+    }
     // Stored from a database read only: a hit that stored itself again would keep a polled job's entry alive,
     // and a change made elsewhere unseen, for as long as the polling lasted.
     if (operation.status !== 'ready') this.readyTargets.delete(cacheKey);
-    else if (!cached) this.readyTargets.set(cacheKey, { ...target!, current: operation });
+    else if (!cached) this.readyTargets.set(cacheKey, { ...target!, current: operation }, Date.now(), readAt);
     return this.present(operation);
   }
 
@@ -211,9 +218,10 @@ export class DownloadService {
 
   /**
    * Holds the answer until the operation settles, the wait runs out or the client goes away, woken by an event
-   * rather than polling. Past PREFER_WAIT_MAX_WAITERS held requests, answers at once.
+   * rather than polling. Past PREFER_WAIT_MAX_WAITERS held requests, answers at once. Null when the operation
+   * is gone (its job was removed).
    */
-  private async waitUntilSettled(operation: DownloadOperation, waitSeconds: number, disconnected?: AbortSignal): Promise<DownloadOperation> {
+  private async waitUntilSettled(operation: DownloadOperation, waitSeconds: number, disconnected?: AbortSignal): Promise<DownloadOperation | null> {
     if (this.waiters >= this.config.PREFER_WAIT_MAX_WAITERS) return operation;
     this.waiters++;
     this.metrics.waitingRequests.set(this.waiters);
@@ -230,7 +238,7 @@ export class DownloadService {
           const fresh = await this.operations.findById(operation.id);
           if (!fresh || fresh.status !== 'pending') {
             listener.cancel();
-            return fresh ?? latest;
+            return fresh;
           }
           latest = fresh;
           if (!(await listener.settled)) break;
@@ -239,7 +247,7 @@ export class DownloadService {
         }
       }
       if (disconnected?.aborted) return latest;
-      return (await this.operations.findById(operation.id)) ?? latest;
+      return this.operations.findById(operation.id);
     } finally {
       this.waiters--;
       this.metrics.waitingRequests.set(this.waiters);

@@ -18,9 +18,15 @@ export class Announcer {
   ) {}
 
   async announce(name: string, message: string): Promise<boolean> {
+    return this.announceEach(name, [message]);
+  }
+
+  /** Several announcements of one kind, on one connection where the process has none of its own. */
+  async announceEach(name: string, messages: readonly string[]): Promise<boolean> {
+    if (messages.length === 0) return true;
     try {
-      if (this.events) await this.events.publish(name, message);
-      else await this.publishOnce(name, message);
+      if (this.events) for (const message of messages) await this.events.publish(name, message);
+      else await this.publishOnce(name, messages);
       return true;
     } catch (error) {
       this.logger.warn(`${name} not announced: ${(error as Error).message}`);
@@ -33,12 +39,12 @@ export class Announcer {
     await this.events?.subscribe(name, handler);
   }
 
-  private async publishOnce(name: string, message: string): Promise<void> {
+  private async publishOnce(name: string, messages: readonly string[]): Promise<void> {
     const redis = new Redis(this.config.REDIS_URL, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 1, retryStrategy: () => null });
     redis.on('error', () => undefined);
     try {
       await redis.connect();
-      await redis.publish(eventChannel(this.config.QUEUE_PREFIX, name), message);
+      for (const message of messages) await redis.publish(eventChannel(this.config.QUEUE_PREFIX, name), message);
     } finally {
       redis.disconnect();
     }
