@@ -12,6 +12,9 @@ import { loadConfig } from './platform/config/app-config.js';
 // stderr is reserved for the one-line JSON error that scripts parse: keep the AWS SDK's notice about
 // future Node versions (engines says what we support) out of it.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// Nor Node's process warnings, which its own listener prints to stderr: pg warns about `sslmode=require` in
+// DATABASE_URL (the form managed Postgres services document) once per connection.
+process.removeAllListeners('warning');
 
 let app: INestApplicationContext | undefined;
 try {

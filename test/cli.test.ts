@@ -247,6 +247,24 @@ describe('the operator CLI', () => {
     expect(JSON.parse(result.stderr).error).toEqual({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/^a dependency could not be reached: .*127\.0\.0\.1:1/) });
   });
 
+  it('keeps stderr to its one line when pg warns about sslmode=require in DATABASE_URL', async () => {
+    const error = await failsWith({ DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/job_downloads?sslmode=require' }, 'operations', 'list');
+    expect(error.code).toBe('SERVICE_UNAVAILABLE');
+  });
+
+  it('says SERVICE_UNAVAILABLE, naming the migrations, when the database does not exist yet', async () => {
+    const missing = new URL(process.env.DATABASE_URL!);
+    missing.pathname = `/${uniqueId('jdtest_missing').replaceAll('-', '_')}`;
+    const error = await failsWith({ DATABASE_URL: missing.toString() }, 'operations', 'list');
+    expect(error).toEqual({ code: 'SERVICE_UNAVAILABLE', message: expect.stringContaining('node dist/migrate.js') });
+  });
+
+  it('refuses a flag given twice, rather than taking the last one', async () => {
+    const nowhere = { DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/job_downloads' };
+    expect(await failsWith(nowhere, 'apikey', 'create', '--org', 'a', '--org', 'b')).toEqual({ code: 'INVALID_ARGUMENT', message: '--org is given more than once' });
+    expect(await failsWith(nowhere, 'operations', 'list', '--status', 'failed', '--status', 'ready')).toEqual({ code: 'INVALID_ARGUMENT', message: '--status is given more than once' });
+  });
+
   it('refuses a malformed S3 URI for a job', async () => {
     const { id: orgId } = await ok('org', 'create', 'uris');
     const error = await fails('job', 'register', '--org', orgId, '--workflow', uniqueId('wf'), '--job', 'j', '--inputs', 'http://x/y', '--outputs', 's3://test-assets');

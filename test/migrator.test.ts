@@ -144,6 +144,16 @@ describe('the migrator', () => {
     expect(Number(count)).toBe((await readMigrations()).length);
   });
 
+  it('creates a missing database once when replicas start together, failing none of them', async () => {
+    const name = `${process.env.TEST_RUN_ID}_${uniqueId('m').replace('-', '_')}`;
+    databases.push(name);
+
+    const created = await Promise.all([ensureDatabase(urlFor(name)), ensureDatabase(urlFor(name)), ensureDatabase(urlFor(name)), ensureDatabase(urlFor(name))]);
+
+    expect(created.filter(Boolean)).toEqual([true]);
+    expect(await query(urlFor(name), 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+  });
+
   it('refuses to run when an applied migration file has changed', async () => {
     const sut = await freshDatabase();
     const folder = await mkdtemp(path.join(tmpdir(), 'migrations-'));

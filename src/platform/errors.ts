@@ -113,9 +113,10 @@ export function isDatabaseTimeout(error: unknown): boolean {
   return false;
 }
 
-const MISSING_SCHEMA_CODES = new Set(['P2021', 'P2022', '42P01', '42703']);
+// P1003 and 3D000: the database itself does not exist yet (`node dist/migrate.js` creates it).
+const MISSING_SCHEMA_CODES = new Set(['P2021', 'P2022', '42P01', '42703', 'P1003', '3D000']);
 
-/** Whether an error says that the database lacks part of the schema (migrations not applied). */
+/** Whether an error says that the database lacks part of the schema, or is missing (migrations not applied). */
 export function isSchemaMissing(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 8; depth++) {
     const candidate = current as { code?: unknown; cause?: unknown; originalCode?: unknown };

@@ -19,15 +19,19 @@ export function parseCommand(argv: string[]): ParsedCommand {
       allowPositionals: true,
       strict: true,
       options: {
-        ...Object.fromEntries(FLAGS.map((flag) => [flag, { type: 'string' as const }])),
-        ...Object.fromEntries(REPEATED_FLAGS.map((flag) => [flag, { type: 'string' as const, multiple: true }])),
+        // Every flag is read as a list: parseArgs keeps the last of a repeated one silently, and
+        // `apikey create --org a --org b` must not issue a key for b.
+        ...Object.fromEntries([...FLAGS, ...REPEATED_FLAGS].map((flag) => [flag, { type: 'string' as const, multiple: true }])),
       },
     });
-    const all = values as Record<string, string | string[] | undefined>;
-    const flags = Object.fromEntries(FLAGS.map((flag) => [flag, all[flag] as string | undefined]));
-    const lists = Object.fromEntries(REPEATED_FLAGS.map((flag) => [flag, (all[flag] as string[] | undefined) ?? []]));
+    const all = values as Record<string, string[] | undefined>;
+    const repeated = FLAGS.find((flag) => (all[flag]?.length ?? 0) > 1);
+    if (repeated) throw new AppError('INVALID_ARGUMENT', `--${repeated} is given more than once`);
+    const flags = Object.fromEntries(FLAGS.map((flag) => [flag, all[flag]?.[0]]));
+    const lists = Object.fromEntries(REPEATED_FLAGS.map((flag) => [flag, all[flag] ?? []]));
     return { words: positionals, flags, lists };
   } catch (error) {
+    if (error instanceof AppError) throw error;
     throw new AppError('INVALID_ARGUMENT', (error as Error).message);
   }
 }

@@ -38,8 +38,12 @@ describe('loadConfig', () => {
   it.each([
     ['PORT', 'eighty', 'PORT must be an integer between 1 and 65535'],
     ['PORT', '70000', 'PORT must be an integer between 1 and 65535'],
-    ['DATABASE_URL', 'mysql://localhost/db', 'DATABASE_URL must be a postgresql:// URL'],
-    ['REDIS_URL', 'localhost:6379', 'REDIS_URL must be a redis:// or rediss:// URL'],
+    ['DATABASE_URL', 'mysql://localhost/db', 'DATABASE_URL must be a postgresql:// URL (percent-encode # / ? @ : in the password)'],
+    ['DATABASE_URL', 'postgresql://postgres:pa#ss@127.0.0.1:5432/job_downloads', 'DATABASE_URL must be a postgresql:// URL (percent-encode # / ? @ : in the password)'],
+    ['DATABASE_URL', 'postgresql://postgres:pw@127.0.0.1:99999/job_downloads', 'DATABASE_URL must be a postgresql:// URL (percent-encode # / ? @ : in the password)'],
+    ['REDIS_URL', 'localhost:6379', 'REDIS_URL must be a redis:// or rediss:// URL (percent-encode # / ? @ : in the password)'],
+    ['REDIS_URL', 'redis://:pa/ss@127.0.0.1:6379', 'REDIS_URL must be a redis:// or rediss:// URL (percent-encode # / ? @ : in the password)'],
+    ['REDIS_URL', 'redis://127.0.0.1:99999', 'REDIS_URL must be a redis:// or rediss:// URL (percent-encode # / ? @ : in the password)'],
     ['S3_ENDPOINT', 'minio:9000', 'S3_ENDPOINT must be an http:// or https:// URL'],
     ['S3_ENDPOINT', 'http://minio:90000', 'S3_ENDPOINT must be an http:// or https:// URL'],
     ['S3_ENDPOINT', 'http://minio:9000:9000', 'S3_ENDPOINT must be an http:// or https:// URL'],
@@ -70,10 +74,19 @@ describe('loadConfig', () => {
     expect(loadConfig({ INTERNAL_API_TOKEN: token, WEBHOOK_SECRET_KEY: key })).toMatchObject({ INTERNAL_API_TOKEN: token, WEBHOOK_SECRET_KEY: key });
   });
 
+  it('takes Postgres and Redis URLs with encoded passwords, IPv6 hosts and Unix sockets', () => {
+    const urls = {
+      DATABASE_URL: 'postgres://user:p%23ss%2Fw0rd@[::1]:5432/db?sslmode=disable',
+      REDIS_URL: 'rediss://:p%40ss@[::1]:6380/2',
+    };
+    expect(loadConfig(urls)).toMatchObject(urls);
+    expect(loadConfig({ DATABASE_URL: 'postgresql:///db?host=/var/run/postgresql' }).DATABASE_URL).toBe('postgresql:///db?host=/var/run/postgresql');
+  });
+
   it('reports every bad variable at once', () => {
     expect(problemsOf({ PORT: 'x', REDIS_URL: 'nope' })).toEqual([
       'PORT must be an integer between 1 and 65535',
-      'REDIS_URL must be a redis:// or rediss:// URL',
+      'REDIS_URL must be a redis:// or rediss:// URL (percent-encode # / ? @ : in the password)',
     ]);
   });
 

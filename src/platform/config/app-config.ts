@@ -33,15 +33,24 @@ function IntegerSetting(min: number, max: number | undefined, message: string): 
  * otherwise boots, and then fails every S3 request and every signed URL with "Invalid URL".
  */
 function HttpUrlSetting(message: string): PropertyDecorator {
-  return ValidateBy({ name: 'isHttpUrl', validator: { validate: isHttpUrl, defaultMessage: () => message } });
+  return UrlSetting(['http:', 'https:'], message);
 }
 
-function isHttpUrl(value: unknown): boolean {
-  if (typeof value !== 'string' || !/^https?:\/\/\S+$/i.test(value)) return false;
+/**
+ * A URL of one of `protocols` that parses whole. The Postgres and Redis clients parse their URLs with `new URL`
+ * too: a password with a `#`, `/` or `?` not percent-encoded, or a port past 65535, would otherwise boot and
+ * fail every query with "Invalid URL" (a 500), or fail later without naming the setting.
+ */
+function UrlSetting(protocols: readonly string[], message: string): PropertyDecorator {
+  const validate = (value: unknown) => typeof value === 'string' && /^[a-z]+:\/\/\S+$/i.test(value) && protocols.includes(parsedProtocol(value));
+  return ValidateBy({ name: 'isUrl', validator: { validate, defaultMessage: () => message } });
+}
+
+function parsedProtocol(value: string): string {
   try {
-    return ['http:', 'https:'].includes(new URL(value).protocol);
+    return new URL(value).protocol;
   } catch {
-    return false;
+    return '';
   }
 }
 
@@ -49,10 +58,10 @@ export class AppConfig {
   @IntegerSetting(1, 65535, 'PORT must be an integer between 1 and 65535')
   PORT = 3000;
 
-  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgresql:// URL' })
+  @UrlSetting(['postgres:', 'postgresql:'], 'DATABASE_URL must be a postgresql:// URL (percent-encode # / ? @ : in the password)')
   DATABASE_URL = DEFAULT_DATABASE_URL;
 
-  @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  @UrlSetting(['redis:', 'rediss:'], 'REDIS_URL must be a redis:// or rediss:// URL (percent-encode # / ? @ : in the password)')
   REDIS_URL = 'redis://127.0.0.1:6379';
 
   /** BullMQ key prefix. The braces are a Redis Cluster hash tag: every key of the queue lands on one slot. */

@@ -150,8 +150,10 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
     try {
       await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
     } catch (error) {
-      // Another replica created it a moment ago.
-      if ((error as { code?: string }).code !== '42P04') throw error;
+      // Another replica created it a moment ago: 42P04 once it has committed, 23505 (the unique index on
+      // pg_database's names) while both create it at once.
+      if (['42P04', '23505'].includes((error as { code?: string }).code ?? '')) return false;
+      throw error;
     }
     return true;
   } finally {
