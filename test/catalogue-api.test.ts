@@ -119,6 +119,15 @@ describe('the catalogue API and task downloads', () => {
         '/internal/v0/workflows/{workflow_id}/jobs/{job_id}',
       ]);
       expect(Object.keys(own.paths['/internal/v0/workflows/{workflow_id}/jobs/{job_id}']).sort()).toEqual(['delete', 'get', 'put']);
+      // A valid document: every parameter of a path is declared, and every operation says what it answers.
+      for (const [route, operations] of Object.entries<Record<string, any>>(own.paths)) {
+        const inPath = [...route.matchAll(/\{(\w+)\}/g)].map((match) => match[1]).sort();
+        for (const [method, operation] of Object.entries<any>(operations)) {
+          const declared = operation.parameters.filter((parameter: any) => parameter.in === 'path').map((parameter: any) => parameter.name).sort();
+          expect(`${method} ${route}: ${declared.join(',')}`).toBe(`${method} ${route}: ${inPath.join(',')}`);
+          expect(Object.keys(operation.responses).filter((status) => status.startsWith('2'))).toHaveLength(1);
+        }
+      }
       expect(own.components.securitySchemes['internal-token']).toMatchObject({ type: 'http', scheme: 'bearer' });
       expect(Object.keys(publicDocument.paths).filter((p) => p.startsWith('/internal'))).toEqual([]);
       expect(Object.keys(publicDocument.paths)).toEqual(expect.arrayContaining(['/v0/workflows/{workflow_id}/jobs/{job_id}/download', '/v0/workflows/{workflow_id}/jobs/{job_id}/tasks/{task_id}/download']));

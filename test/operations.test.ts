@@ -64,8 +64,18 @@ describe('operational endpoints', () => {
     it('declares the API-key scheme on the Authorization header and the Prefer header', () => {
       expect(document.components.securitySchemes['api-key']).toMatchObject({ type: 'apiKey', in: 'header', name: 'Authorization' });
       expect(document.paths[path].put.security).toEqual([{ 'api-key': [] }]);
-      const prefer = document.paths[path].put.parameters.find((p: any) => p.in === 'header' && p.name === 'Prefer');
-      expect(prefer).toBeDefined();
+      // Optional, and listed once: a required `prefer` beside it would make Swagger UI and generated clients
+      // demand a value.
+      for (const route of [path, `${path.replace('/download', '')}/tasks/{task_id}/download`]) {
+        const headers = document.paths[route].put.parameters.filter((p: any) => p.in === 'header' && p.name.toLowerCase() === 'prefer');
+        expect(headers).toEqual([expect.objectContaining({ name: 'Prefer', required: false })]);
+      }
+    });
+
+    it('lists 409 for PUT and DELETE only: a GET shows an unfinished job as it is', () => {
+      expect(Object.keys(document.paths[path].put.responses)).toContain('409');
+      expect(Object.keys(document.paths[path].delete.responses)).toContain('409');
+      expect(Object.keys(document.paths[path].get.responses)).not.toContain('409');
     });
 
     it('describes /healthz and /readyz under "operations", with the envelope on 503, and leaves /metrics out', () => {

@@ -32,6 +32,7 @@ export class CatalogueController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Creates the workflow for an organisation (idempotent); 409 when another organisation owns it' })
   @ApiBody({ type: WorkflowRegistrationDto })
+  @ApiOkResponse({ description: 'the workflow: {workflow_id, organisation_id, created_at}' })
   @Errors(...COMMON_ERRORS, [409, 'another organisation owns the workflow (CONFLICT)'])
   registerWorkflow(@Param() path: WorkflowPathDto, @Body() body: WorkflowRegistrationDto) {
     return this.catalogue.registerWorkflow(path.workflow_id, body.organisation_id);
@@ -57,6 +58,7 @@ export class CatalogueController {
 
   @Get('jobs/:job_id')
   @ApiOperation({ summary: 'The stored job, with its tasks' })
+  @ApiOkResponse({ description: 'the job as stored, with its tasks' })
   @Errors(...COMMON_ERRORS, [404, 'no such job (NOT_FOUND)'])
   getJob(@Param() path: JobPathDto): Promise<JobView> {
     return this.catalogue.getJob(path.workflow_id, path.job_id);
@@ -64,6 +66,7 @@ export class CatalogueController {
 
   @Delete('jobs/:job_id')
   @ApiOperation({ summary: 'Removes the job, its tasks, their operations and their packages' })
+  @ApiOkResponse({ description: '{workflow_id, job_id, deleted: true}' })
   @Errors(...COMMON_ERRORS, [404, 'no such job (NOT_FOUND)'])
   deleteJob(@Param() path: JobPathDto) {
     return this.catalogue.deleteJob(path.workflow_id, path.job_id);

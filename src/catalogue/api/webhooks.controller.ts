@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards, UsePipes } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiProperty, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { IsString, IsUUID } from 'class-validator';
 import { WebhooksService } from '../../notifications/webhooks.service.js';
 import { ErrorEnvelopeDto } from '../../platform/http/error-envelope.dto.js';
@@ -7,11 +7,13 @@ import { CATALOGUE_TOKEN_SCHEME, CatalogueTokenGuard } from './catalogue-token.g
 import { registrationValidation } from './registration-validation.pipe.js';
 
 class OrganisationPathDto {
+  @ApiProperty({ format: 'uuid' })
   @IsUUID('all', { message: 'org_id must be a UUID' })
   org_id!: string;
 }
 
 class WebhookPathDto extends OrganisationPathDto {
+  @ApiProperty({ format: 'uuid' })
   @IsUUID('all', { message: 'webhook_id must be a UUID' })
   webhook_id!: string;
 }
@@ -41,18 +43,21 @@ export class WebhooksController {
   @HttpCode(201)
   @ApiOperation({ summary: 'Creates an endpoint; answers {id, url, secret}, the secret shown this once (Standard Webhooks, whsec_...)' })
   @ApiBody({ type: WebhookEndpointDto })
+  @ApiCreatedResponse({ description: 'the endpoint: {id, url, secret}' })
   create(@Param() path: OrganisationPathDto, @Body() body: WebhookEndpointDto) {
     return this.webhooks.create(path.org_id, body.url);
   }
 
   @Get()
   @ApiOperation({ summary: "The organisation's endpoints, without their secrets" })
+  @ApiOkResponse({ description: 'the endpoints: [{id, url, created_at}]' })
   list(@Param() path: OrganisationPathDto) {
     return this.webhooks.list(path.org_id);
   }
 
   @Delete(':webhook_id')
   @ApiOperation({ summary: 'Deletes an endpoint; its pending deliveries are dropped' })
+  @ApiOkResponse({ description: 'the endpoint deleted' })
   delete(@Param() path: WebhookPathDto) {
     return this.webhooks.delete(path.webhook_id, path.org_id);
   }

@@ -1,4 +1,4 @@
-import { applyDecorators, Controller, Delete, Get, Headers, HttpCode, Param, Put, Req, Res, UseGuards } from '@nestjs/common';
+import { applyDecorators, Controller, Delete, Get, HttpCode, Param, Put, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { RunRef } from '../operation.repository.js';
@@ -22,9 +22,10 @@ const ERROR_RESPONSES: Array<[number, string]> = [
   [500, 'anything unexpected (INTERNAL)'],
   [503, 'Postgres, Redis or S3 is unreachable (SERVICE_UNAVAILABLE)'],
 ];
-const ApiErrorResponses = () =>
+/** The answers besides 200. A GET never answers 409: it shows an unfinished job's operation (or 404). */
+const ApiErrorResponses = ({ unfinished = true } = {}) =>
   applyDecorators(
-    ...ERROR_RESPONSES.map(([status, description]) =>
+    ...ERROR_RESPONSES.filter(([status]) => unfinished || status !== 409).map(([status, description]) =>
       ApiResponse({
         status,
         description,
@@ -70,16 +71,15 @@ export class DownloadController {
     @Param() params: DownloadPathDto,
     @Req() request: AuthenticatedRequest,
     @Res({ passthrough: true }) response: Response,
-    @Headers('prefer') prefer?: string,
   ): Promise<DownloadResponseDto> {
-    const answer = await this.downloads.request(request.caller!, jobOf(params), preferredWaitSeconds(prefer), disconnection(response));
+    const answer = await this.downloads.request(request.caller!, jobOf(params), waitOf(request), disconnection(response));
     return this.send(answer, response);
   }
 
   @Get('download')
   @ApiOperation({ summary: 'The current operation of a job, without side effects (404 when there is none)' })
   @ApiOkResponse({ type: DownloadResponseDto, headers: RETRY_AFTER_HEADER })
-  @ApiErrorResponses()
+  @ApiErrorResponses({ unfinished: false })
   async current(@Param() params: DownloadPathDto, @Req() request: AuthenticatedRequest, @Res({ passthrough: true }) response: Response): Promise<DownloadResponseDto> {
     return this.send(await this.downloads.current(request.caller!, jobOf(params)), response);
   }
@@ -108,16 +108,15 @@ export class DownloadController {
     @Param() params: TaskDownloadPathDto,
     @Req() request: AuthenticatedRequest,
     @Res({ passthrough: true }) response: Response,
-    @Headers('prefer') prefer?: string,
   ): Promise<DownloadResponseDto> {
-    const answer = await this.downloads.request(request.caller!, taskOf(params), preferredWaitSeconds(prefer), disconnection(response));
+    const answer = await this.downloads.request(request.caller!, taskOf(params), waitOf(request), disconnection(response));
     return this.send(answer, response);
   }
 
   @Get('tasks/:task_id/download')
   @ApiOperation({ summary: 'The current operation of a task, without side effects (404 when there is none)' })
   @ApiOkResponse({ type: DownloadResponseDto, headers: RETRY_AFTER_HEADER })
-  @ApiErrorResponses()
+  @ApiErrorResponses({ unfinished: false })
   async currentTask(@Param() params: TaskDownloadPathDto, @Req() request: AuthenticatedRequest, @Res({ passthrough: true }) response: Response): Promise<DownloadResponseDto> {
     return this.send(await this.downloads.current(request.caller!, taskOf(params)), response);
   }
@@ -137,5 +136,8 @@ export class DownloadController {
   }
 }
 
+// Read from the request rather than with @Headers('prefer'), which the OpenAPI document would list as a
+// required header beside the optional `Prefer` documented above.
+const waitOf = (request: AuthenticatedRequest): number => preferredWaitSeconds(request.headers.prefer);
 const jobOf = (params: DownloadPathDto): RunRef => ({ workflowId: params.workflow_id, jobId: params.job_id, taskId: null });
 const taskOf = (params: TaskDownloadPathDto): RunRef => ({ workflowId: params.workflow_id, jobId: params.job_id, taskId: params.task_id });
