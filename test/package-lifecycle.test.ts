@@ -363,7 +363,7 @@ describe('packages: built, failed, expired, swept', () => {
       const markReady = operations.markReady.bind(operations);
       const answers: boolean[] = [];
       // markReady commits, and every time the connection drops before the answer, as a Postgres blink does: the
-      // attempt tries again (finding its own package recorded), then gives up not knowing, and must not disown it.
+      // attempt tries again (finding its own package recorded), and must not disown it meanwhile.
       operations.markReady = async (...args) => {
         answers.push(await markReady(...args));
         throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
@@ -388,6 +388,35 @@ describe('packages: built, failed, expired, swept', () => {
       const answer = await put(job);
       expect(answer).toMatchObject({ id: operation.id, status: 'ready' });
       expect((await download(answer.signed_url)).status).toBe(200);
+    }, 60_000);
+
+    it('keeps a complete package through a Postgres outage longer than a blink, and records it ready once Postgres is back, without building it again', async () => {
+      const operations = service.app.get(OperationRepository);
+      const markReady = operations.markReady.bind(operations);
+      // Postgres away for the first four tries, about 8 s: the old patience (three retries) would have given up.
+      let refused = 0;
+      operations.markReady = async (...args) => {
+        if (refused < 4) {
+          refused++;
+          throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+        }
+        return markReady(...args);
+      };
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      try {
+        const { id } = await put(job);
+        const operation = await waitFor(async () => {
+          const found = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id } });
+          return found.status === 'ready' ? found : undefined;
+        }, 45_000, 'the operation to be ready');
+        expect(refused).toBe(4);
+        // The first attempt's package: not thrown away and built again by a second attempt.
+        expect(operation.attempts).toBe(1);
+        expect(operation.archiveKey).toMatch(/-1\.zip$/);
+        expect(await exists(operation.archiveKey!)).toBe(true);
+      } finally {
+        operations.markReady = markReady;
+      }
     }, 60_000);
 
     it('prunes finished operations older than OPERATION_HISTORY_DAYS, never a live one', async () => {

@@ -6,7 +6,7 @@ import { CatalogueRepository } from '../catalogue/catalogue.repository.js';
 import { OperationEvents } from '../downloads/operation-events.js';
 import { OperationRepository, type DownloadOperation, type PackageLocation, type ReadyPackage } from '../downloads/operation.repository.js';
 import { PackageObjects } from '../downloads/package-objects.js';
-import { retryWhileUnavailable } from '../platform/retry-while-unavailable.js';
+import { READY_WRITE_RETRIES_MS, retryWhileUnavailable } from '../platform/retry-while-unavailable.js';
 import { mayBeArchived, StorageRepository } from '../storage/storage.repository.js';
 import { PACKAGES_PREFIX, parseSource } from '../storage/s3-uri.js';
 import type { StoredObject } from '../storage/storage.repository.js';
@@ -107,7 +107,7 @@ export class PackagingService {
       // From here the object may be the operation's package even if no answer says so (a commit whose answer
       // was lost): it is never deleted from this attempt, only by the sweep, which spares what a ready operation owns.
       mayBeRecorded = true;
-      const marked = await this.recordReady(operation.id, {
+      const marked = await this.recordReady(operation.id, buildSignal, {
         bytesDone: BigInt(totalBytes),
         archiveKey: location.key,
         sizeBytes: BigInt(built.sizeBytes),
@@ -141,11 +141,17 @@ export class PackagingService {
     }
   }
 
-  /** markReady, tried again while Postgres cannot be reached for a few seconds; then the attempt gives up. */
-  private recordReady(operationId: string, result: ReadyPackage): Promise<boolean> {
+  /**
+   * markReady, tried again while Postgres cannot be reached, for minutes (READY_WRITE_RETRIES_MS): the package is
+   * complete, and the job's lock is kept through Redis meanwhile. A shutdown or a lost lock (`signal`) ends the
+   * waiting; then the attempt gives up, and the object is left to the sweep.
+   */
+  private recordReady(operationId: string, signal: AbortSignal, result: ReadyPackage): Promise<boolean> {
     return retryWhileUnavailable(
       () => this.operations.markReady(operationId, this.config.S3_BUCKET, result),
       (error) => this.logger.warn(`could not record that ${operationId} is ready (${error.message}); trying again`),
+      READY_WRITE_RETRIES_MS,
+      signal,
     );
   }
 
