@@ -73,6 +73,11 @@ describe('the catalogue API and task downloads', () => {
 
     it('answers 401 without the token, with a wrong one, and always when no token is configured', async () => {
       const workflowId = uniqueId('wf');
+      // Whatever the body: it is not read without the token (malformed, or over the 1 MiB limit).
+      for (const body of ['{bad', JSON.stringify({ organisation_id: 'x'.repeat(2 * 1024 * 1024) })]) {
+        const refused = await internal().put(`/internal/v0/workflows/${workflowId}`).set('Content-Type', 'application/json').send(body);
+        expect({ status: refused.status, body: refused.body }).toEqual({ status: 401, body: envelope('UNAUTHENTICATED', []) });
+      }
       expect((await internal().put(`/internal/v0/workflows/${workflowId}`).send({ organisation_id: owner.organisationId }).expect(401)).body).toEqual(envelope('UNAUTHENTICATED', []));
       await internal().put(`/internal/v0/workflows/${workflowId}`).set('Authorization', `Bearer ${TOKEN}x`).send({ organisation_id: owner.organisationId }).expect(401);
       await internal().put(`/internal/v0/workflows/${workflowId}`).set('Authorization', TOKEN).send({ organisation_id: owner.organisationId }).expect(401);

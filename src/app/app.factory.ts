@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import type { Server } from 'node:http';
+import { CatalogueTokenGuard } from '../catalogue/api/catalogue-token.guard.js';
 import type { AppConfig, Role } from '../platform/config/app-config.js';
 import { envelope } from '../platform/http/error-envelope.filter.js';
 import { keepConnectionsOpen } from '../platform/http/connections.js';
@@ -31,12 +32,15 @@ function forbidTypeSniffing(_request: Request, response: Response, next: NextFun
 }
 
 /**
- * JSON bodies, on the catalogue API only. The public routes take no body: one sent along is never read, so it
- * cannot decide the answer before the contract's checks do (a malformed body without a key is still 401).
+ * JSON bodies, on the catalogue API only, and only of requests that carry its token. The public routes take no
+ * body: one sent along is never read, so it cannot decide the answer before the contract's checks do (a
+ * malformed body without a key is still 401). Nor does a catalogue request without the token get its body read
+ * (up to 1 MiB): its guard answers 401, whatever the body.
  */
-function parseJsonBodies() {
+function parseJsonBodies(token: CatalogueTokenGuard) {
   const internalJson = express.json({ limit: INTERNAL_BODY_LIMIT });
-  return (request: Request, response: Response, next: NextFunction) => (isInternalRequest(request) ? internalJson(request, response, next) : next());
+  return (request: Request, response: Response, next: NextFunction) =>
+    isInternalRequest(request) && token.accepts(request.headers.authorization) ? internalJson(request, response, next) : next();
 }
 
 /**
@@ -53,7 +57,7 @@ export async function createApp(role: Role, config: AppConfig): Promise<INestApp
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(forbidTypeSniffing);
   app.use(keepPortsApart);
-  app.use(parseJsonBodies());
+  app.use(parseJsonBodies(new CatalogueTokenGuard(config)));
   // Only the API publishes documents; a worker does not load Swagger at all.
   if (role !== 'worker') (await import('./openapi.js')).serveOpenApi(app);
   answerParserErrorsWithEnvelope(app.getHttpServer() as Server);
