@@ -177,6 +177,61 @@ describe('packages: built, failed, expired, swept', () => {
       await fixtures.prisma.packageObject.deleteMany({ where: { key: 'packages//stuck.zip' } });
     });
 
+    it('a sweep is not held up for good by a full batch of objects it cannot delete: they go to the back of the line', async () => {
+      const stuckKeys = [`packages//${uniqueId('stuck')}.zip`, `packages//${uniqueId('stuck')}.zip`];
+      const realKey = `packages/${uniqueId('wf')}/job/abandoned-1.zip`;
+      await fixtures.storage.putObject('test-packages', realKey, Buffer.from('PK'), 'application/zip');
+      // Oldest first: the two that cannot be deleted (s3rver refuses a key with an empty segment) fill a batch of two.
+      const longAgo = new Date('2000-01-01T00:00:00Z');
+      await fixtures.prisma.packageObject.createMany({
+        data: [
+          ...stuckKeys.map((key) => ({ bucket: 'test-packages', key, state: 'deleting' as const, updatedAt: longAgo })),
+          { bucket: 'test-packages', key: realKey, state: 'deleting' as const, updatedAt: new Date('2000-01-02T00:00:00Z') },
+        ],
+      });
+      try {
+        const objects = service.app.get(PackageObjects);
+        const sweptAt = Date.now();
+        await objects.sweep(new Date(), 2);
+        // Tried and failed: behind every other object now, not first again at the next sweep.
+        const stuck = await fixtures.prisma.packageObject.findMany({ where: { key: { in: stuckKeys } } });
+        expect(stuck.map((row) => ({ state: row.state, movedBack: row.updatedAt.getTime() >= sweptAt }))).toEqual([
+          { state: 'deleting', movedBack: true },
+          { state: 'deleting', movedBack: true },
+        ]);
+        await objects.sweep(new Date(), 2);
+
+        expect(await exists(realKey)).toBe(false);
+        expect(await fixtures.prisma.packageObject.count({ where: { key: realKey } })).toBe(0);
+      } finally {
+        await fixtures.prisma.packageObject.deleteMany({ where: { key: { in: [...stuckKeys, realKey] } } });
+      }
+    });
+
+    it('deletes at the next sweep, without waiting for the grace, a package whose job was removed while its deletion failed', async () => {
+      const ended = `packages/${uniqueId('wf')}/job/${uniqueId('op')}-1.zip`;
+      const abandoned = `packages/${uniqueId('wf')}/job/${uniqueId('op')}-2.zip`;
+      for (const key of [ended, abandoned]) await fixtures.storage.putObject('test-packages', key, Buffer.from('PK'), 'application/zip');
+      // Their operations are gone (removed with their job). The package was listed when it ended (no attempt);
+      // the other object is an attempt's own, which an upload still in flight may write again: it waits.
+      await fixtures.prisma.packageObject.createMany({
+        data: [
+          { bucket: 'test-packages', key: ended, operationId: randomUUID(), state: 'deleting' },
+          { bucket: 'test-packages', key: abandoned, operationId: randomUUID(), attempt: 2, state: 'deleting' },
+        ],
+      });
+      try {
+        // A sweep a minute ago: the grace (0 s here) has not passed for either.
+        await service.app.get(PackageObjects).sweep(new Date(Date.now() - 60_000));
+
+        expect(await exists(ended)).toBe(false);
+        expect(await exists(abandoned)).toBe(true);
+      } finally {
+        await fixtures.prisma.packageObject.deleteMany({ where: { key: { in: [ended, abandoned] } } });
+        await fixtures.storage.deleteObject('test-packages', abandoned);
+      }
+    });
+
     it('answers a permanent failure as it is until the job changes, without a new build', async () => {
       const job = await fixtures.job({});
       const failed = await put(job, 30);

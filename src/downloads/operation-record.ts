@@ -65,9 +65,9 @@ export function toPublicOperation(operation: DownloadOperation, status = operati
   };
 }
 
-/** 0 to 100; 100 only once ready. */
-export function progressPercent(operation: Pick<DownloadOperation, 'status' | 'bytesDone' | 'bytesTotal'>): number {
-  if (operation.status === 'ready') return 100;
+/** 0 to 100; 100 once ready, and for as long as the operation is shown after that (expired, cancelled). */
+export function progressPercent(operation: Pick<DownloadOperation, 'status' | 'bytesDone' | 'bytesTotal' | 'readyAt'>): number {
+  if (operation.status === 'ready' || operation.readyAt !== null) return 100;
   if (!operation.bytesTotal || operation.bytesTotal <= 0n) return 0;
   const percent = Math.floor((Number(operation.bytesDone) / Number(operation.bytesTotal)) * 100);
   return Math.min(99, Math.max(0, percent));

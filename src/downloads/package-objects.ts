@@ -2,10 +2,13 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../platform/config/app-config.js';
 import { PrismaService } from '../platform/prisma/prisma.service.js';
 import { StorageRepository } from '../storage/storage.repository.js';
+import { mapConcurrently } from '../utils/map-concurrently.js';
 import type { PackageLocation } from './operation.repository.js';
 
 /** A deletion that S3 does not answer in this time is left to the sweep. */
 const DELETE_WAIT_MS = 10_000;
+/** Deletions a sweep runs at once. */
+const DELETIONS_AT_ONCE = 8;
 
 interface DueObject {
   bucket: string;
@@ -65,9 +68,9 @@ export class PackageObjects {
   /**
    * The sweep: every listed object whose grace has passed and that no running attempt still writes is
    * deleted from S3, then forgotten. Each object on its own: one that cannot be deleted is tried again next
-   * time and does not hold up the others. Returns how many were deleted.
+   * time and does not hold up the others. Returns how many were deleted; none is started past `until`.
    */
-  async sweep(now = new Date(), limit = 500): Promise<number> {
+  async sweep(now = new Date(), limit = 500, until = Number.POSITIVE_INFINITY): Promise<number> {
     const cutoff = new Date(now.getTime() - this.config.PACKAGE_DELETE_GRACE_SECONDS * 1000);
     // A 'writing' object is over when its operation is gone, no longer pending, or on a later attempt; the one
     // a ready operation points at is never touched. (COALESCE: with no operation the test is NULL, not false.)
@@ -77,12 +80,17 @@ export class PackageObjects {
     // its object no longer its own and records nothing (markReady), so no ready operation points at an object
     // being deleted. A row that such a record holds locked is left for the next sweep.
     // A package that was ready and has been cancelled or expired gets no grace: its upload completed long ago,
-    // nothing can write it again, and its URLs must stop working (when its deletion failed at the time).
+    // nothing can write it again, and its URLs must stop working (when its deletion failed at the time). So
+    // does one whose operation was removed with its job since (listed by its end with no attempt of its own).
+    // Oldest first; one whose deletion fails goes to the back (its updated_at), so that a batch of objects
+    // that cannot be deleted (a bucket gone, a policy that refuses) never holds up the others for good.
     const due = await this.prisma.$queryRaw<DueObject[]>`
       UPDATE package_objects AS claimed SET state = 'deleting'
         FROM (SELECT p.bucket, p.key FROM package_objects p
                 LEFT JOIN download_operations o ON o.id = p.operation_id
-               WHERE (p.updated_at < ${cutoff} OR COALESCE(o.archive_key = p.key AND o.status IN ('cancelled', 'expired'), false))
+               WHERE (p.updated_at < ${cutoff}
+                      OR COALESCE(o.archive_key = p.key AND o.status IN ('cancelled', 'expired'), false)
+                      OR (p.state = 'deleting' AND p.attempt IS NULL AND p.operation_id IS NOT NULL AND o.id IS NULL))
                  AND (p.state = 'deleting' OR o.id IS NULL OR ((o.status <> 'pending' OR o.attempts > p.attempt) AND o.updated_at < ${cutoff}))
                  AND NOT COALESCE(o.status = 'ready' AND o.archive_key = p.key, false)
                ORDER BY p.updated_at
@@ -91,11 +99,17 @@ export class PackageObjects {
        WHERE claimed.bucket = due.bucket AND claimed.key = due.key
       RETURNING claimed.bucket, claimed.key`;
     let deleted = 0;
-    for (const location of due) {
-      if (!(await this.deleteFromStorage(location))) continue;
+    // A few at a time: with S3 not answering, a batch waits DELETE_WAIT_MS per round, not per object.
+    // Past `until` (the sweep's time budget), the rest of the batch is left claimed for the next sweep.
+    await mapConcurrently(due, DELETIONS_AT_ONCE, async (location) => {
+      if (Date.now() >= until) return;
+      if (!(await this.deleteFromStorage(location))) {
+        await this.prisma.packageObject.updateMany({ where: location, data: { updatedAt: new Date() } });
+        return;
+      }
       await this.forget(location);
       deleted++;
-    }
+    });
     if (deleted > 0) this.logger.log(`deleted ${deleted} package object(s) no operation owns`);
     return deleted;
   }

@@ -187,8 +187,17 @@ describe('DownloadService: which operation a PUT answers with', () => {
     expect(deleted).toEqual([]);
   });
 
+  it('shows a package that was ready at 100 % once cancelled, as while it was ready', async () => {
+    operations.rows.push(operation({ id: 'op-cancelled', status: 'cancelled', bytesDone: 90n, bytesTotal: 100n, readyAt: new Date(Date.now() - 60_000), cancelledAt: new Date() }));
+
+    const { body } = await sut.current(caller, JOB);
+
+    expect(body).toMatchObject({ id: 'op-cancelled', status: 'cancelled', progress: 100 });
+  });
+
   it('answers a recent permanent failure of an unchanged job as it is, without a new build', async () => {
-    operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'NO_ASSETS', failedAt: new Date(Date.now() - 60_000) }));
+    operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'NO_ASSETS', createdAt: new Date(Date.now() - 120_000), failedAt: new Date(Date.now() - 60_000) }));
+    operations.target.changedAt = new Date(Date.now() - 180_000);
 
     const { body } = await sut.request(caller, JOB, 0);
 
@@ -197,11 +206,13 @@ describe('DownloadService: which operation a PUT answers with', () => {
   });
 
   it.each([
-    ['the job changed since', { failedAt: new Date(Date.now() - 60_000), jobChanged: true }],
-    ['the cool-down has passed', { failedAt: new Date(Date.now() - 301_000), jobChanged: false }],
-  ])('builds again after a permanent failure when %s', async (_case, { failedAt, jobChanged }) => {
-    operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'SOURCE_MISSING', failedAt }));
-    if (jobChanged) operations.target.changedAt = new Date();
+    ['the job changed since', { failedAt: new Date(Date.now() - 60_000), changedAt: new Date() }],
+    // A build planned from the old sources failed after the change was recorded: its failure is of the old job.
+    ['the job changed after the operation began, before its failure was recorded', { failedAt: new Date(Date.now() - 1_000), changedAt: new Date(Date.now() - 2_000) }],
+    ['the cool-down has passed', { failedAt: new Date(Date.now() - 301_000), changedAt: undefined }],
+  ])('builds again after a permanent failure when %s', async (_case, { failedAt, changedAt }) => {
+    operations.rows.push(operation({ id: 'op-failed', status: 'failed', errorCode: 'SOURCE_MISSING', createdAt: new Date(Date.now() - 120_000), failedAt }));
+    if (changedAt) operations.target.changedAt = changedAt;
 
     const { body } = await sut.request(caller, JOB, 0);
 

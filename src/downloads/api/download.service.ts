@@ -189,7 +189,9 @@ export class DownloadService {
   private standsAsPermanentFailure(operation: DownloadOperation, target: DownloadTarget): boolean {
     if (operation.status !== 'failed' || !operation.errorCode || !PERMANENT_FAILURES.has(operation.errorCode)) return false;
     const failedAt = operation.failedAt?.getTime() ?? 0;
-    const jobChangedSince = target.changedAt !== null && target.changedAt.getTime() > failedAt;
+    // Changed since the operation was created, not since it failed: a build planned from the old sources may
+    // record its failure after the change (and the two times come from different hosts' clocks).
+    const jobChangedSince = target.changedAt !== null && target.changedAt.getTime() > operation.createdAt.getTime();
     return !jobChangedSince && Date.now() - failedAt < this.config.PERMANENT_FAILURE_COOLDOWN_SECONDS * 1000;
   }
 

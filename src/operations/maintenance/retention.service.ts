@@ -42,7 +42,7 @@ export class RetentionService {
     const until = Date.now() + SWEEP_BUDGET_MS;
     const expired = await inBatches(() => this.expireBatch(now), until);
     const deleted = await inBatches(async () => {
-      const count = await this.packageObjects.sweep(now, SWEEP_BATCH);
+      const count = await this.packageObjects.sweep(now, SWEEP_BATCH, until);
       return { handled: count, counted: count };
     }, until);
     const historyBefore = new Date(now.getTime() - this.config.OPERATION_HISTORY_DAYS * DAY_MS);
