@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { hashApiKey } from '../src/catalogue/api-key.service.js';
+import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 import { Fixtures, uniqueId } from './support/harness.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -264,6 +266,30 @@ describe('the operator CLI', () => {
     expect(await failsWith(nowhere, 'apikey', 'create', '--org', 'a', '--org', 'b')).toEqual({ code: 'INVALID_ARGUMENT', message: '--org is given more than once' });
     expect(await failsWith(nowhere, 'operations', 'list', '--status', 'failed', '--status', 'ready')).toEqual({ code: 'INVALID_ARGUMENT', message: '--status is given more than once' });
   });
+
+  it('demo with S3 unreachable fails and leaves no organisation, key or job behind (the all-in-one would never seed again)', async () => {
+    // A database of its own: other tests create organisations meanwhile.
+    const database = new URL(process.env.DATABASE_URL!);
+    database.pathname = `/${uniqueId('jdtest_demo').replaceAll('-', '_')}`;
+    await ensureDatabase(database.toString());
+    await migrate(database.toString());
+    const client = new pg.Client({ connectionString: database.toString() });
+    await client.connect();
+    try {
+      const error = await failsWith({ DATABASE_URL: database.toString(), S3_ENDPOINT: 'http://127.0.0.1:1' }, 'demo');
+      expect(error.code).toBe('SERVICE_UNAVAILABLE');
+      const { rows } = await client.query('SELECT (SELECT count(*) FROM organisations) AS organisations, (SELECT count(*) FROM api_keys) AS keys, (SELECT count(*) FROM jobs) AS jobs');
+      expect(rows).toEqual([{ organisations: '0', keys: '0', jobs: '0' }]);
+    } finally {
+      await client.end();
+      const admin = new URL(database.toString());
+      admin.pathname = '/postgres';
+      const dropper = new pg.Client({ connectionString: admin.toString() });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS "${database.pathname.slice(1)}" WITH (FORCE)`);
+      await dropper.end();
+    }
+  }, 60_000);
 
   it('refuses a malformed S3 URI for a job', async () => {
     const { id: orgId } = await ok('org', 'create', 'uris');

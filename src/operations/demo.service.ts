@@ -37,12 +37,11 @@ export class DemoService {
     const suffix = randomBytes(3).toString('hex');
     const workflowId = `demo-workflow-${suffix}`;
     const jobId = `demo-job-${suffix}`;
-    const organisation = await this.operator.createOrganisation(`Demo ${suffix}`);
-    const { key } = await this.apiKeys.create(organisation.id, 'demo');
-    const job = await this.operator.registerJob({ organisationId: organisation.id, workflowId, jobId });
-
-    const inputs = parseS3Uri(job.inputs[0]);
-    const outputs = parseS3Uri(job.outputs[0]);
+    // The files first, the organisation, key and job last: a seed that S3 refuses leaves no organisation behind,
+    // which would keep the all-in-one from seeding (and printing a key) on its next start.
+    const sources = this.operator.defaultSources(workflowId, jobId);
+    const inputs = parseS3Uri(sources.inputs);
+    const outputs = parseS3Uri(sources.outputs);
     await this.storage.ensureBucket(inputs.bucket);
     const files: Array<[typeof inputs, string, Buffer | string, string]> = [
       [inputs, 'scene/B04.tif', sampleRaster(256 * 1024), 'image/tiff'],
@@ -55,6 +54,9 @@ export class DemoService {
     for (const [location, name, body, contentType] of files) {
       await this.storage.putObject(location.bucket, `${location.prefix}${name}`, typeof body === 'string' ? Buffer.from(body) : body, contentType);
     }
+    const organisation = await this.operator.createOrganisation(`Demo ${suffix}`);
+    const { key } = await this.apiKeys.create(organisation.id, 'demo');
+    await this.operator.registerJob({ organisationId: organisation.id, workflowId, jobId });
     const url = `http://localhost:${this.config.PORT}/v0/workflows/${workflowId}/jobs/${jobId}/download`;
     const curl = `curl -sS -X PUT -H 'Authorization: Bearer ${key}' -H 'Prefer: wait=30' ${url}`;
     return { apiKey: key, workflowId, jobId, curl };

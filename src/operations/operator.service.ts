@@ -54,17 +54,23 @@ export class OperatorService {
       throw new AppError('INVALID_ARGUMENT', `--status must be one of ${Object.keys(JobStatus).join(', ')}`);
     }
     await this.requireOrganisation(request.organisationId);
-    const base = `s3://${this.config.assetsBucket}/workflows/${request.workflowId}/jobs/${request.jobId}`;
+    const defaults = this.defaultSources(request.workflowId, request.jobId);
     return this.registrations.registerJob(
       {
         workflowId: request.workflowId,
         jobId: request.jobId,
         status: status as JobStatus,
-        inputs: request.inputs?.length ? request.inputs : [`${base}/inputs/`],
-        outputs: request.outputs?.length ? request.outputs : [`${base}/outputs/`],
+        inputs: request.inputs?.length ? request.inputs : [defaults.inputs],
+        outputs: request.outputs?.length ? request.outputs : [defaults.outputs],
       },
       { organisationId: request.organisationId, createWorkflow: true },
     );
+  }
+
+  /** Where a job registered without sources keeps its assets: its own prefixes in S3_ASSETS_BUCKET. */
+  defaultSources(workflowId: string, jobId: string): { inputs: string; outputs: string } {
+    const base = `s3://${this.config.assetsBucket}/workflows/${workflowId}/jobs/${jobId}`;
+    return { inputs: `${base}/inputs/`, outputs: `${base}/outputs/` };
   }
 
   async listOperations(filter: { status?: string; limit?: number }) {
