@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { OperationRepository } from '../src/downloads/operation.repository.js';
 import { PackageObjects } from '../src/downloads/package-objects.js';
 import { WebhookDispatcher } from '../src/notifications/webhook-dispatcher.js';
+import { PackagingWorker } from '../src/packaging/packaging.worker.js';
 import { Reconciler } from '../src/operations/maintenance/reconciler.service.js';
 import { FairShare } from '../src/platform/queues/fair-share.js';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
@@ -451,6 +452,35 @@ describe('no operation stranded, one writer per package', () => {
       await relay.cut().catch(() => undefined);
     }
   }, 30_000);
+
+  it('a lock judged lost while it was still held (a late renewal answer) hands the build back: built on its next run, not failed in Redis with the operation left pending', async () => {
+    let release = () => undefined as void;
+    const secondBandHeld = new Promise<void>((resolve) => (release = resolve));
+    const s3 = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      hold: (method, url) => (method === 'GET' && url.includes('/b1.tif') ? secondBandHeld : undefined),
+    });
+    // One attempt: a job failed on it would stay failed in Redis, its operation pending until the reconciler.
+    const service = await startTestApp('all', { QUEUE_PREFIX: uniqueQueuePrefix(), PACKAGE_ATTEMPTS: '1', S3_ENDPOINT: `http://127.0.0.1:${s3.port}` });
+    try {
+      const job = await fixtures.job({ inputs: bands(2, 256 * 1024) });
+      const { body } = await put(service, job);
+      await waitFor(async () => s3.requests.some(({ method, url }) => method === 'GET' && url.includes('/b1.tif')), 30_000, 'the build to be under way');
+
+      // The lock watch's verdict, as when a renewal's answer comes after a whole lock duration.
+      const bullWorker = (service.app.get(PackagingWorker) as unknown as { worker: Worker }).worker;
+      bullWorker.emit('lockRenewalFailed', [body.id]);
+      release();
+
+      const ready = await readyOperation(body.id, 30_000);
+      expect(ready.attempts).toBe(2);
+      const { body: answer } = await put(service, job);
+      expect((await download(answer.signed_url)).status).toBe(200);
+    } finally {
+      release();
+      await service.close();
+      await s3.close();
+    }
+  }, 90_000);
 
   it('a worker cut off from Redis past its lock stops its build; the one that takes over alone owns the package', async () => {
     const queuePrefix = uniqueQueuePrefix();

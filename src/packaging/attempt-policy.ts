@@ -9,8 +9,9 @@ export const CANCELLED_REASON = 'cancelled';
 /**
  * What becomes of a packaging attempt that did not succeed:
  * - `hand-back`: the worker is shutting down; the job goes back to the queue at once, no attempt spent;
- * - `abandon`: the worker lost the job's lock, so another worker owns the job now: record nothing, touch
- *   nothing in the queue, only clean up this attempt's object;
+ * - `abandon`: the worker lost the job's lock, so another worker may own the job now: record nothing, clean
+ *   up this attempt's object, and hand the job back as for a shutdown, which Redis refuses if another worker
+ *   holds it (and allows, no attempt spent, if the lock was only judged lost);
  * - `cancelled`: the caller cancelled the operation (already recorded): the job ends, its object goes;
  * - `postpone`: Postgres or Redis could not be reached to do or record the attempt; the job comes back a
  *   little later, no attempt spent (an outage is not the operation's fault);

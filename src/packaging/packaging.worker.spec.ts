@@ -126,7 +126,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
     expect(job.movedToDelayed).toBe(true);
   });
 
-  it('records nothing and leaves the queue alone when the lock was lost to another worker', async () => {
+  it('records nothing when its lock was judged lost, and hands the job back: taken if the lock was still held, no attempt spent', async () => {
     const lost = new AbortController();
     outcome = async () => {
       lost.abort(LOCK_LOST_REASON);
@@ -134,9 +134,23 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
     };
     const job = jobOf(0);
 
-    await expect(attempt(job, lost.signal)).rejects.toMatchObject({ code: 'INTERRUPTED' });
+    await expect(attempt(job, lost.signal)).rejects.toBeInstanceOf(DelayedError);
 
-    expect(job.movedToDelayed).toBe(false);
+    expect(job.movedToDelayed).toBe(true);
+    expect(failures).toEqual([]);
+    expect(builds).toEqual([{ outcome: 'abandoned' }]);
+  });
+
+  it('records nothing and leaves the job to the worker that holds it when Redis refuses the hand-back', async () => {
+    const lost = new AbortController();
+    outcome = async () => {
+      lost.abort(LOCK_LOST_REASON);
+      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
+    };
+    const job = { ...jobOf(0), moveToDelayed: async () => Promise.reject(new Error('Missing lock for job op-1. moveToDelayed')) };
+
+    await expect(attempt(job, lost.signal)).rejects.toThrow('Missing lock');
+
     expect(failures).toEqual([]);
     expect(builds).toEqual([{ outcome: 'abandoned' }]);
   });

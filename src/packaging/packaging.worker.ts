@@ -122,7 +122,11 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
         abortReason: signal?.aborted ? signal.reason : undefined,
       });
       this.metrics.recordBuild(OUTCOME_OF[verdict], seconds());
-      if (verdict === 'abandon') throw error;
+      // The lock was judged lost: handed back without spending an attempt, which only works if the lock was in
+      // fact still held (its renewal's answer came late, the event loop stalled); when another worker has the
+      // job, Redis refuses the move and that worker's build goes on. Failing the job instead would spend an
+      // attempt, and fail the job in Redis on its last one with nothing recorded in Postgres.
+      if (verdict === 'abandon') return this.moveBack(job, token, 0, error);
       // Recorded by the cancel itself; the job ends here, without retries.
       if (verdict === 'cancelled') return 'cancelled';
       if (verdict === 'hand-back') {
