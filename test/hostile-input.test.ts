@@ -140,6 +140,23 @@ describe('hostile input', () => {
     await api.http.get('/healthz').expect(200);
   });
 
+  it('answers what Node would answer bare in the envelope: no Host, an unknown Expect, CONNECT', async () => {
+    const noHost = await sendRaw(port, `PUT ${downloadPath(job)} HTTP/1.1\r\nAuthorization: ${job.apiKey}\r\nConnection: close\r\n\r\n`);
+    const expectation = await sendRaw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n');
+    const tunnel = await sendRaw(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/g, ''));
+
+    expect(noHost).toMatch(/^HTTP\/1\.1 400 /);
+    expect(bodyOf(noHost)).toEqual({ error: { code: 'INVALID_REQUEST', message: 'the request has no Host header', details: [] } });
+    expect(expectation).toMatch(/^HTTP\/1\.1 417 /);
+    expect(bodyOf(expectation).error.code).toBe('INVALID_REQUEST');
+    expect(tunnel).toMatch(/^HTTP\/1\.1 404 /);
+    expect(bodyOf(tunnel)).toEqual({ error: { code: 'NOT_FOUND', message: 'no such resource', details: [] } });
+    for (const answer of [noHost, expectation, tunnel]) expect(answer).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+    // HTTP/1.0 has no Host to require.
+    expect(await sendRaw(port, 'GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
   it('caps Prefer: wait at the configured maximum', async () => {
     const started = Date.now();
     const response = await api.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=3600').expect(200);

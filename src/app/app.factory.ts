@@ -8,7 +8,7 @@ import { CatalogueTokenGuard } from '../catalogue/api/catalogue-token.guard.js';
 import type { AppConfig, Role } from '../platform/config/app-config.js';
 import { envelope } from '../platform/http/error-envelope.filter.js';
 import { keepConnectionsOpen } from '../platform/http/connections.js';
-import { answerParserErrorsWithEnvelope, isInternalPath, isInternalRequest } from '../platform/http/ports.js';
+import { answerParserErrorsWithEnvelope, isInternalPath, isInternalRequest, refuseMissingHost } from '../platform/http/ports.js';
 import { httpMetrics } from '../platform/metrics/http-metrics.middleware.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { AppModule } from './app.module.js';
@@ -56,6 +56,7 @@ export async function createApp(role: Role, config: AppConfig): Promise<INestApp
   app.disable('x-powered-by');
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(forbidTypeSniffing);
+  app.use(refuseMissingHost);
   app.use(keepPortsApart);
   app.use(parseJsonBodies(new CatalogueTokenGuard(config)));
   // Only the API publishes documents; a worker does not load Swagger at all.

@@ -14,6 +14,8 @@ import type { AuthenticatedRequest } from './api-key.guard.js';
 @Injectable()
 export class RateLimitGuard implements CanActivate {
   private readonly logger = new Logger(RateLimitGuard.name);
+  /** Requests let through unchecked since the limiter became unavailable; logged when it comes and goes. */
+  private unchecked = 0;
 
   constructor(
     private readonly limiter: RateLimiter,
@@ -27,8 +29,14 @@ export class RateLimitGuard implements CanActivate {
     try {
       decision = await this.limiter.consume(request.caller.keyId);
     } catch (error) {
-      this.logger.warn(`rate limiter unavailable, letting the request through: ${(error as Error).message}`);
+      // Once per outage, not once per request: at hundreds of requests a second that would flood the logs just
+      // when they matter.
+      if (this.unchecked++ === 0) this.logger.warn(`rate limiter unavailable, letting requests through: ${(error as Error).message}`);
       return true;
+    }
+    if (this.unchecked > 0) {
+      this.logger.log(`rate limiter available again; ${this.unchecked} request(s) went through unchecked`);
+      this.unchecked = 0;
     }
     const limit = this.config.RATE_LIMIT_PER_MINUTE;
     const response = context.switchToHttp().getResponse<Response>();
