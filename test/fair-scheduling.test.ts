@@ -192,6 +192,35 @@ describe('fair scheduling across organisations', () => {
     }
   }, 60_000);
 
+  it("puts an admitted build back in line, its slot freed, when its job cannot be queued: it is built on the next round, not left for the reconciler", async () => {
+    const queuePrefix = uniqueQueuePrefix();
+    const service = await startTestApp('all', { QUEUE_PREFIX: queuePrefix, ORG_MAX_ACTIVE_BUILDS: '1', RECONCILE_SECONDS: '86400' });
+    try {
+      const [job] = await jobsOf(1, 64 * 1024);
+      // The first add of a job fails, as when Redis blinks between the claim and the add.
+      const queue = service.app.get(PackageQueue) as unknown as { admit: (operationId: string, token: string) => Promise<void> };
+      const admit = queue.admit.bind(queue);
+      let refused = 0;
+      queue.admit = async (operationId, token) => {
+        if (refused++ === 0) throw new Error('Command timed out');
+        return admit(operationId, token);
+      };
+      const [id] = await putAll(service, [job]);
+
+      const [operation] = await allReady([id]);
+      expect(operation.attempts).toBe(1);
+      expect(refused).toBeGreaterThanOrEqual(2);
+      const redis = new Redis(process.env.REDIS_URL!);
+      try {
+        expect(await redis.hget(`${queuePrefix}:fair:active`, job.organisationId)).toBeNull();
+      } finally {
+        redis.disconnect();
+      }
+    } finally {
+      await service.close();
+    }
+  }, 60_000);
+
   it('frees a slot only with the token of its current admission, and counts every admission once', async () => {
     const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
     const config = testConfig();

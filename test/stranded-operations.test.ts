@@ -410,6 +410,33 @@ describe('no operation stranded, one writer per package', () => {
     });
   }, 60_000);
 
+  it('the reconciler queues an admitted operation whose job is missing (its worker died between the claim and the add) on its next run, however recently it changed', async () => {
+    await onDatabaseOfItsOwn(async (own) => {
+      const queuePrefix = uniqueQueuePrefix();
+      const api = await startTestApp('api', { DATABASE_URL: own.url, QUEUE_PREFIX: queuePrefix });
+      let worker: TestApp | undefined;
+      try {
+        const job = await own.fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+        const { body } = await put(api, job);
+        // Claimed, as a worker with a free slot does, and never added: that worker died.
+        const [claimed] = await api.app.get(FairShare).claim(1, 0);
+        expect(claimed.operationId).toBe(body.id);
+        worker = await startTestApp('worker', { DATABASE_URL: own.url, QUEUE_PREFIX: queuePrefix, RECONCILE_SECONDS: '86400' });
+
+        // Just now: RECONCILE_AFTER_SECONDS has not passed.
+        const outcome = await worker.app.get(Reconciler).reconcile();
+
+        expect(outcome.added).toBe(1);
+        const queued = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))?.data);
+        expect(queued).toEqual({ operationId: body.id, admission: claimed.token });
+        await waitFor(async () => (await own.fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: body.id } })).status === 'ready', 30_000, 'the build');
+      } finally {
+        await worker?.close();
+        await api.close();
+      }
+    });
+  }, 60_000);
+
   it('the reconciler gets past a backlog waiting in line: an operation stranded behind 200 waiting ones is queued again', async () => {
     await onDatabaseOfItsOwn(async ({ url, fixtures: own }) => {
       const api = await startTestApp('api', { DATABASE_URL: url, QUEUE_PREFIX: uniqueQueuePrefix() });

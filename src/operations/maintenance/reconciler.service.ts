@@ -30,16 +30,24 @@ export class Reconciler {
   /**
    * Admitted builds whose end went unseen (a worker died between the outcome and the release) still hold
    * their organisation's slots: released once their operation is no longer pending and no worker runs its
-   * build (a cancelled build keeps its slot until it has stopped).
+   * build (a cancelled build keeps its slot until it has stopped). A pending one whose job is missing (its
+   * worker died between the claim and the add) is queued under its admission, on this run, however recently
+   * it changed: it holds its organisation's slot meanwhile.
    */
-  private async releaseEnded(): Promise<void> {
+  private async releaseEnded(): Promise<number> {
+    let queued = 0;
     try {
       const admitted = (await this.queue.admitted()).filter((id) => UUID.test(id)).slice(0, RECONCILE_BATCH * 5);
       const pending = await this.operations.pendingAmong(admitted);
-      for (const id of admitted) if (!pending.has(id) && !(await this.queue.isBuilding(id))) await this.queue.release(id);
+      for (const id of admitted) {
+        if (!pending.has(id)) {
+          if (!(await this.queue.isBuilding(id))) await this.queue.release(id);
+        } else if (await this.queue.admitIfMissing(id)) queued++;
+      }
     } catch (error) {
       this.logger.warn(`admitted builds not checked: ${(error as Error).message}`);
     }
+    return queued;
   }
 
   async reconcile(now = new Date()): Promise<{ added: number; revived: number; events: number }> {
@@ -61,7 +69,9 @@ export class Reconciler {
     if (result.added + result.revived > 0) {
       this.logger.warn(`re-drove stranded operations: ${result.added} queued again, ${result.revived} revived`);
     }
-    await this.releaseEnded();
+    const admittedWithoutJob = await this.releaseEnded();
+    if (admittedWithoutJob > 0) this.logger.warn(`queued ${admittedWithoutJob} admitted operation(s) whose job was missing`);
+    result.added += admittedWithoutJob;
     // Webhook events whose dispatcher died before queueing them, and deliveries whose job Redis lost.
     const events = await this.webhooks.dispatchLeftBehind(now).catch((error: Error) => {
       this.logger.warn(`webhook events not dispatched: ${error.message}`);

@@ -99,6 +99,19 @@ if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1`;
 
+// KEYS: groups, queued, running, active, token, clock; ARGV: operation, token, queue prefix. An admission whose
+// job could not be queued is undone: the operation goes back first in its group's line and the slot is free.
+const UNCLAIM = `
+local group = redis.call('HGET', KEYS[3], ARGV[1])
+if not group or redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+if redis.call('HINCRBY', KEYS[4], group, -1) <= 0 then redis.call('HDEL', KEYS[4], group) end
+redis.call('LPUSH', ARGV[3] .. group, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], group)
+if not redis.call('ZSCORE', KEYS[1], group) then redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[6]), group) end
+return 1`;
+
 const FORGET = `
 local group = redis.call('HGET', KEYS[2], ARGV[1])
 if group then
@@ -120,6 +133,7 @@ type FairRedis = Redis & {
   fairRelease(running: string, active: string, token: string, job: string, completed: string, failed: string, operation: string, admission: string): Promise<number>;
   fairRenew(running: string, token: string, clock: string, operation: string, keep: string): Promise<string | null>;
   fairAdopt(running: string, token: string, operation: string, ours: string, theirs: string): Promise<number>;
+  fairUnclaim(groups: string, queued: string, running: string, active: string, token: string, clock: string, operation: string, admission: string, queuePrefix: string): Promise<number>;
   fairForget(groups: string, queued: string, running: string, active: string, token: string, operation: string, queuePrefix: string): Promise<number>;
 };
 
@@ -167,6 +181,7 @@ export class FairShare {
       ['fairRelease', 6, RELEASE],
       ['fairRenew', 3, RENEW],
       ['fairAdopt', 2, ADOPT],
+      ['fairUnclaim', 6, UNCLAIM],
       ['fairForget', 5, FORGET],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
@@ -216,6 +231,15 @@ export class FairShare {
    */
   async adopt(operationId: string, ours: string, theirs: string): Promise<boolean> {
     return (await this.redis.fairAdopt(this.keys.running, this.keys.token, operationId, ours, theirs)) === 1;
+  }
+
+  /**
+   * Undoes an admission whose job could not be queued (Redis blinked, the add timed out): the operation goes
+   * back first in its group's line, its slot freed. Only with the admission's token. True when it did.
+   */
+  async unclaim(operationId: string, token: string): Promise<boolean> {
+    const { groups, queued, running, active, clock, queuePrefix } = this.keys;
+    return (await this.redis.fairUnclaim(groups, queued, running, active, this.keys.token, clock, operationId, token, queuePrefix)) === 1;
   }
 
   /** Takes an operation out, waiting or admitted (a cancel). */

@@ -62,11 +62,32 @@ export class PackageQueue implements OnModuleDestroy {
     const waiting = await this.queue.getWaitingCount();
     if (free - waiting <= 0) return [];
     const claimed = await this.fair.claim(free - waiting, this.config.ORG_MAX_ACTIVE_BUILDS);
-    // Every claimed operation gets its job, even when one add fails (the reconciler queues that one later).
+    // Every claimed operation gets its job, even when one add fails: that one is put back in line, first, its
+    // slot freed (or, when Redis cannot even take that, the reconciler queues it on its next run).
     const added = await Promise.allSettled(claimed.map(({ operationId, token }) => this.admit(operationId, token)));
+    const failed = claimed.filter((_, index) => added[index].status === 'rejected');
+    await Promise.allSettled(failed.map(({ operationId, token }) => this.undoAdmission(operationId, token)));
     const failure = added.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failure) throw failure.reason;
     return claimed.map(({ operationId }) => operationId);
+  }
+
+  /** Unless the add went through after all (its answer timed out), the admission is undone. */
+  private async undoAdmission(operationId: string, token: string): Promise<void> {
+    if (await this.queue.getJob(operationId)) return;
+    if (await this.fair.unclaim(operationId, token)) await this.events.publish(WORK_SUBMITTED, operationId).catch(() => undefined);
+  }
+
+  /**
+   * An operation admitted whose job is missing (its worker died between the claim and the add, or Redis lost
+   * the job): queued under its admission, whose token it keeps. True when it was queued.
+   */
+  async admitIfMissing(operationId: string): Promise<boolean> {
+    if (await this.queue.getJob(operationId)) return false;
+    const admission = await this.fair.renew(operationId, { keep: true });
+    if (admission === undefined) return false;
+    await this.admit(operationId, admission);
+    return true;
   }
 
   /**
