@@ -509,6 +509,38 @@ describe('no operation stranded, one writer per package', () => {
     }
   }, 90_000);
 
+  it('a build cancelled while it lists its sources, whose worker missed the announcement, writes nothing', async () => {
+    let release = () => undefined as void;
+    const listingHeld = new Promise<void>((resolve) => (release = resolve));
+    const s3 = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      hold: (method, url) => (method === 'GET' && url.includes('list-type=2') ? listingHeld : undefined),
+    });
+    const queuePrefix = uniqueQueuePrefix();
+    const service = await startTestApp('all', { QUEUE_PREFIX: queuePrefix, S3_ENDPOINT: `http://127.0.0.1:${s3.port}` });
+    try {
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      const { body } = await put(service, job);
+      await waitFor(async () => s3.requests.some(({ url }) => url.includes('list-type=2')), 30_000, 'the listing to begin');
+      // Cancelled in Postgres alone: no announcement reaches the worker.
+      await fixtures.prisma.downloadOperation.update({ where: { id: body.id }, data: { status: 'cancelled', cancelledAt: new Date() } });
+      release();
+
+      const state = await waitFor(
+        () => inspectQueue(queuePrefix, async (queue) => ((await queue.getJobState(body.id)) === 'completed' ? (await queue.getJob(body.id))!.returnvalue : undefined)),
+        30_000,
+        'the job to end',
+      );
+      expect(state).toBe('skipped');
+      // Nothing read but the listing, nothing written.
+      expect(s3.requests.filter(({ url }) => !url.includes('list-type=2')).map(({ method, url }) => `${method} ${url}`)).toEqual([]);
+      expect(await fixtures.prisma.packageObject.count({ where: { operationId: body.id } })).toBe(0);
+    } finally {
+      release();
+      await service.close();
+      await s3.close();
+    }
+  }, 60_000);
+
   it('a worker cut off from Redis past its lock stops its build; the one that takes over alone owns the package', async () => {
     const queuePrefix = uniqueQueuePrefix();
     const relay = await startRelay(Number(new URL(process.env.REDIS_URL!).port || 6379));

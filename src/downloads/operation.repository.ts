@@ -279,9 +279,13 @@ export class OperationRepository {
     return rows[0]?.attempts ?? null;
   }
 
-  /** What the run is about to package, so that progress can be read as a share of it. */
-  async recordPlan(id: string, bytesTotal: bigint, entryCount: number): Promise<void> {
-    await this.prisma.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { bytesTotal, entryCount } });
+  /**
+   * What the run is about to package, so that progress can be read as a share of it. False when the operation
+   * is no longer pending (cancelled or superseded while its sources were listed): nothing is to be built.
+   */
+  async recordPlan(id: string, bytesTotal: bigint, entryCount: number): Promise<boolean> {
+    const { count } = await this.prisma.downloadOperation.updateMany({ where: { id, status: 'pending' }, data: { bytesTotal, entryCount } });
+    return count === 1;
   }
 
   /** Returns false when the operation is no longer pending (cancelled, superseded): its build may stop. */

@@ -73,7 +73,9 @@ export class PackagingService {
       throw new PackagingError('NO_ASSETS', `nothing in ${[...run.inputs, ...run.outputs].join(', ') || 'no sources'}`, false);
     }
     const totalBytes = entries.reduce((sum, entry) => sum + entry.size, 0);
-    await this.operations.recordPlan(operation.id, BigInt(totalBytes), entries.length);
+    // Ended while its sources were listed (a cancel or a registration whose announcement this worker missed):
+    // nothing is written.
+    if (!(await this.operations.recordPlan(operation.id, BigInt(totalBytes), entries.length))) return 'skipped';
 
     const location = { bucket: this.config.S3_BUCKET, key: archiveKeyFor(operation, attempt) };
     await this.packageObjects.writing(location, operation.id, attempt);
