@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { hasWorkerSettings, WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from './worker-process-settings.js';
+import { hasWorkerSettings, optionsToAdd, WORKER_ENVIRONMENT, WORKER_NODE_OPTIONS } from './worker-process-settings.js';
 
 const ALL_SET = { ...WORKER_ENVIRONMENT };
 
@@ -20,6 +20,12 @@ describe('worker process settings', () => {
   });
 
   // main.js applies them itself, so no start script, image or compose file repeats them.
+  it("adds on relaunch only the options the operator has not set: a value of theirs in NODE_OPTIONS is not overridden by ours on the command line", () => {
+    expect(optionsToAdd(WORKER_NODE_OPTIONS, [], {})).toEqual(WORKER_NODE_OPTIONS);
+    expect(optionsToAdd(WORKER_NODE_OPTIONS, [], { NODE_OPTIONS: '--max-semi-space-size=16' })).toEqual(['--heap-growing-percent=75']);
+    expect(optionsToAdd(WORKER_NODE_OPTIONS, ['--heap-growing-percent=50'], {})).toEqual(['--max-semi-space-size=1']);
+  });
+
   it('are spelled out nowhere else: npm, the image and compose start plain `dist/main.js worker`', () => {
     const scripts = JSON.parse(read('package.json')).scripts as Record<string, string>;
     const compose = read('docker-compose.yml');

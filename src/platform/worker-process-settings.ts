@@ -88,8 +88,18 @@ export function relaunchWithLegacyOpenSsl(): void {
   relaunchWith([LEGACY_OPENSSL_OPTION], {});
 }
 
+/**
+ * The options of `nodeOptions` that the process does not set already, on its command line or in NODE_OPTIONS:
+ * an option given on the command line beats NODE_OPTIONS, so an operator's own value there must not be
+ * overridden by our default.
+ */
+export function optionsToAdd(nodeOptions: readonly string[], execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const present = `${execArgv.join(' ')} ${env.NODE_OPTIONS ?? ''}`;
+  return nodeOptions.filter((option) => !present.includes(flagName(option)));
+}
+
 function relaunchWith(nodeOptions: readonly string[], environment: Readonly<Record<string, string>>): void {
-  const args = [...nodeOptions, ...process.execArgv, ...process.argv.slice(1)];
+  const args = [...optionsToAdd(nodeOptions, process.execArgv, process.env), ...process.execArgv, ...process.argv.slice(1)];
   const env = { ...environment, ...process.env, [SETTINGS_APPLIED_MARKER]: '1' };
   const execve = (process as { execve?: Execve }).execve;
   if (execve) execve(process.execPath, [process.execPath, ...args], env);
