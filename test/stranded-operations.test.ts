@@ -14,7 +14,7 @@ import { FAST_REDIS } from '../src/platform/redis/redis.connections.js';
 import { PACKAGE_JOB, PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
 import { download, downloadPath, Fixtures, inspectQueue, sha256, startTestApp, testConfig, uniqueId, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { dropDatabase } from './support/run-resources.mjs';
-import { startRelay, startS3Proxy, waitFor } from './support/processes.js';
+import { freePort, startPrivateRedis, startRelay, startS3Proxy, waitFor } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
@@ -506,6 +506,43 @@ describe('no operation stranded, one writer per package', () => {
       release();
       await service.close();
       await s3.close();
+    }
+  }, 90_000);
+
+  it('Redis emptied under a running build (FLUSHALL, a restart without persistence): the build is queued again at once and completes, no PUT, no reconciler', async () => {
+    const port = await freePort();
+    const redis = await startPrivateRedis(port);
+    let release = () => undefined as void;
+    const secondBandHeld = new Promise<void>((resolve) => (release = resolve));
+    const s3 = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), {
+      hold: (method, url) => (method === 'GET' && url.includes('/b1.tif') ? secondBandHeld : undefined),
+    });
+    // The reconciler would only look after five minutes.
+    const service = await startTestApp('all', {
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      S3_ENDPOINT: `http://127.0.0.1:${s3.port}`,
+      WORKER_LOCK_SECONDS: '2',
+      RECONCILE_AFTER_SECONDS: '300',
+    });
+    try {
+      const job = await fixtures.job({ inputs: bands(2, 256 * 1024) });
+      const { body } = await put(service, job);
+      await waitFor(async () => s3.requests.some(({ method, url }) => method === 'GET' && url.includes('/b1.tif')), 30_000, 'the build to be under way');
+
+      const connection = new Redis(`redis://127.0.0.1:${port}`);
+      await connection.flushall();
+      connection.disconnect();
+      // Its lock gone with the rest, the build stops.
+      await waitFor(async () => /packaging_builds_total\{outcome="abandoned"\} 1/.test((await service.http.get('/metrics')).text), 15_000, 'the build to stop');
+      release();
+
+      const ready = await readyOperation(body.id, 30_000);
+      expect(ready.attempts).toBe(2);
+    } finally {
+      release();
+      await service.close();
+      await s3.close();
+      await redis.kill('SIGKILL');
     }
   }, 90_000);
 

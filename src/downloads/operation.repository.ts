@@ -356,6 +356,14 @@ export class OperationRepository {
    * Pending operations untouched since `before` (progress touches a running build every second), oldest first,
    * with the organisation they are built for.
    */
+  /** The organisation whose workflow an operation belongs to; null when the operation is gone. */
+  async organisationOf(operationId: string): Promise<string | null> {
+    const rows = await this.prisma.$queryRaw<Array<{ organisationId: string }>>`
+      SELECT w.organisation_id AS "organisationId" FROM download_operations o JOIN workflows w ON w.id = o.workflow_id
+       WHERE o.id = ${operationId}::uuid`;
+    return rows[0]?.organisationId ?? null;
+  }
+
   findStalePending(before: Date, limit: number): Promise<Array<{ id: string; organisationId: string }>> {
     return this.prisma.$queryRaw<Array<{ id: string; organisationId: string }>>`
       SELECT o.id, w.organisation_id AS "organisationId"

@@ -164,6 +164,11 @@ export class PackagingService {
     });
   }
 
+  /** The organisation an operation's build counts against; null when the operation is gone. */
+  organisationOf(operationId: string): Promise<string | null> {
+    return this.operations.organisationOf(operationId);
+  }
+
   /** Records a failed attempt: the last one fails the operation, earlier ones leave it pending for the retry. */
   async recordFailure(operationId: string, error: PackagingError, isLastAttempt: boolean): Promise<void> {
     this.logger.warn(`operation ${operationId} attempt failed (${error.code}${isLastAttempt ? ', final' : ''}): ${error.message}`);

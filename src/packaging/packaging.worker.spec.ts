@@ -38,8 +38,12 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
   let outcome: () => Promise<'ready' | 'skipped'>;
   let builds: Array<{ outcome: string }>;
   let recordingFails: boolean;
+  let jobInRedis: boolean;
+  let requeued: string[];
 
   beforeEach(async () => {
+    jobInRedis = true;
+    requeued = [];
     failures = [];
     builds = [];
     recordingFails = false;
@@ -51,6 +55,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
           provide: PackagingService,
           useValue: {
             package: () => outcome(),
+            organisationOf: async () => 'org-1',
             recordFailure: async (operationId: string, error: PackagingError, final: boolean) => {
               if (recordingFails) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'P1017' });
               failures.push({ operationId, code: error.code, final });
@@ -60,7 +65,15 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
         { provide: MetricsService, useValue: { recordBuild: (outcome: string) => void builds.push({ outcome }) } },
         { provide: AppConfig, useValue: loadConfig({}) },
         { provide: OperationEvents, useValue: { onCancelled: async () => undefined } },
-        { provide: PackageQueue, useValue: { release: async () => undefined, admitNext: async () => [] } },
+        {
+          provide: PackageQueue,
+          useValue: {
+            release: async () => undefined,
+            admitNext: async () => [],
+            hasJob: async () => jobInRedis,
+            ensureQueued: async (operationId: string, organisationId: string) => void requeued.push(`${operationId} of ${organisationId}`),
+          },
+        },
         { provide: RedisEvents, useValue: { subscribe: async () => undefined } },
         // The BullMQ worker itself is not under test: a stand-in that never runs.
         { provide: QueueWorkers, useValue: { create: () => ({ on: () => undefined, cancelJob: () => true }), drainOnShutdown: () => undefined } },
@@ -149,10 +162,26 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
     };
     const job = { ...jobOf(0), moveToDelayed: async () => Promise.reject(new Error('Missing lock for job op-1. moveToDelayed')) };
 
-    await expect(attempt(job, lost.signal)).rejects.toThrow('Missing lock');
+    await expect(attempt(job, lost.signal)).rejects.toMatchObject({ code: 'INTERRUPTED' });
 
     expect(failures).toEqual([]);
     expect(builds).toEqual([{ outcome: 'abandoned' }]);
+    expect(requeued).toEqual([]);
+  });
+
+  it('puts the operation back in line when the job whose lock was lost is gone from Redis (emptied)', async () => {
+    const lost = new AbortController();
+    outcome = async () => {
+      lost.abort(LOCK_LOST_REASON);
+      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
+    };
+    jobInRedis = false;
+    const job = { ...jobOf(0), moveToDelayed: async () => Promise.reject(new Error('Missing key for job op-1. moveToDelayed')) };
+
+    await expect(attempt(job, lost.signal)).rejects.toMatchObject({ code: 'INTERRUPTED' });
+
+    expect(failures).toEqual([]);
+    expect(requeued).toEqual(['op-1 of org-1']);
   });
 
   it('ends the job, recording nothing more and retrying nothing, when the caller cancelled it', async () => {

@@ -126,7 +126,15 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
       // fact still held (its renewal's answer came late, the event loop stalled); when another worker has the
       // job, Redis refuses the move and that worker's build goes on. Failing the job instead would spend an
       // attempt, and fail the job in Redis on its last one with nothing recorded in Postgres.
-      if (verdict === 'abandon') return this.moveBack(job, token, 0, error);
+      if (verdict === 'abandon') {
+        try {
+          return await this.moveBack(job, token, 0, error);
+        } catch (handBack) {
+          if (handBack instanceof DelayedError) throw handBack;
+          await this.requeueIfLost(operationId);
+          throw error;
+        }
+      }
       // Recorded by the cancel itself; the job ends here, without retries.
       if (verdict === 'cancelled') return 'cancelled';
       if (verdict === 'hand-back') {
@@ -152,6 +160,23 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
       this.locks.finished(job.id!);
       this.running--;
       this.admission.fill();
+    }
+  }
+
+  /**
+   * The job of a build whose lock was lost is gone from Redis (flushed, or restarted without its data): nothing
+   * would run it again until the reconciler looks (RECONCILE_AFTER_SECONDS), so it is put back in line now.
+   * Best effort: the reconciler remains the backstop.
+   */
+  private async requeueIfLost(operationId: string): Promise<void> {
+    try {
+      if (await this.queue.hasJob(operationId)) return;
+      const organisationId = await this.packaging.organisationOf(operationId);
+      if (organisationId === null) return;
+      await this.queue.ensureQueued(operationId, organisationId);
+      this.logger.warn(`operation ${operationId}: its job was gone from Redis; queued again`);
+    } catch (error) {
+      this.logger.warn(`operation ${operationId} left to the reconciler: ${(error as Error).message}`);
     }
   }
 

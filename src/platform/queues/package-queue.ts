@@ -204,6 +204,11 @@ export class PackageQueue implements OnModuleDestroy {
     await withTimeout(dropping(), ENQUEUE_TIMEOUT_MS).catch(() => undefined);
   }
 
+  /** Whether the operation's job exists in Redis, in any state. */
+  async hasJob(operationId: string): Promise<boolean> {
+    return (await this.queue.getJob(operationId)) !== undefined;
+  }
+
   /** Whether a worker is running the operation's build now (its job is active). */
   async isBuilding(operationId: string): Promise<boolean> {
     const job = await this.queue.getJob(operationId);
