@@ -83,6 +83,16 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
     sut = module.get(PackagingWorker);
   });
 
+  /** The build is stopped from outside with `reason`, as a lost lock, a cancel or a shutdown stops it. */
+  const interruptedBy = (reason: string): AbortController => {
+    const controller = new AbortController();
+    outcome = async () => {
+      controller.abort(reason);
+      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
+    };
+    return controller;
+  };
+
   const attempt = (job: ReturnType<typeof jobOf>, signal?: AbortSignal) =>
     sut.process({ id: 'op-1', ...job } as unknown as Job<PackageJobData>, 'lock-token', signal);
 
@@ -140,11 +150,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
   });
 
   it('records nothing when its lock was judged lost, and hands the job back: taken if the lock was still held, no attempt spent', async () => {
-    const lost = new AbortController();
-    outcome = async () => {
-      lost.abort(LOCK_LOST_REASON);
-      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
-    };
+    const lost = interruptedBy(LOCK_LOST_REASON);
     const job = jobOf(0);
 
     await expect(attempt(job, lost.signal)).rejects.toBeInstanceOf(DelayedError);
@@ -155,11 +161,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
   });
 
   it('records nothing and leaves the job to the worker that holds it when Redis refuses the hand-back', async () => {
-    const lost = new AbortController();
-    outcome = async () => {
-      lost.abort(LOCK_LOST_REASON);
-      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
-    };
+    const lost = interruptedBy(LOCK_LOST_REASON);
     const job = { ...jobOf(0), moveToDelayed: async () => Promise.reject(new Error('Missing lock for job op-1. moveToDelayed')) };
 
     await expect(attempt(job, lost.signal)).rejects.toMatchObject({ code: 'INTERRUPTED' });
@@ -170,11 +172,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
   });
 
   it('puts the operation back in line when the job whose lock was lost is gone from Redis (emptied)', async () => {
-    const lost = new AbortController();
-    outcome = async () => {
-      lost.abort(LOCK_LOST_REASON);
-      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
-    };
+    const lost = interruptedBy(LOCK_LOST_REASON);
     jobInRedis = false;
     const job = { ...jobOf(0), moveToDelayed: async () => Promise.reject(new Error('Missing key for job op-1. moveToDelayed')) };
 
@@ -185,11 +183,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
   });
 
   it('ends the job, recording nothing more and retrying nothing, when the caller cancelled it', async () => {
-    const cancel = new AbortController();
-    outcome = async () => {
-      cancel.abort(CANCELLED_REASON);
-      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
-    };
+    const cancel = interruptedBy(CANCELLED_REASON);
     const job = jobOf(0);
 
     await expect(attempt(job, cancel.signal)).resolves.toBe('cancelled');
@@ -200,11 +194,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
   });
 
   it('hands the job back, spending no attempt and recording no failure, when interrupted by a shutdown', async () => {
-    const shutdown = new AbortController();
-    outcome = async () => {
-      shutdown.abort(SHUTDOWN_REASON);
-      throw new PackagingError('INTERRUPTED', 'the build was interrupted', true);
-    };
+    const shutdown = interruptedBy(SHUTDOWN_REASON);
     const job = jobOf(0);
 
     await expect(attempt(job, shutdown.signal)).rejects.toBeInstanceOf(DelayedError);
