@@ -80,7 +80,9 @@ describe('loadConfig', () => {
       REDIS_URL: 'rediss://:p%40ss@[::1]:6380/2',
     };
     expect(loadConfig(urls)).toMatchObject(urls);
-    expect(loadConfig({ DATABASE_URL: 'postgresql:///db?host=/var/run/postgresql' }).DATABASE_URL).toBe('postgresql:///db?host=/var/run/postgresql');
+    for (const socket of ['postgresql:///db?host=/var/run/postgresql', 'postgresql://user:pw@/db?host=/cloudsql/project:region:instance', 'postgres://user@/db?host=/tmp']) {
+      expect(loadConfig({ DATABASE_URL: socket }).DATABASE_URL).toBe(socket);
+    }
   });
 
   it('reports every bad variable at once', () => {

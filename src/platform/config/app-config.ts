@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateBy, validateSync } from 'class-validator';
+import { isDatabaseUrl } from '../prisma/database-url.js';
 
 export const ROLES = ['all', 'api', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,9 +38,10 @@ function HttpUrlSetting(message: string): PropertyDecorator {
 }
 
 /**
- * A URL of one of `protocols` that parses whole. The Postgres and Redis clients parse their URLs with `new URL`
- * too: a password with a `#`, `/` or `?` not percent-encoded, or a port past 65535, would otherwise boot and
- * fail every query with "Invalid URL" (a 500), or fail later without naming the setting.
+ * A URL of one of `protocols` that parses whole. The Redis client parses its URL with `new URL` too, and pg
+ * much the same (isDatabaseUrl): a password with a `#`, `/` or `?` not percent-encoded, or a port past 65535,
+ * would otherwise boot and fail every query with "Invalid URL" (a 500), or fail later without naming the
+ * setting.
  */
 function UrlSetting(protocols: readonly string[], message: string): PropertyDecorator {
   const validate = (value: unknown) => typeof value === 'string' && /^[a-z]+:\/\/\S+$/i.test(value) && protocols.includes(parsedProtocol(value));
@@ -58,7 +60,10 @@ export class AppConfig {
   @IntegerSetting(1, 65535, 'PORT must be an integer between 1 and 65535')
   PORT = 3000;
 
-  @UrlSetting(['postgres:', 'postgresql:'], 'DATABASE_URL must be a postgresql:// URL (percent-encode # / ? @ : in the password)')
+  @ValidateBy({
+    name: 'isDatabaseUrl',
+    validator: { validate: (value) => typeof value === 'string' && isDatabaseUrl(value), defaultMessage: () => 'DATABASE_URL must be a postgresql:// URL (percent-encode # / ? @ : in the password)' },
+  })
   DATABASE_URL = DEFAULT_DATABASE_URL;
 
   @UrlSetting(['redis:', 'rediss:'], 'REDIS_URL must be a redis:// or rediss:// URL (percent-encode # / ? @ : in the password)')

@@ -5,6 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { databaseNameOf, withDatabase } from './database-url.js';
 
 /** Where the SQL migrations live, in Prisma Migrate's layout; resolved from the project root. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../prisma/migrations', import.meta.url));
@@ -136,13 +137,10 @@ async function applyOne(client: pg.Client, migration: MigrationFile): Promise<vo
  * PgBouncer that knows it alone, a role without CONNECT on `postgres`), and migrations must run there.
  */
 export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
-  const url = new URL(databaseUrl);
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const database = databaseNameOf(databaseUrl);
   if (!database || database === 'postgres') return false;
   if (await databaseExists(databaseUrl)) return false;
-  const maintenance = new URL(databaseUrl);
-  maintenance.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: maintenance.toString(), connectionTimeoutMillis: 10_000 });
+  const client = new pg.Client({ connectionString: withDatabase(databaseUrl, 'postgres'), connectionTimeoutMillis: 10_000 });
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
