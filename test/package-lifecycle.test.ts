@@ -474,6 +474,34 @@ describe('packages: built, failed, expired, swept', () => {
       }
     }, 60_000);
 
+    it('deletes a complete package at once when its operation is cancelled while its ready record waits for Postgres', async () => {
+      const operations = service.app.get(OperationRepository);
+      const markReady = operations.markReady.bind(operations);
+      let postgresBack = false;
+      let tries = 0;
+      operations.markReady = async (...args) => {
+        tries++;
+        if (!postgresBack) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+        return markReady(...args);
+      };
+      const job = await fixtures.job({ inputs: { 'a.tif': raster(64 * 1024) } });
+      try {
+        const { id } = await put(job);
+        await waitFor(async () => tries >= 1, 30_000, 'the package to be complete');
+        const key = `packages/${job.workflowId}/${job.jobId}/${id}-1.zip`;
+        expect(await exists(key)).toBe(true);
+
+        await service.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+        postgresBack = true;
+
+        // Not left for the sweep (PACKAGE_DELETE_GRACE_SECONDS): the attempt learns of the cancel and deletes it.
+        await waitFor(async () => ((await exists(key)) ? undefined : true), 30_000, 'the package to be deleted');
+        expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id } })).status).toBe('cancelled');
+      } finally {
+        operations.markReady = markReady;
+      }
+    }, 60_000);
+
     it('prunes finished operations older than OPERATION_HISTORY_DAYS, never a live one', async () => {
       const job = await fixtures.job({ inputs: { 'a.tif': 'x' } });
       const longAgo = new Date(Date.now() - 91 * DAY_MS);

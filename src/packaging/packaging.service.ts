@@ -17,7 +17,7 @@ import { expectedPackageBytes } from './part-size.js';
 import { WebhookDispatcher } from '../notifications/webhook-dispatcher.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { asPackagingError, PackagingError } from './packaging-error.js';
-import { SHUTDOWN_REASON } from './attempt-policy.js';
+import { LOCK_LOST_REASON, SHUTDOWN_REASON } from './attempt-policy.js';
 import { mapConcurrently } from '../utils/map-concurrently.js';
 
 export type PackagingOutcome = 'ready' | 'skipped';
@@ -109,7 +109,7 @@ export class PackagingService {
       // From here the object may be the operation's package even if no answer says so (a commit whose answer
       // was lost): it is never deleted from this attempt, only by the sweep, which spares what a ready operation owns.
       mayBeRecorded = true;
-      const marked = await this.recordReady(operation.id, buildSignal, {
+      const marked = await this.recordReady(operation.id, signal, {
         bytesDone: BigInt(totalBytes),
         archiveKey: location.key,
         sizeBytes: BigInt(built.sizeBytes),
@@ -145,15 +145,17 @@ export class PackagingService {
 
   /**
    * markReady, tried again while Postgres cannot be reached, for minutes (READY_WRITE_RETRIES_MS): the package is
-   * complete, and the job's lock is kept through Redis meanwhile. A shutdown or a lost lock (`signal`) ends the
-   * waiting; then the attempt gives up, and the object is left to the sweep.
+   * complete, and the job's lock is kept through Redis meanwhile. A shutdown or a lost lock ends the waiting;
+   * then the attempt gives up, and the object is left to the sweep. A cancel does not: Postgres, once back,
+   * answers that the operation is no longer pending, and the attempt deletes its object at once, as it would
+   * have before the package was complete.
    */
-  private recordReady(operationId: string, signal: AbortSignal, result: ReadyPackage): Promise<boolean> {
+  private recordReady(operationId: string, signal: AbortSignal | undefined, result: ReadyPackage): Promise<boolean> {
     return retryWhileUnavailable(
       () => this.operations.markReady(operationId, this.config.S3_BUCKET, result),
       (error) => this.logger.warn(`could not record that ${operationId} is ready (${error.message}); trying again`),
       READY_WRITE_RETRIES_MS,
-      signal,
+      signal && abortedOnlyFor(signal, [SHUTDOWN_REASON, LOCK_LOST_REASON]),
     );
   }
 
@@ -306,4 +308,15 @@ export class PackagingService {
 
 function describeRun({ workflowId, jobId, taskId }: Pick<DownloadOperation, 'workflowId' | 'jobId' | 'taskId'>): string {
   return taskId === null ? `job ${workflowId}/${jobId}` : `task ${workflowId}/${jobId}/${taskId}`;
+}
+
+/** A signal that follows `signal` when it is aborted for one of `reasons`, and ignores its other aborts. */
+function abortedOnlyFor(signal: AbortSignal, reasons: readonly unknown[]): AbortSignal {
+  const followed = new AbortController();
+  const follow = () => {
+    if (reasons.includes(signal.reason)) followed.abort(signal.reason);
+  };
+  if (signal.aborted) follow();
+  else signal.addEventListener('abort', follow, { once: true });
+  return followed.signal;
 }
