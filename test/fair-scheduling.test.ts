@@ -250,6 +250,18 @@ describe('fair scheduling across organisations', () => {
       expect(await fair.adopt('adopted', second, first.token)).toBe(true);
       expect(await fair.release('adopted', noJob, first.token)).toBe(true);
       expect(await fair.adopt('adopted', first.token, second)).toBe(false);
+      // An admission is undone only while its job is not queued (a finished job does not count).
+      await fair.submit('undone', 'org');
+      const [undone] = await fair.claim(1, 0);
+      const queuedJob = { job: `${config.QUEUE_PREFIX}:undone-job`, completed: noJob.completed, failed: noJob.failed };
+      await redis.hset(queuedJob.job, 'data', '{}');
+      expect(await fair.unclaim('undone', undone.token, queuedJob)).toBe(false);
+      expect(await fair.unclaim('undone', 'another-token', noJob)).toBe(false);
+      await redis.zadd(queuedJob.failed, 1, 'undone');
+      expect(await fair.unclaim('undone', undone.token, queuedJob)).toBe(true);
+      expect(await fair.stateOf('undone')).toBe('queued');
+      await redis.del(queuedJob.job, queuedJob.failed);
+      await fair.forget('undone');
       // Released, it has nothing left to renew or free.
       expect(await fair.renew('op')).toBeUndefined();
       expect(await fair.release('op', noJob)).toBe(false);

@@ -357,7 +357,7 @@ describe('no operation stranded, one writer per package', () => {
     }
   }, 60_000);
 
-  it('a revive clears the stall count of a job still finished only: a job another process revived a moment ago keeps its count', async () => {
+  it('a revive clears the stall count, and gives its token, to a job still finished only: a job another process revived a moment ago keeps its count and its token', async () => {
     // Two revives of one job can interleave: both read it failed, the first re-queues it, a worker takes it and
     // dies under it once. The second must not wipe that stall, which BullMQ counts towards failing the job.
     const queuePrefix = uniqueQueuePrefix();
@@ -367,16 +367,18 @@ describe('no operation stranded, one writer per package', () => {
       throw new UnrecoverableError('the outcome could not be recorded');
     }, { connection, prefix: queuePrefix, skipStalledCheck: true, autorun: false });
     try {
-      await queue.add(PACKAGE_JOB, { operationId: 'requeued' } as never, { jobId: 'requeued' });
+      await queue.add(PACKAGE_JOB, { operationId: 'requeued', admission: '7' }, { jobId: 'requeued' });
       await connection.hset(queue.toKey('requeued'), 'stc', '1');
-      expect(await clearStalls(connection, queue, 'requeued', 'failed')).toBe(false);
+      expect(await clearStalls(connection, queue, 'requeued', 'failed', { operationId: 'requeued', admission: '8' })).toBe(false);
       expect(await connection.hget(queue.toKey('requeued'), 'stc')).toBe('1');
+      expect((await queue.getJob('requeued'))!.data.admission).toBe('7');
 
       void worker.run();
       await waitFor(async () => (await queue.getJobState('requeued')) === 'failed', 15_000, 'the job to fail');
       await connection.hset(queue.toKey('requeued'), 'stc', '3');
-      expect(await clearStalls(connection, queue, 'requeued', 'failed')).toBe(true);
+      expect(await clearStalls(connection, queue, 'requeued', 'failed', { operationId: 'requeued', admission: '9' })).toBe(true);
       expect(await connection.hget(queue.toKey('requeued'), 'stc')).toBeNull();
+      expect((await queue.getJob('requeued'))!.data).toEqual({ operationId: 'requeued', admission: '9' });
     } finally {
       await worker.close();
       await queue.obliterate({ force: true });

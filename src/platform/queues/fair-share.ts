@@ -99,11 +99,16 @@ if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1`;
 
-// KEYS: groups, queued, running, active, token, clock; ARGV: operation, token, queue prefix. An admission whose
-// job could not be queued is undone: the operation goes back first in its group's line and the slot is free.
+// KEYS: groups, queued, running, active, token, clock, and the operation's BullMQ job hash and finished sets;
+// ARGV: operation, token, queue prefix. An admission whose job could not be queued is undone: the operation
+// goes back first in its group's line and the slot is free. Not while its job is queued after all (its add went
+// through, or another process added it meanwhile): a finished job does not count, a revive retries it.
 const UNCLAIM = `
 local group = redis.call('HGET', KEYS[3], ARGV[1])
 if not group or redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('EXISTS', KEYS[7]) == 1 and not redis.call('ZSCORE', KEYS[8], ARGV[1]) and not redis.call('ZSCORE', KEYS[9], ARGV[1]) then
+  return 0
+end
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
 if redis.call('HINCRBY', KEYS[4], group, -1) <= 0 then redis.call('HDEL', KEYS[4], group) end
@@ -133,7 +138,10 @@ type FairRedis = Redis & {
   fairRelease(running: string, active: string, token: string, job: string, completed: string, failed: string, operation: string, admission: string): Promise<number>;
   fairRenew(running: string, token: string, clock: string, operation: string, keep: string): Promise<string | null>;
   fairAdopt(running: string, token: string, operation: string, ours: string, theirs: string): Promise<number>;
-  fairUnclaim(groups: string, queued: string, running: string, active: string, token: string, clock: string, operation: string, admission: string, queuePrefix: string): Promise<number>;
+  fairUnclaim(
+    groups: string, queued: string, running: string, active: string, token: string, clock: string, job: string, completed: string, failed: string,
+    operation: string, admission: string, queuePrefix: string,
+  ): Promise<number>;
   fairForget(groups: string, queued: string, running: string, active: string, token: string, operation: string, queuePrefix: string): Promise<number>;
 };
 
@@ -181,7 +189,7 @@ export class FairShare {
       ['fairRelease', 6, RELEASE],
       ['fairRenew', 3, RENEW],
       ['fairAdopt', 2, ADOPT],
-      ['fairUnclaim', 6, UNCLAIM],
+      ['fairUnclaim', 9, UNCLAIM],
       ['fairForget', 5, FORGET],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
@@ -235,11 +243,13 @@ export class FairShare {
 
   /**
    * Undoes an admission whose job could not be queued (Redis blinked, the add timed out): the operation goes
-   * back first in its group's line, its slot freed. Only with the admission's token. True when it did.
+   * back first in its group's line, its slot freed. Only with the admission's token, and only while its job
+   * (`job`) is not queued. True when it did.
    */
-  async unclaim(operationId: string, token: string): Promise<boolean> {
+  async unclaim(operationId: string, token: string, job: JobKeys): Promise<boolean> {
     const { groups, queued, running, active, clock, queuePrefix } = this.keys;
-    return (await this.redis.fairUnclaim(groups, queued, running, active, this.keys.token, clock, operationId, token, queuePrefix)) === 1;
+    const unclaimed = await this.redis.fairUnclaim(groups, queued, running, active, this.keys.token, clock, job.job, job.completed, job.failed, operationId, token, queuePrefix);
+    return unclaimed === 1;
   }
 
   /** Takes an operation out, waiting or admitted (a cancel). */

@@ -6,7 +6,7 @@ import { DependencyUnavailableError } from '../errors.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RedisEvents } from '../redis/redis-events.js';
 import { RedisConnections } from '../redis/redis.module.js';
-import { FairShare } from './fair-share.js';
+import { FairShare, type JobKeys } from './fair-share.js';
 import { PACKAGE_JOB, PACKAGING_QUEUE, type PackageJobData } from './queue-names.js';
 
 /** Announced when operations join the line: workers with a free slot claim them. */
@@ -72,10 +72,18 @@ export class PackageQueue implements OnModuleDestroy {
     return claimed.map(({ operationId }) => operationId);
   }
 
-  /** Unless the add went through after all (its answer timed out), the admission is undone. */
+  /**
+   * Unless the job is queued after all (the add's answer timed out, or another process queued it meanwhile),
+   * the admission is undone: checked in one step with the undoing (FairShare.unclaim).
+   */
   private async undoAdmission(operationId: string, token: string): Promise<void> {
-    if (await this.queue.getJob(operationId)) return;
-    if (await this.fair.unclaim(operationId, token)) await this.events.publish(WORK_SUBMITTED, operationId).catch(() => undefined);
+    if (await this.fair.unclaim(operationId, token, this.jobKeys(operationId))) {
+      await this.events.publish(WORK_SUBMITTED, operationId).catch(() => undefined);
+    }
+  }
+
+  private jobKeys(operationId: string): JobKeys {
+    return { job: this.queue.toKey(operationId), completed: this.queue.toKey('completed'), failed: this.queue.toKey('failed') };
   }
 
   /**
@@ -97,8 +105,7 @@ export class PackageQueue implements OnModuleDestroy {
    * finished or gone.
    */
   async release(operationId: string, admission?: string): Promise<void> {
-    const job = { job: this.queue.toKey(operationId), completed: this.queue.toKey('completed'), failed: this.queue.toKey('failed') };
-    await this.fair.release(operationId, job, admission);
+    await this.fair.release(operationId, this.jobKeys(operationId), admission);
   }
 
   /** Operations admitted and not released, for the reconciler to check against their status. */
@@ -125,9 +132,7 @@ export class PackageQueue implements OnModuleDestroy {
     // A finished job found there is retried under this admission: it takes the token first. (add() answers the
     // data it was given, not the job's, so the job is updated whatever that says.)
     if (state === 'completed' || state === 'failed') {
-      await added.updateData({ operationId, admission });
-      await this.retryFinished(added, state);
-      return;
+      if (await this.retryFinished(added, state, admission)) return;
     }
     // The job was already there, queued by another process under its own token (two revives at once): the
     // slot follows the job's token, which is the one its worker will release with.
@@ -150,15 +155,19 @@ export class PackageQueue implements OnModuleDestroy {
     );
   }
 
-  /** A fresh set of attempts for a job that ended while its operation stayed pending (its outcome was not recorded). */
-  private async retryFinished(job: Job<PackageJobData>, state: 'completed' | 'failed'): Promise<void> {
+  /**
+   * A fresh set of attempts, under `admission`, for a job that ended while its operation stayed pending (its
+   * outcome was not recorded). False when another process revived it a moment ago: it is queued either way,
+   * and keeps the token that process gave it (set only while the job is still finished, in one step).
+   */
+  private async retryFinished(job: Job<PackageJobData>, state: 'completed' | 'failed', admission: string): Promise<boolean> {
+    if (!(await clearStalls(this.redis, this.queue, job.id!, state, { operationId: job.id!, admission }))) return false;
     try {
-      await clearStalls(this.redis, this.queue, job.id!, state);
       await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
     } catch (error) {
-      // Another process revived it a moment ago: it is queued either way.
       if ((await job.getState()) === state) throw error;
     }
+    return true;
   }
 
   /**
@@ -231,21 +240,26 @@ export class PackageQueue implements OnModuleDestroy {
  * BullMQ's retry keeps a job's stall count and, when stalling too often is what failed it, that deferred
  * failure, which fails the job again the moment a worker takes it, before any build. Both are cleared before a
  * revive, in one step with the check that the job is still in its finished set: a job another process revived
- * a moment ago, and that has stalled since under its new worker, keeps its count. True when they were cleared.
+ * a moment ago, and that has stalled since under its new worker, keeps its count. With `data`, the job takes it
+ * in that same step (the revive's admission token): a job revived elsewhere keeps the token it was given there.
+ * True when they were cleared.
  */
-export async function clearStalls(redis: Redis, queue: Queue, jobId: string, finishedState: 'completed' | 'failed'): Promise<boolean> {
+export async function clearStalls(redis: Redis, queue: Queue, jobId: string, finishedState: 'completed' | 'failed', data?: PackageJobData): Promise<boolean> {
   if (!(CLEAR_STALLS_COMMAND in redis)) redis.defineCommand(CLEAR_STALLS_COMMAND, { numberOfKeys: 2, lua: CLEAR_STALLS });
-  return (await (redis as RedisWithClearStalls)[CLEAR_STALLS_COMMAND](queue.toKey(jobId), queue.toKey(finishedState), jobId)) === 1;
+  const serialised = data ? JSON.stringify(data) : '';
+  return (await (redis as RedisWithClearStalls)[CLEAR_STALLS_COMMAND](queue.toKey(jobId), queue.toKey(finishedState), jobId, serialised)) === 1;
 }
 
-const CLEAR_STALLS_COMMAND = 'packagingClearStalls';
+const CLEAR_STALLS_COMMAND = 'packagingClearStallsAndSetData';
+// The job's data is BullMQ's `data` field of its hash, as JSON (what Job.updateData writes).
 const CLEAR_STALLS = `
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   redis.call('HDEL', KEYS[1], 'stc', 'defa')
+  if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'data', ARGV[2]) end
   return 1
 end
 return 0`;
-type RedisWithClearStalls = Redis & { [CLEAR_STALLS_COMMAND]: (jobKey: string, finishedKey: string, jobId: string) => Promise<number> };
+type RedisWithClearStalls = Redis & { [CLEAR_STALLS_COMMAND]: (jobKey: string, finishedKey: string, jobId: string, data: string) => Promise<number> };
 
 /** Redis that does not answer within the time is reported as unavailable (503 to an API caller). */
 async function withTimeout<T>(operation: Promise<T>, ms: number): Promise<T> {
