@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { download, Fixtures, inspectZip, sha256, startTestApp, uniqueId, uniqueQueuePrefix, type TestApp } from './support/harness.js';
-import { waitFor } from './support/processes.js';
+import { startS3Proxy, waitFor } from './support/processes.js';
+import { FairShare } from '../src/platform/queues/fair-share.js';
 
 const TOKEN = 'catalogue-token-0123456789';
 const raster = (bytes: number) => Buffer.concat([Buffer.from('II*\0'), randomBytes(bytes - 4)]);
@@ -344,6 +345,44 @@ describe('the catalogue API and task downloads', () => {
         await api.close();
       }
     }, 120_000);
+
+    it("drops a superseded operation's build that waits in line, rather than starting it only for it to be skipped", async () => {
+      // One worker slot, held by another build whose source reads wait: the superseded operation waits in line.
+      let release = () => undefined as void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const s3 = await startS3Proxy(Number(new URL(process.env.S3_ENDPOINT!).port), { hold: (method, url) => (method === 'GET' && url.includes('/busy/') ? held : undefined) });
+      const queuePrefix = uniqueQueuePrefix();
+      const settings = { INTERNAL_API_TOKEN: TOKEN, QUEUE_PREFIX: queuePrefix, S3_ENDPOINT: `http://127.0.0.1:${s3.port}`, WORKER_CONCURRENCY: '1' };
+      const api = await startTestApp('api', settings);
+      const worker = await startTestApp('worker', settings);
+      try {
+        const workflowId = uniqueId('wf');
+        await authorised(api.internal!.http.put(`/internal/v0/workflows/${workflowId}`)).send({ organisation_id: owner.organisationId }).expect(200);
+        await fixtures.storage.putObject('test-assets', `${workflowId}/busy/a.tif`, raster(1024), 'image/tiff');
+        const register = (jobId: string, inputs: string[]) => authorised(api.internal!.http.put(`/internal/v0/workflows/${workflowId}/jobs/${jobId}`)).send({ status: 'completed', inputs, outputs: [] }).expect(200);
+        await register('busy', [`s3://test-assets/${workflowId}/busy/`]);
+        await register('waiting', [`s3://test-assets/${workflowId}/in/`]);
+        const putJob = (jobId: string) => api.http.put(`/v0/workflows/${workflowId}/jobs/${jobId}/download`).set('Authorization', owner.apiKey).expect(200);
+        await putJob('busy');
+        await waitFor(async () => s3.requests.some(({ url }) => url.includes('/busy/a.tif')), 30_000, 'the busy build to be reading');
+        const { body: waiting } = await putJob('waiting');
+        const fair = api.app.get(FairShare);
+        expect(await fair.stateOf(waiting.id)).toBe('queued');
+
+        await register('waiting', [`s3://test-assets/${workflowId}/other/`]);
+
+        await waitFor(async () => ((await fair.stateOf(waiting.id)) === 'unknown' ? true : undefined), 10_000, 'the superseded build to leave the line');
+        release();
+        await waitFor(async () => (await fixtures.prisma.downloadOperation.findFirstOrThrow({ where: { workflowId, jobId: 'busy' } })).status === 'ready', 30_000, 'the busy build');
+        // It was never started.
+        expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: waiting.id } })).attempts).toBe(0);
+      } finally {
+        release();
+        await worker.close();
+        await api.close();
+        await s3.close();
+      }
+    }, 90_000);
 
     it('reads a job back with its tasks, and deletes it with its tasks, operations and packages', async () => {
       const workflowId = uniqueId('wf');

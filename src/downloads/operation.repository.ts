@@ -356,11 +356,11 @@ export class OperationRepository {
    * Pending operations untouched since `before` (progress touches a running build every second), oldest first,
    * with the organisation they are built for.
    */
-  /** The organisation whose workflow an operation belongs to; null when the operation is gone. */
-  async organisationOf(operationId: string): Promise<string | null> {
+  /** The organisation of a pending operation; null when the operation is gone or no longer pending. */
+  async organisationOfPending(operationId: string): Promise<string | null> {
     const rows = await this.prisma.$queryRaw<Array<{ organisationId: string }>>`
       SELECT w.organisation_id AS "organisationId" FROM download_operations o JOIN workflows w ON w.id = o.workflow_id
-       WHERE o.id = ${operationId}::uuid`;
+       WHERE o.id = ${operationId}::uuid AND o.status = 'pending'`;
     return rows[0]?.organisationId ?? null;
   }
 

@@ -166,9 +166,9 @@ export class PackagingService {
     });
   }
 
-  /** The organisation an operation's build counts against; null when the operation is gone. */
-  organisationOf(operationId: string): Promise<string | null> {
-    return this.operations.organisationOf(operationId);
+  /** The organisation a pending operation's build counts against; null when it is gone or no longer pending. */
+  organisationOfPending(operationId: string): Promise<string | null> {
+    return this.operations.organisationOfPending(operationId);
   }
 
   /** Records a failed attempt: the last one fails the operation, earlier ones leave it pending for the retry. */

@@ -55,7 +55,7 @@ describe('PackagingWorker: what becomes of a failed attempt', () => {
           provide: PackagingService,
           useValue: {
             package: () => outcome(),
-            organisationOf: async () => 'org-1',
+            organisationOfPending: async () => 'org-1',
             recordFailure: async (operationId: string, error: PackagingError, final: boolean) => {
               if (recordingFails) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'P1017' });
               failures.push({ operationId, code: error.code, final });

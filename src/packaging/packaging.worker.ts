@@ -66,6 +66,9 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
     // A cancel is announced to every worker; the one running that build stops it (the others know no such job).
     await this.events.onCancelled((operationId) => {
       if (this.worker.cancelJob(operationId, CANCELLED_REASON)) this.logger.info(`operation ${operationId} cancelled: stopping its build`);
+      // Not running here: dropped from the queue and the line if it waits there (a registration that superseded
+      // it announces no more than this), rather than claimed, started and skipped ahead of real work.
+      else void this.queue.discard(operationId);
     });
     // Work is announced to every worker; those with a free slot claim it.
     await this.redisEvents.subscribe(WORK_SUBMITTED, () => this.admission.fill());
@@ -171,7 +174,7 @@ export class PackagingWorker implements OnApplicationBootstrap, OnModuleDestroy 
   private async requeueIfLost(operationId: string): Promise<void> {
     try {
       if (await this.queue.hasJob(operationId)) return;
-      const organisationId = await this.packaging.organisationOf(operationId);
+      const organisationId = await this.packaging.organisationOfPending(operationId);
       if (organisationId === null) return;
       await this.queue.ensureQueued(operationId, organisationId);
       this.logger.warn(`operation ${operationId}: its job was gone from Redis; queued again`);

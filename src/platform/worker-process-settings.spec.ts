@@ -24,6 +24,8 @@ describe('worker process settings', () => {
     expect(optionsToAdd(WORKER_NODE_OPTIONS, [], {})).toEqual(WORKER_NODE_OPTIONS);
     expect(optionsToAdd(WORKER_NODE_OPTIONS, [], { NODE_OPTIONS: '--max-semi-space-size=16' })).toEqual(['--heap-growing-percent=75']);
     expect(optionsToAdd(WORKER_NODE_OPTIONS, ['--heap-growing-percent=50'], {})).toEqual(['--max-semi-space-size=1']);
+    // V8 takes underscores for dashes.
+    expect(optionsToAdd(WORKER_NODE_OPTIONS, [], { NODE_OPTIONS: '--max_semi_space_size=16 --heap_growing_percent=50' })).toEqual([]);
   });
 
   it('are spelled out nowhere else: npm, the image and compose start plain `dist/main.js worker`', () => {

@@ -40,13 +40,13 @@ export const WORKER_ENVIRONMENT: Readonly<Record<string, string>> = {
 export const SETTINGS_APPLIED_MARKER = 'JOB_DOWNLOADS_WORKER_SETTINGS_APPLIED';
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
-const flagName = (option: string) => option.split('=')[0];
+/** A V8 flag's name, as V8 reads it: `--max_semi_space_size` and `--max-semi-space-size` are one flag. */
+const flagName = (option: string) => option.split('=')[0].replaceAll('_', '-');
 
 /** Whether this process already runs with the worker's settings (an operator's own values count). */
 export function hasWorkerSettings(execArgv: string[], env: NodeJS.ProcessEnv): boolean {
   if (env[SETTINGS_APPLIED_MARKER] === '1') return true;
-  const nodeOptions = `${execArgv.join(' ')} ${env.NODE_OPTIONS ?? ''}`;
-  const flagsSet = WORKER_NODE_OPTIONS.every((option) => nodeOptions.includes(flagName(option)));
+  const flagsSet = optionsToAdd(WORKER_NODE_OPTIONS, execArgv, env).length === 0;
   return flagsSet && Object.keys(WORKER_ENVIRONMENT).every((name) => env[name] !== undefined);
 }
 
@@ -94,7 +94,7 @@ export function relaunchWithLegacyOpenSsl(): void {
  * overridden by our default.
  */
 export function optionsToAdd(nodeOptions: readonly string[], execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
-  const present = `${execArgv.join(' ')} ${env.NODE_OPTIONS ?? ''}`;
+  const present = `${execArgv.join(' ')} ${env.NODE_OPTIONS ?? ''}`.split(/\s+/).map(flagName);
   return nodeOptions.filter((option) => !present.includes(flagName(option)));
 }
 

@@ -25,7 +25,8 @@ export class Announcer {
   async announceEach(name: string, messages: readonly string[]): Promise<boolean> {
     if (messages.length === 0) return true;
     try {
-      if (this.events) for (const message of messages) await this.events.publish(name, message);
+      // Sent together: ioredis writes commands without waiting for earlier answers.
+      if (this.events) await Promise.all(messages.map((message) => this.events!.publish(name, message)));
       else await this.publishOnce(name, messages);
       return true;
     } catch (error) {
@@ -44,7 +45,7 @@ export class Announcer {
     redis.on('error', () => undefined);
     try {
       await redis.connect();
-      for (const message of messages) await redis.publish(eventChannel(this.config.QUEUE_PREFIX, name), message);
+      await Promise.all(messages.map((message) => redis.publish(eventChannel(this.config.QUEUE_PREFIX, name), message)));
     } finally {
       redis.disconnect();
     }
