@@ -5,7 +5,7 @@
 // Two CLI calls that find the build stale at once take turns (a lock folder): the second finds it fresh and
 // runs, instead of loading dist/ while the first one's build has emptied it.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -40,17 +40,35 @@ function fail(code, message) {
   process.exit(1);
 }
 
-/** Runs `work` holding the build lock; a lock left by a build that died is taken over after ten minutes. */
+/** Whether the process that wrote the lock is still running (a launcher stopped by Ctrl-C leaves its lock). */
+function holderAlive(lock) {
+  try {
+    process.kill(Number(readFileSync(path.join(lock, 'pid'), 'utf8')), 0);
+    return true;
+  } catch (error) {
+    // EPERM: running, as another user. No pid yet: the holder is between creating the lock and writing it.
+    return error.code === 'EPERM' || (error.code === 'ENOENT' && Date.now() - modifiedAt(lock) < 5_000);
+  }
+}
+
+/** Runs `work` holding the build lock; a lock whose holder is gone is taken over. */
 function withBuildLock(work) {
   const lock = path.join(root, 'node_modules', '.cli-build.lock');
+  let told = false;
   for (;;) {
     try {
       mkdirSync(lock);
+      writeFileSync(path.join(lock, 'pid'), String(process.pid));
       break;
     } catch (error) {
       if (error.code !== 'EEXIST') throw error;
-      if (Date.now() - modifiedAt(lock) > 600_000) rmSync(lock, { recursive: true, force: true });
-      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      if (!holderAlive(lock)) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (!told) process.stderr.write('waiting for another CLI call to finish building\n');
+      told = true;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
     }
   }
   try {
@@ -64,12 +82,9 @@ const inputs = ['prisma/schema.prisma', 'package-lock.json', 'tsconfig.json', 't
 const isStale = () =>
   modifiedAt(builtAt) < Math.max(newestUnder(path.join(root, 'src')), ...inputs.map((file) => modifiedAt(path.join(root, file))));
 if (isStale()) {
-  withBuildLock(() => {
-    // Built meanwhile by the call that held the lock.
-    if (!isStale()) return;
-    const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: ['ignore', 2, 2] });
-    if (build.status !== 0) fail('BUILD_FAILED', 'the CLI could not be built: see the output above');
-  });
+  // Built meanwhile by the call that held the lock, or built now. (fail() exits: only once the lock is given up.)
+  const built = withBuildLock(() => !isStale() || spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: ['ignore', 2, 2] }).status === 0);
+  if (!built) fail('BUILD_FAILED', 'the CLI could not be built: see the output above');
 }
 try {
   await import(pathToFileURL(entry).href);
