@@ -25,6 +25,15 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[4]), ARGV[2]) end
 return 1`;
 
+// Lua shared by the scripts below, on the operation ARGV[1], given the KEYS that hold each part.
+/** Whether the operation's BullMQ job (its hash) exists and is not in a finished set: it is queued or running. */
+const jobQueued = (job: string, completed: string, failed: string) =>
+  `redis.call('EXISTS', ${job}) == 1 and not redis.call('ZSCORE', ${completed}, ARGV[1]) and not redis.call('ZSCORE', ${failed}, ARGV[1])`;
+/** The operation, admitted in `group`, leaves `running` and its `token`, and its group's `active` count drops. */
+const freeSlot = (running: string, active: string, token: string) => `redis.call('HDEL', ${running}, ARGV[1])
+redis.call('HDEL', ${token}, ARGV[1])
+if redis.call('HINCRBY', ${active}, group, -1) <= 0 then redis.call('HDEL', ${active}, group) end`;
+
 // KEYS: groups, queued, running, active, clock, token. Answers operation, token, operation, token...
 // Takes up to ARGV[1] operations, one at a time from the group with the fewest builds admitted, under the cap
 // (ARGV[2], 0 for none); among equals, the one that has waited longest. A group served goes to the back of the
@@ -67,12 +76,10 @@ local group = redis.call('HGET', KEYS[1], ARGV[1])
 if not group then return 0 end
 if ARGV[2] ~= '' then
   if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
-elseif redis.call('EXISTS', KEYS[4]) == 1 and not redis.call('ZSCORE', KEYS[5], ARGV[1]) and not redis.call('ZSCORE', KEYS[6], ARGV[1]) then
+elseif ${jobQueued('KEYS[4]', 'KEYS[5]', 'KEYS[6]')} then
   return 0
 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-if redis.call('HINCRBY', KEYS[2], group, -1) <= 0 then redis.call('HDEL', KEYS[2], group) end
+${freeSlot('KEYS[1]', 'KEYS[2]', 'KEYS[3]')}
 return 1`;
 
 // KEYS: running, token, clock. A new token for an operation still admitted (a revive queues its job again under
@@ -106,12 +113,8 @@ return 1`;
 const UNCLAIM = `
 local group = redis.call('HGET', KEYS[3], ARGV[1])
 if not group or redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[2] then return 0 end
-if redis.call('EXISTS', KEYS[7]) == 1 and not redis.call('ZSCORE', KEYS[8], ARGV[1]) and not redis.call('ZSCORE', KEYS[9], ARGV[1]) then
-  return 0
-end
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[5], ARGV[1])
-if redis.call('HINCRBY', KEYS[4], group, -1) <= 0 then redis.call('HDEL', KEYS[4], group) end
+if ${jobQueued('KEYS[7]', 'KEYS[8]', 'KEYS[9]')} then return 0 end
+${freeSlot('KEYS[3]', 'KEYS[4]', 'KEYS[5]')}
 redis.call('LPUSH', ARGV[3] .. group, ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], group)
 if not redis.call('ZSCORE', KEYS[1], group) then redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[6]), group) end
