@@ -250,6 +250,17 @@ describe('fair scheduling across organisations', () => {
       expect(await fair.adopt('adopted', second, first.token)).toBe(true);
       expect(await fair.release('adopted', noJob, first.token)).toBe(true);
       expect(await fair.adopt('adopted', first.token, second)).toBe(false);
+      // A group that joins while another's build runs goes next, even when that build's release comes before the
+      // next claim: the released group, with more in line, goes to the back of the round.
+      await fair.submit('a1', 'backlog');
+      await fair.submit('a2', 'backlog');
+      const [a1] = await fair.claim(1, 0);
+      expect(a1.operationId).toBe('a1');
+      await fair.submit('b1', 'newcomer');
+      expect(await fair.release('a1', noJob, a1.token)).toBe(true);
+      expect((await fair.claim(1, 0)).map(({ operationId }) => operationId)).toEqual(['b1']);
+      await fair.forget('b1');
+      await fair.forget('a2');
       // An admission is undone only while its job is not queued (a finished job does not count).
       await fair.submit('undone', 'org');
       const [undone] = await fair.claim(1, 0);

@@ -68,9 +68,14 @@ end
 return claimed`;
 
 // KEYS: running, active, token, and the operation's BullMQ job hash and finished sets; ARGV: operation, token.
+// KEYS: running, active, token, the job's hash and finished sets, groups, clock; ARGV: operation, token.
 // Frees the slot of an operation whose build ended. With a token (a worker's release), only the admission that
 // token names: a release from an earlier attempt, after a revive renewed the admission, frees nothing. Without
-// one (the reconciler, or a job queued before tokens), only while the job is finished or gone.
+// one (the reconciler, or a job queued before tokens), only while the job is finished or gone. A group with
+// more in line goes to the back of the round: among groups running as many builds, one that joined while this
+// build ran comes first, whether the next claim lands before this release (the fewest-builds rule decides)
+// or after it (this does). Without it, a backlog's next build could go before a group that joined behind the
+// build already running, whenever the release won that race.
 const RELEASE = `
 local group = redis.call('HGET', KEYS[1], ARGV[1])
 if not group then return 0 end
@@ -80,6 +85,7 @@ elseif ${jobQueued('KEYS[4]', 'KEYS[5]', 'KEYS[6]')} then
   return 0
 end
 ${freeSlot('KEYS[1]', 'KEYS[2]', 'KEYS[3]')}
+if redis.call('ZSCORE', KEYS[7], group) then redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[8]), group) end
 return 1`;
 
 // KEYS: running, token, clock. A new token for an operation still admitted (a revive queues its job again under
@@ -138,7 +144,10 @@ return 1`;
 type FairRedis = Redis & {
   fairSubmit(groups: string, queued: string, running: string, clock: string, operation: string, group: string, queuePrefix: string, first: string): Promise<number>;
   fairClaim(groups: string, queued: string, running: string, active: string, clock: string, token: string, wanted: string, cap: string, queuePrefix: string): Promise<string[]>;
-  fairRelease(running: string, active: string, token: string, job: string, completed: string, failed: string, operation: string, admission: string): Promise<number>;
+  fairRelease(
+    running: string, active: string, token: string, job: string, completed: string, failed: string, groups: string, clock: string,
+    operation: string, admission: string,
+  ): Promise<number>;
   fairRenew(running: string, token: string, clock: string, operation: string, keep: string): Promise<string | null>;
   fairAdopt(running: string, token: string, operation: string, ours: string, theirs: string): Promise<number>;
   fairUnclaim(
@@ -189,7 +198,7 @@ export class FairShare {
     for (const [name, numberOfKeys, lua] of [
       ['fairSubmit', 4, SUBMIT],
       ['fairClaim', 6, CLAIM],
-      ['fairRelease', 6, RELEASE],
+      ['fairRelease', 8, RELEASE],
       ['fairRenew', 3, RENEW],
       ['fairAdopt', 2, ADOPT],
       ['fairUnclaim', 9, UNCLAIM],
@@ -225,7 +234,8 @@ export class FairShare {
    */
   async release(operationId: string, job: JobKeys, token?: string): Promise<boolean> {
     const { running, active } = this.keys;
-    return (await this.redis.fairRelease(running, active, this.keys.token, job.job, job.completed, job.failed, operationId, token ?? '')) === 1;
+    const { groups, clock } = this.keys;
+    return (await this.redis.fairRelease(running, active, this.keys.token, job.job, job.completed, job.failed, groups, clock, operationId, token ?? '')) === 1;
   }
 
   /**
