@@ -36,10 +36,17 @@ const app = await createApp('api', loadConfig(process.env));
 await app.listen(0, '127.0.0.1');
 const address = (app.getHttpServer() as Server).address();
 process.send!({ port: typeof address === 'object' && address ? address.port : 0 });
-process.once('disconnect', () => {
+// The bench stops its children with a disconnect and then SIGTERM; both close the application, so a process
+// started with BENCH_CHILD_EXEC_ARGV="--cpu-prof" exits normally and writes its profile.
+let closing = false;
+function close(): void {
+  if (closing) return;
+  closing = true;
   const force = setTimeout(() => process.exit(1), 10_000);
   app.close().finally(() => {
     clearTimeout(force);
     process.exit(0);
   });
-});
+}
+process.once('disconnect', close);
+process.once('SIGTERM', close);

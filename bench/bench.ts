@@ -7,6 +7,7 @@ import { BENCH_BUCKETS, benchConfig } from './bench-config.js';
 import { ensureDataSet, type DataSet } from './dataset.js';
 import { measureInChild, type Measurement } from './measure-process.js';
 import { checkAndDelete } from './outputs.js';
+import { roundOrder } from './rounds.js';
 import { parseOptions, type Pipeline } from './options.js';
 import { benchNetwork, networkBytes, type NetworkResults } from './network-bench.js';
 import { describe, describeWorker, figureLines, networkFigureLines, summarise, type Summary } from './report.js';
@@ -62,8 +63,7 @@ async function main(): Promise<void> {
     for (const dataSet of dataSets) {
       const measurements: Measurement[] = [];
       for (let round = 0; round < options.repeat; round++) {
-        // Rotate the order each round, so that no pipeline always runs first (or right after the heaviest one).
-        const order = options.pipelines.map((_, i) => options.pipelines[(i + round) % options.pipelines.length]);
+        const order = roundOrder(options.pipelines, round);
         for (const pipeline of order) {
           const destination = { bucket: BENCH_BUCKETS.packages, key: `bench-out/${dataSet.bytes}/${pipeline}-${round}.bin` };
           const measurement = await measureInChild({ pipeline, s3Endpoint: s3.endpoint, dataSet, destination, tmpDir: options.tmpDir }, s3.pid);

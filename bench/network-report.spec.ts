@@ -18,9 +18,10 @@ function results(overrides: Partial<NetworkResults> = {}): NetworkResults {
     connectionMiBps: 40,
     fetchConcurrency: 16,
     fetchBufferMiB: 12,
+    referenceBufferMiB: 128,
     large: { label: 'large', bytes: 1024 * MiB, objects: 8, results: { 'parallel-raw': summary(1024 * MiB, 20), packaging: summary(1024 * MiB, 26) } },
     small: { label: 'small', bytes: 80 * MiB, objects: 5000, results: { 'parallel-raw': summary(80 * MiB, 10), packaging: summary(80 * MiB, 12), sequential: summary(80 * MiB, 150) } },
-    ready: { label: 'ready', milliseconds: Array.from({ length: 20 }, (_, i) => 300 + i * 10), sourceBytes: 2 * MiB, packageBytes: 2 * MiB },
+    ready: { label: 'ready', milliseconds: Array.from({ length: 20 }, (_, i) => 300 + i * 10), sourceBytes: 2 * MiB, sources: 20, packageBytes: 2 * MiB },
     runs: [],
     ...overrides,
   };
@@ -36,17 +37,23 @@ describe('S3-like network figures', () => {
     expect(lines.find((line) => line.includes('vs sequential'))).toContain('12.5 x faster');
   });
 
-  it('set the time-to-ready target from the latency and the transfer of sources and package at the per-connection cap', () => {
-    // 4 MiB at 40 MiB/s: 100 ms; 10 x 30 ms + 100 ms = 400 ms; p50 of 300..490 ms is 390 ms.
+  it('set the time-to-ready target from the latency and the transfer of sources (FETCH_CONCURRENCY at a time) and package at the per-connection cap', () => {
+    // Sources: 20 of 0.1 MiB over 16 connections, two waves of 0.1 MiB at 40 MiB/s: 5 ms; the package, 2 MiB: 50 ms.
+    // 10 x 30 ms + 55 ms = 355 ms; the p50 of 300..490 ms is 395 ms.
     const line = networkFigureLines(results()).find((candidate) => candidate.startsWith('time to ready'))!;
 
-    expect(line).toContain('p50 390 ms, p95 480 ms');
-    expect(line).toContain('[target p50 <= 10 x 30 ms + 100 ms transfer = 400 ms: met]');
+    expect(line).toContain('p50 395 ms, p95 481 ms');
+    expect(line).toContain('[target p50 <= 10 x 30 ms + 55 ms transfer = 355 ms: MISSED]');
+    const faster = networkFigureLines(results({ ready: { label: 'ready', milliseconds: Array.from({ length: 20 }, (_, i) => 250 + i * 10), sourceBytes: 2 * MiB, sources: 20, packageBytes: 2 * MiB } }));
+    expect(faster.find((candidate) => candidate.startsWith('time to ready'))).toContain('p50 345 ms');
+    expect(faster.find((candidate) => candidate.startsWith('time to ready'))).toContain('355 ms: met]');
   });
 
-  it('take percentiles by nearest rank', () => {
+  it('take percentiles between the closest ranks', () => {
     expect(percentile([5, 1, 4, 2, 3], 0.5)).toBe(3);
-    expect(percentile(Array.from({ length: 20 }, (_, i) => i + 1), 0.95)).toBe(19);
+    expect(percentile([4, 1, 3, 2], 0.5)).toBe(2.5);
+    expect(percentile(Array.from({ length: 20 }, (_, i) => i + 1), 0.95)).toBeCloseTo(19.05, 9);
+    expect(percentile([7], 0.95)).toBe(7);
   });
 });
 

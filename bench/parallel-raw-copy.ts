@@ -13,12 +13,24 @@ interface Range {
 }
 
 /**
+ * The bytes the reference may hold ahead of its upload: BENCH_REFERENCE_BUFFER_MIB, by default enough for a
+ * range on every connection (FETCH_CONCURRENCY x the range size), so that the reference is the best ordered
+ * parallel copy that network allows, not one held to the service's own memory budget (FETCH_BUFFER_MIB).
+ */
+export function referenceBufferBytes(concurrency: number, rangeBytes: number, env: NodeJS.ProcessEnv = process.env): number {
+  const mib = env.BENCH_REFERENCE_BUFFER_MIB;
+  if (mib === undefined || mib === '') return concurrency * rangeBytes;
+  if (!/^[1-9]\d*$/.test(mib)) throw new Error(`BENCH_REFERENCE_BUFFER_MIB must be a whole number of MiB, got ${mib}`);
+  return Math.max(rangeBytes, Number(mib) * 1024 * 1024);
+}
+
+/**
  * The reference for packaging on the S3-like network, what that network allows: the same objects in the same
- * order written back as one multipart object, no ZIP, no hashing, read as byte ranges over many connections
- * within a bounded ordered window. It uses the service's settings (FETCH_CONCURRENCY, FETCH_BUFFER_MIB, the
- * range size and the ranges queued ahead), its ranged GET (StorageRepository.readRange, pinned by ETag), its
- * part size and upload queue, but none of the builder's code: each range is written as it arrives once its turn
- * comes, and the bytes it held are released as they are written.
+ * order written back as one multipart object, no ZIP, no hashing, read as byte ranges over FETCH_CONCURRENCY
+ * connections within a bounded ordered window (referenceBufferBytes). It uses the service's range size and
+ * ranges queued ahead, its ranged GET (StorageRepository.readRange, pinned by ETag), its part size and upload
+ * queue, but none of the builder's code: each range is written as it arrives once its turn comes, and the bytes
+ * it held are released as they are written.
  */
 export async function parallelRawCopy(
   storage: StorageRepository,
@@ -27,7 +39,8 @@ export async function parallelRawCopy(
   entries: PlannedEntry[],
   destination: { bucket: string; key: string },
 ): Promise<number> {
-  const { concurrency, bufferBytes, rangeBytes, rangesAhead } = fetchSettings(config, config.BUILD_STALL_TIMEOUT_SECONDS * 1000);
+  const { concurrency, rangeBytes, rangesAhead } = fetchSettings(config, config.BUILD_STALL_TIMEOUT_SECONDS * 1000);
+  const bufferBytes = referenceBufferBytes(concurrency, rangeBytes);
   const ranges: Range[] = [];
   for (const entry of entries) {
     // An empty object is one empty range (read whole).

@@ -10,6 +10,8 @@ export interface ReadyFigure {
   /** Milliseconds from each PUT (`Prefer: wait`) to its answer with the ready package, in order. */
   milliseconds: number[];
   sourceBytes: number;
+  /** How many sources each job has (of sourceBytes / sources each). */
+  sources: number;
   /** The package's size (the same for every job of the data set, give or take the ids in its manifest). */
   packageBytes: number;
 }
@@ -39,7 +41,7 @@ export async function benchTimeToReady(options: BenchOptions, s3Endpoint: string
       if (job > 0) milliseconds.push(elapsed);
     }
     log(`time to ready ${dataSet.label}: ${milliseconds.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-    return { label: dataSet.label, milliseconds, sourceBytes: dataSet.bytes, packageBytes };
+    return { label: dataSet.label, milliseconds, sourceBytes: dataSet.bytes, sources: dataSet.objects, packageBytes };
   } finally {
     await stack.close();
   }

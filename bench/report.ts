@@ -183,9 +183,13 @@ export function figureLines(
   return lines;
 }
 
+/** A percentile by linear interpolation between the closest ranks (the median of an even count is the mean of the middle two). */
 export function percentile(values: number[], fraction: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
+  const position = Math.min(1, Math.max(0, fraction)) * (sorted.length - 1);
+  const below = Math.floor(position);
+  const above = Math.min(sorted.length - 1, below + 1);
+  return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
 }
 
 /** What kept each process busy, as a share of the run's wall time: the pipeline, s3rver and the proxy. */
@@ -197,17 +201,20 @@ function busyText(summary: Summary): string {
 }
 
 /**
- * The transfer time of a small job on one connection: its sources read and its package written, each at the
- * per-connection cap (a package of one part is written as one PutObject, after its last source is read).
+ * The transfer time of a small job on that network at its best: its sources read FETCH_CONCURRENCY at a time,
+ * each wave taking one source's time at the per-connection cap, then its package written at that cap (a package
+ * of one part is one PutObject, sent after its last source is read).
  */
-export function readyTransferMs(ready: ReadyFigure, connectionMiBps: number): number {
-  return ((ready.sourceBytes + ready.packageBytes) / (connectionMiBps * MiB)) * 1000;
+export function readyTransferMs(ready: ReadyFigure, connectionMiBps: number, concurrency: number): number {
+  const bytesPerMs = (connectionMiBps * MiB) / 1000;
+  const waves = Math.ceil(ready.sources / concurrency);
+  return (waves * (ready.sourceBytes / ready.sources) + ready.packageBytes) / bytesPerMs;
 }
 
 /** The S3-like network section's lines, each marked against its target. */
 export function networkFigureLines(network: NetworkResults): string[] {
   const lines = [
-    `S3-like network: ${network.latencyMs} ms first byte per request, ${network.connectionMiBps} MiB/s per connection each way; FETCH_CONCURRENCY ${network.fetchConcurrency}, FETCH_BUFFER_MIB ${network.fetchBufferMiB}`,
+    `S3-like network: ${network.latencyMs} ms first byte per request, ${network.connectionMiBps} MiB/s per connection each way; FETCH_CONCURRENCY ${network.fetchConcurrency}, FETCH_BUFFER_MIB ${network.fetchBufferMiB}; the parallel raw copy holds up to ${network.referenceBufferMiB} MiB ahead`,
   ];
   const packagingLine = (set: NetworkDataSetResults, target: number) => {
     const { packaging, 'parallel-raw': raw } = set.results;
@@ -231,7 +238,7 @@ export function networkFigureLines(network: NetworkResults): string[] {
   if (network.ready) {
     const { milliseconds } = network.ready;
     const p50 = percentile(milliseconds, 0.5);
-    const transfer = readyTransferMs(network.ready, network.connectionMiBps);
+    const transfer = readyTransferMs(network.ready, network.connectionMiBps, network.fetchConcurrency);
     const target = NETWORK_TARGETS.readyLatencies * network.latencyMs + transfer;
     lines.push(
       `time to ready (${network.ready.label}, Prefer: wait, ${milliseconds.length} jobs through the API): p50 ${fixed(p50, 0)} ms, p95 ${fixed(percentile(milliseconds, 0.95), 0)} ms (min ${fixed(Math.min(...milliseconds), 0)}, max ${fixed(Math.max(...milliseconds), 0)}) ` +
@@ -248,9 +255,13 @@ export function networkFigureLines(network: NetworkResults): string[] {
   return lines;
 }
 
-/** Where the worker runs as the child of `node dist/main.js worker` (Node before 22.15), what that parent holds. */
+/**
+ * Where the worker runs as the child of `node dist/main.js worker` (Node before 22.15), what that parent holds.
+ * The target is the worker process's: on the image's Node the launcher replaces itself with the worker (one
+ * process), so the launcher is shown beside the figure, not counted in it.
+ */
 function launcherText(worker: WorkerFigure): string {
-  return worker.launcherRssBytes === undefined ? '' : `; its launcher ${fixed(worker.launcherRssBytes / MiB, 0)} MiB`;
+  return worker.launcherRssBytes === undefined ? '' : `; beside it on this Node, not counted: its launcher, ${fixed(worker.launcherRssBytes / MiB, 0)} MiB`;
 }
 
 export function describeWorker(worker: WorkerFigure): string {

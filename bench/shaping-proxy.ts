@@ -5,8 +5,8 @@ import { FirstByteLatency, Pacer } from './pacing.js';
 /**
  * Child-process entry: the bench's S3-like network, a TCP proxy in front of S3. Every connection is capped at
  * `bytesPerSecond` in each direction (a token bucket that earns no credit while idle, reading only as fast as
- * it writes, so backpressure reaches the sender), and every request's first answer byte waits `latencyMs`
- * after the request reached the server. It runs in its own process so that its CPU is not counted against
+ * it writes, so backpressure reaches the sender), and every request's first answer byte is held `latencyMs`
+ * on top of the time the server took. It runs in its own process so that its CPU is not counted against
  * the pipeline being measured; the bench reports it apart.
  * argv: <host> <port> <latency ms> <bytes per second>; reports { port } over IPC; stops when the parent goes away.
  */
@@ -61,8 +61,8 @@ const server = createServer({ allowHalfOpen: true }, (client) => {
     socket.on('error', fail);
   }
   const latencyOfRequests = new FirstByteLatency(latencyMs);
-  relay(client, upstream, () => 0, (now) => latencyOfRequests.requestBytes(now));
-  relay(upstream, client, (now) => latencyOfRequests.answerDelay(now), () => undefined);
+  relay(client, upstream, () => 0, () => latencyOfRequests.requestBytes());
+  relay(upstream, client, () => latencyOfRequests.answerDelay(), () => undefined);
 });
 
 server.listen(0, '127.0.0.1', () => {
