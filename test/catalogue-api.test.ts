@@ -460,7 +460,7 @@ describe('the catalogue API and task downloads', () => {
       expect(taskOperation).toMatchObject({ taskId: 'tile-a', status: 'ready' });
     });
 
-    it('answers 404 for an unknown task and 409 TASK_NOT_FINISHED for a running one, recording nothing', async () => {
+    it('answers 404 for an unknown task and 409 JOB_NOT_FINISHED naming the task for a running one, as the job endpoint does, recording nothing', async () => {
       const workflowId = await jobWithTasks();
 
       const unknown = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/tasks/nope/download`).set('Authorization', owner.apiKey).expect(404);
@@ -468,7 +468,7 @@ describe('the catalogue API and task downloads', () => {
       const badId = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/tasks/bad.id/download`).set('Authorization', owner.apiKey).expect(400);
 
       expect(unknown.body).toEqual(envelope('NOT_FOUND', []));
-      expect(running.body).toEqual(envelope('TASK_NOT_FINISHED', []));
+      expect(running.body).toEqual({ error: { code: 'JOB_NOT_FINISHED', message: 'task tile-b of job job is running; it can be downloaded once it has finished', details: [] } });
       expect(badId.body).toEqual(envelope('INVALID_PARAMETER', [{ field: 'task_id', message: expect.stringContaining('task_id must be') }]));
       expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId } })).toBe(0);
     });

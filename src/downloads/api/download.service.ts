@@ -138,9 +138,10 @@ export class DownloadService {
       return;
     }
     if (!target.taskStatus) throw new AppError('NOT_FOUND', `no task ${taskId} in job ${jobId} of workflow ${workflowId}`);
-    // A task is downloadable once it has finished itself, whatever its job's other tasks are doing.
+    // A task is downloadable once it has finished itself, whatever its job's other tasks are doing. The code is
+    // the job endpoint's (the contract has one 409 code for both); the message names the task.
     if (requireFinished && !isFinished(target.taskStatus)) {
-      throw new AppError('TASK_NOT_FINISHED', `task ${taskId} is ${target.taskStatus}; it can be downloaded once it has finished`);
+      throw new AppError('JOB_NOT_FINISHED', `task ${taskId} of job ${jobId} is ${target.taskStatus}; it can be downloaded once it has finished`);
     }
   }
 
