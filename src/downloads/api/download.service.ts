@@ -183,7 +183,7 @@ export class DownloadService {
   }
 
   /**
-   * A build that failed for a cause another build cannot fix (no assets, a missing source, too many entries, a package too large)
+   * A build that failed for a cause another build cannot fix (no assets, a missing source, too many entries)
    * is not started again on every call: its failure stands until the job changes (the same registration again
    * is no change) or the cool-down passes.
    */
