@@ -309,6 +309,35 @@ describe('the catalogue API and task downloads', () => {
       expect(zip.entries.map((entry) => entry.name)).toEqual(['inputs/a.tif', 'outputs/new.tif', 'manifest.json']);
     });
 
+    it('supersedes the ready package of a job registered anew with a task added; the same registration again changes nothing', async () => {
+      const workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+      await fixtures.storage.putObject('test-assets', `${workflowId}/in/a.tif`, raster(2048), 'image/tiff');
+      const task = (taskId: string) => ({ task_id: taskId, status: 'completed', inputs: [`s3://test-assets/${workflowId}/in/`], outputs: [] });
+      const body = { status: 'completed', inputs: [`s3://test-assets/${workflowId}/in/`], outputs: [], finished_at: '2026-11-30T10:00:00.000Z' };
+      const first = await putJob(workflowId, 'job', { ...body, tasks: [task('a')] }).expect(200);
+      const old = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+      expect(old.status).toBe('ready');
+      const oldOperation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: old.id } });
+
+      const added = await putJob(workflowId, 'job', { ...body, tasks: [task('a'), task('b')] }).expect(200);
+
+      expect(added.body.tasks.map((t: { task_id: string }) => t.task_id)).toEqual(['a', 'b']);
+      expect(new Date(added.body.updated_at).getTime()).toBeGreaterThan(new Date(first.body.updated_at).getTime());
+      expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: old.id } })).status).toBe('expired');
+      await expect(fixtures.storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: oldOperation.archiveKey! }))).rejects.toMatchObject({ name: 'NotFound' });
+      expect((await download(old.signed_url)).status).toBe(404);
+      const fresh = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+      expect(fresh).toMatchObject({ status: 'ready' });
+      expect(fresh.id).not.toBe(old.id);
+
+      // The same body again is no change: the job's row and its package stay as they are.
+      const again = await putJob(workflowId, 'job', { ...body, tasks: [task('a'), task('b')] }).expect(200);
+      expect(again.body).toEqual(added.body);
+      expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: fresh.id } })).status).toBe('ready');
+      expect((await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`, 0)).id).toBe(fresh.id);
+    });
+
     it('answers a request held on a pending operation (Prefer: wait) as soon as its job is registered anew, or deleted', async () => {
       // No worker on this queue: the operations stay pending, and only the catalogue's change can end the wait.
       const api = await startTestApp('api', { INTERNAL_API_TOKEN: TOKEN, QUEUE_PREFIX: uniqueQueuePrefix(), PREFER_WAIT_MAX_SECONDS: '60' });
