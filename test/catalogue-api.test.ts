@@ -66,10 +66,23 @@ describe('the catalogue API and task downloads', () => {
       await service.http.get('/Internal/openapi.json').expect(404);
     });
 
-    it('serves only the catalogue on INTERNAL_PORT: the public routes are 404 there', async () => {
-      await internal().put('/v0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(404);
-      await internal().put('/V0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(404);
-      await internal().get('/openapi.json').expect(404);
+    it('serves only the catalogue on INTERNAL_PORT: the public routes are 404 there, to holders of the token', async () => {
+      await authorised(internal().put('/v0/workflows/wf/jobs/job/download')).expect(404);
+      await authorised(internal().put('/V0/workflows/wf/jobs/job/download')).expect(404);
+      await authorised(internal().get('/openapi.json')).expect(404);
+      // Without the token (an API key is not one), every path there is 401, whether it exists or not.
+      await internal().put('/v0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(401);
+      await internal().get('/openapi.json').expect(401);
+    });
+
+    it('answers 401 on INTERNAL_PORT to any path without the token, and 404 on an unknown one with it', async () => {
+      const unknown = await internal().get('/internal/v0/anything').expect(401);
+      const elsewhere = await internal().delete('/no/such/route').set('Authorization', `Bearer ${TOKEN}x`).expect(401);
+      const known = await authorised(internal().get('/internal/v0/anything')).expect(404);
+
+      expect(unknown.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: 'the catalogue API needs Authorization: Bearer <INTERNAL_API_TOKEN>', details: [] } });
+      expect(elsewhere.body).toEqual(envelope('UNAUTHENTICATED', []));
+      expect(known.body).toEqual({ error: { code: 'NOT_FOUND', message: 'no such resource', details: [] } });
     });
 
     it('answers 401 without the token, with a wrong one, and always when no token is configured', async () => {
@@ -85,6 +98,11 @@ describe('the catalogue API and task downloads', () => {
       const unset = await startTestApp('api', { QUEUE_PREFIX: uniqueQueuePrefix() });
       try {
         await unset.internal!.http.get(`/internal/v0/workflows/${workflowId}/jobs/j`).set('Authorization', `Bearer ${TOKEN}`).expect(401);
+        // Unset: every path is 401, an unknown one too.
+        for (const path of ['/internal/v0/anything', '/healthz', '/']) {
+          const refused = await unset.internal!.http.get(path).set('Authorization', `Bearer ${TOKEN}`);
+          expect({ path, status: refused.status, body: refused.body }).toEqual({ path, status: 401, body: envelope('UNAUTHENTICATED', []) });
+        }
       } finally {
         await unset.close();
       }
