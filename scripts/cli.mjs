@@ -1,7 +1,8 @@
 // `npm run -s cli -- <command>`: the operator CLI from dist/, built first when the last complete build
 // (dist/.built, written by `npm run build` once tsc has succeeded) is missing or older than the sources (a
 // `git pull` since), so that an operator never runs code the checkout no longer has, nor a build that failed
-// halfway. The build's output goes to stderr; a build that fails stops here, with the CLI's one-line JSON error.
+// halfway. The build's output is kept, not printed: stderr carries only the CLI's one-line JSON error, so a
+// build that fails stops here with that line, the tail of its output in the error's details.
 // Two CLI calls that find the build stale at once take turns (a lock folder): the second finds it fresh and
 // runs, instead of loading dist/ while the first one's build has emptied it.
 import { spawnSync } from 'node:child_process';
@@ -35,9 +36,31 @@ function newestUnder(folder) {
   return newest;
 }
 
-function fail(code, message) {
-  process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
+function fail(code, message, details) {
+  process.stderr.write(`${JSON.stringify({ error: { code, message, ...(details?.length ? { details } : {}) } })}\n`);
   process.exit(1);
+}
+
+/** Lines of output kept in a failed build's error: tsc names each error on a line of its own. */
+const BUILD_OUTPUT_LINES = 10;
+const BUILD_LINE_CHARACTERS = 300;
+
+/**
+ * Runs `npm run build` with its output captured, for the error it may become. Answers null when it succeeded,
+ * else the last lines of its output, without colour codes.
+ */
+function build() {
+  const run = spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (run.status === 0) return null;
+  // Prisma's generate (first) writes to stderr, tsc's errors (last) to stdout: in that order, the tail is the end.
+  const output = `${run.stderr ?? ''}\n${run.stdout ?? ''}\n${run.error ? run.error.message : ''}`;
+  return output
+    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(-BUILD_OUTPUT_LINES)
+    .map((line) => (line.length > BUILD_LINE_CHARACTERS ? `${line.slice(0, BUILD_LINE_CHARACTERS - 1)}…` : line));
 }
 
 /** Whether the process that wrote the lock is still running (a launcher stopped by Ctrl-C leaves its lock). */
@@ -51,10 +74,9 @@ function holderAlive(lock) {
   }
 }
 
-/** Runs `work` holding the build lock; a lock whose holder is gone is taken over. */
+/** Runs `work` holding the build lock, waiting for another call's; a lock whose holder is gone is taken over. */
 function withBuildLock(work) {
   const lock = path.join(root, 'node_modules', '.cli-build.lock');
-  let told = false;
   for (;;) {
     try {
       mkdirSync(lock);
@@ -66,8 +88,7 @@ function withBuildLock(work) {
         rmSync(lock, { recursive: true, force: true });
         continue;
       }
-      if (!told) process.stderr.write('waiting for another CLI call to finish building\n');
-      told = true;
+      // Quietly: stderr is for the one-line JSON error alone.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
     }
   }
@@ -83,8 +104,12 @@ const isStale = () =>
   modifiedAt(builtAt) < Math.max(newestUnder(path.join(root, 'src')), ...inputs.map((file) => modifiedAt(path.join(root, file))));
 if (isStale()) {
   // Built meanwhile by the call that held the lock, or built now. (fail() exits: only once the lock is given up.)
-  const built = withBuildLock(() => !isStale() || spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: ['ignore', 2, 2] }).status === 0);
-  if (!built) fail('BUILD_FAILED', 'the CLI could not be built: see the output above');
+  const failure = withBuildLock(() => (isStale() ? build() : null));
+  if (failure) {
+    // The first error line names the cause (tsc: "src/x.ts(3,1): error TS1005: ..."); details hold the tail.
+    const cause = failure.find((line) => /\berror\b/i.test(line)) ?? failure.at(-1) ?? 'no output';
+    fail('BUILD_FAILED', `the CLI could not be built (npm run build failed): ${cause}`, failure.map((message) => ({ message })));
+  }
 }
 try {
   await import(pathToFileURL(entry).href);

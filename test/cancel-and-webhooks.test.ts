@@ -110,6 +110,32 @@ describe('cancel, and webhooks when an operation ends', () => {
       }
     }, 60_000);
 
+    it("sends as data what a GET answers at the event's time, without signed_url: expires_at is the signed URL's expiry, not the package's", async () => {
+      const receiver = await startReceiver(() => ({ status: 204 }));
+      try {
+        const owner = await fixtures.organisationWithKey();
+        await cli('webhook', 'create', '--org', owner.organisationId, '--url', receiver.url);
+        const job = await fixtures.job({ owner, inputs: { 'a.tif': raster(2048) } });
+        expect((await put(job)).status).toBe('ready');
+        await waitFor(async () => receiver.received.length === 1, 15_000, 'the event');
+        const { body: got } = await service.http.get(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
+
+        const { type, data } = JSON.parse(receiver.received[0].body);
+        const { signed_url: url, expires_at: urlExpiry, ...fields } = got;
+        expect(type).toBe('download.ready');
+        expect(url).toMatch(/^http/);
+        expect(Object.keys(data)).toEqual(Object.keys(got).filter((key) => key !== 'signed_url'));
+        expect({ ...data, expires_at: undefined }).toEqual({ ...fields, expires_at: undefined });
+        // The URL's lifetime (SIGNED_URL_TTL_SECONDS, an hour here) from the event, well before the package's own
+        // expiry (PACKAGE_RETENTION_HOURS, a week): within the seconds between the event and the GET.
+        expect(Math.abs(new Date(data.expires_at).getTime() - new Date(urlExpiry).getTime())).toBeLessThan(5_000);
+        const operation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: got.id } });
+        expect(new Date(data.expires_at).getTime()).toBeLessThan(operation.expiresAt!.getTime() - 3_600_000);
+      } finally {
+        await receiver.close();
+      }
+    }, 60_000);
+
     it('retries a receiver that answers 500 twice with the same webhook-id, and records every attempt', async () => {
       const receiver = await startReceiver((count) => ({ status: count <= 2 ? 500 : 200 }));
       try {

@@ -66,10 +66,23 @@ describe('the catalogue API and task downloads', () => {
       await service.http.get('/Internal/openapi.json').expect(404);
     });
 
-    it('serves only the catalogue on INTERNAL_PORT: the public routes are 404 there', async () => {
-      await internal().put('/v0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(404);
-      await internal().put('/V0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(404);
-      await internal().get('/openapi.json').expect(404);
+    it('serves only the catalogue on INTERNAL_PORT: the public routes are 404 there, to holders of the token', async () => {
+      await authorised(internal().put('/v0/workflows/wf/jobs/job/download')).expect(404);
+      await authorised(internal().put('/V0/workflows/wf/jobs/job/download')).expect(404);
+      await authorised(internal().get('/openapi.json')).expect(404);
+      // Without the token (an API key is not one), every path there is 401, whether it exists or not.
+      await internal().put('/v0/workflows/wf/jobs/job/download').set('Authorization', owner.apiKey).expect(401);
+      await internal().get('/openapi.json').expect(401);
+    });
+
+    it('answers 401 on INTERNAL_PORT to any path without the token, and 404 on an unknown one with it', async () => {
+      const unknown = await internal().get('/internal/v0/anything').expect(401);
+      const elsewhere = await internal().delete('/no/such/route').set('Authorization', `Bearer ${TOKEN}x`).expect(401);
+      const known = await authorised(internal().get('/internal/v0/anything')).expect(404);
+
+      expect(unknown.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: 'the catalogue API needs Authorization: Bearer <INTERNAL_API_TOKEN>', details: [] } });
+      expect(elsewhere.body).toEqual(envelope('UNAUTHENTICATED', []));
+      expect(known.body).toEqual({ error: { code: 'NOT_FOUND', message: 'no such resource', details: [] } });
     });
 
     it('answers 401 without the token, with a wrong one, and always when no token is configured', async () => {
@@ -85,6 +98,11 @@ describe('the catalogue API and task downloads', () => {
       const unset = await startTestApp('api', { QUEUE_PREFIX: uniqueQueuePrefix() });
       try {
         await unset.internal!.http.get(`/internal/v0/workflows/${workflowId}/jobs/j`).set('Authorization', `Bearer ${TOKEN}`).expect(401);
+        // Unset: every path is 401, an unknown one too.
+        for (const path of ['/internal/v0/anything', '/healthz', '/']) {
+          const refused = await unset.internal!.http.get(path).set('Authorization', `Bearer ${TOKEN}`);
+          expect({ path, status: refused.status, body: refused.body }).toEqual({ path, status: 401, body: envelope('UNAUTHENTICATED', []) });
+        }
       } finally {
         await unset.close();
       }
@@ -309,6 +327,35 @@ describe('the catalogue API and task downloads', () => {
       expect(zip.entries.map((entry) => entry.name)).toEqual(['inputs/a.tif', 'outputs/new.tif', 'manifest.json']);
     });
 
+    it('supersedes the ready package of a job registered anew with a task added; the same registration again changes nothing', async () => {
+      const workflowId = uniqueId('wf');
+      await putWorkflow(workflowId).expect(200);
+      await fixtures.storage.putObject('test-assets', `${workflowId}/in/a.tif`, raster(2048), 'image/tiff');
+      const task = (taskId: string) => ({ task_id: taskId, status: 'completed', inputs: [`s3://test-assets/${workflowId}/in/`], outputs: [] });
+      const body = { status: 'completed', inputs: [`s3://test-assets/${workflowId}/in/`], outputs: [], finished_at: '2026-11-30T10:00:00.000Z' };
+      const first = await putJob(workflowId, 'job', { ...body, tasks: [task('a')] }).expect(200);
+      const old = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+      expect(old.status).toBe('ready');
+      const oldOperation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: old.id } });
+
+      const added = await putJob(workflowId, 'job', { ...body, tasks: [task('a'), task('b')] }).expect(200);
+
+      expect(added.body.tasks.map((t: { task_id: string }) => t.task_id)).toEqual(['a', 'b']);
+      expect(new Date(added.body.updated_at).getTime()).toBeGreaterThan(new Date(first.body.updated_at).getTime());
+      expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: old.id } })).status).toBe('expired');
+      await expect(fixtures.storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: oldOperation.archiveKey! }))).rejects.toMatchObject({ name: 'NotFound' });
+      expect((await download(old.signed_url)).status).toBe(404);
+      const fresh = await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`);
+      expect(fresh).toMatchObject({ status: 'ready' });
+      expect(fresh.id).not.toBe(old.id);
+
+      // The same body again is no change: the job's row and its package stay as they are.
+      const again = await putJob(workflowId, 'job', { ...body, tasks: [task('a'), task('b')] }).expect(200);
+      expect(again.body).toEqual(added.body);
+      expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: fresh.id } })).status).toBe('ready');
+      expect((await publicPut(`/v0/workflows/${workflowId}/jobs/job/download`, 0)).id).toBe(fresh.id);
+    });
+
     it('answers a request held on a pending operation (Prefer: wait) as soon as its job is registered anew, or deleted', async () => {
       // No worker on this queue: the operations stay pending, and only the catalogue's change can end the wait.
       const api = await startTestApp('api', { INTERNAL_API_TOKEN: TOKEN, QUEUE_PREFIX: uniqueQueuePrefix(), PREFER_WAIT_MAX_SECONDS: '60' });
@@ -460,7 +507,7 @@ describe('the catalogue API and task downloads', () => {
       expect(taskOperation).toMatchObject({ taskId: 'tile-a', status: 'ready' });
     });
 
-    it('answers 404 for an unknown task and 409 TASK_NOT_FINISHED for a running one, recording nothing', async () => {
+    it('answers 404 for an unknown task and 409 JOB_NOT_FINISHED naming the task for a running one, as the job endpoint does, recording nothing', async () => {
       const workflowId = await jobWithTasks();
 
       const unknown = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/tasks/nope/download`).set('Authorization', owner.apiKey).expect(404);
@@ -468,7 +515,7 @@ describe('the catalogue API and task downloads', () => {
       const badId = await service.http.put(`/v0/workflows/${workflowId}/jobs/job/tasks/bad.id/download`).set('Authorization', owner.apiKey).expect(400);
 
       expect(unknown.body).toEqual(envelope('NOT_FOUND', []));
-      expect(running.body).toEqual(envelope('TASK_NOT_FINISHED', []));
+      expect(running.body).toEqual({ error: { code: 'JOB_NOT_FINISHED', message: 'task tile-b of job job is running; it can be downloaded once it has finished', details: [] } });
       expect(badId.body).toEqual(envelope('INVALID_PARAMETER', [{ field: 'task_id', message: expect.stringContaining('task_id must be') }]));
       expect(await fixtures.prisma.downloadOperation.count({ where: { workflowId } })).toBe(0);
     });

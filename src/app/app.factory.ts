@@ -4,9 +4,9 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import type { Server } from 'node:http';
-import { CatalogueTokenGuard } from '../catalogue/api/catalogue-token.guard.js';
+import { CatalogueTokenGuard, unauthenticated } from '../catalogue/api/catalogue-token.guard.js';
 import type { AppConfig, Role } from '../platform/config/app-config.js';
-import { envelope } from '../platform/http/error-envelope.filter.js';
+import { describeError, envelope } from '../platform/http/error-envelope.filter.js';
 import { keepConnectionsOpen } from '../platform/http/connections.js';
 import { answerParserErrorsWithEnvelope, isInternalPath, isInternalRequest, refuseMissingHost } from '../platform/http/ports.js';
 import { httpMetrics } from '../platform/metrics/http-metrics.middleware.js';
@@ -15,6 +15,20 @@ import { AppModule } from './app.module.js';
 
 /** A job registration lists up to 10,000 sources per side and its tasks. */
 const INTERNAL_BODY_LIMIT = '1mb';
+
+/**
+ * Everything on INTERNAL_PORT is the catalogue API's, and it answers 401 to every request without its token,
+ * whatever the path (and to everything when no token is configured): only a holder of the token learns which
+ * routes exist there. Runs before the port check, so an unknown route is 404 only to a holder of the token.
+ * The controllers' guard checks the token again.
+ */
+function requireCatalogueToken(token: CatalogueTokenGuard) {
+  return (request: Request, response: Response, next: NextFunction) => {
+    if (!isInternalRequest(request) || token.accepts(request.headers.authorization)) return next();
+    const { status, body } = describeError(unauthenticated());
+    response.status(status).json(body);
+  };
+}
 
 /**
  * Each port serves its own routes: the catalogue API (/internal/*) only on INTERNAL_PORT, the rest only on
@@ -32,15 +46,14 @@ function forbidTypeSniffing(_request: Request, response: Response, next: NextFun
 }
 
 /**
- * JSON bodies, on the catalogue API only, and only of requests that carry its token. The public routes take no
- * body: one sent along is never read, so it cannot decide the answer before the contract's checks do (a
- * malformed body without a key is still 401). Nor does a catalogue request without the token get its body read
- * (up to 1 MiB): its guard answers 401, whatever the body.
+ * JSON bodies, on the catalogue API only. The public routes take no body: one sent along is never read, so it
+ * cannot decide the answer before the contract's checks do (a malformed body without a key is still 401). Nor
+ * does a catalogue request without the token get its body read (up to 1 MiB): requireCatalogueToken has
+ * answered it 401 before this runs, whatever the body.
  */
-function parseJsonBodies(token: CatalogueTokenGuard) {
+function parseJsonBodies() {
   const internalJson = express.json({ limit: INTERNAL_BODY_LIMIT });
-  return (request: Request, response: Response, next: NextFunction) =>
-    isInternalRequest(request) && token.accepts(request.headers.authorization) ? internalJson(request, response, next) : next();
+  return (request: Request, response: Response, next: NextFunction) => (isInternalRequest(request) ? internalJson(request, response, next) : next());
 }
 
 /**
@@ -57,8 +70,9 @@ export async function createApp(role: Role, config: AppConfig): Promise<INestApp
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(forbidTypeSniffing);
   app.use(refuseMissingHost);
+  app.use(requireCatalogueToken(new CatalogueTokenGuard(config)));
   app.use(keepPortsApart);
-  app.use(parseJsonBodies(new CatalogueTokenGuard(config)));
+  app.use(parseJsonBodies());
   // Only the API publishes documents; a worker does not load Swagger at all.
   if (role !== 'worker') (await import('./openapi.js')).serveOpenApi(app);
   answerParserErrorsWithEnvelope(app.getHttpServer() as Server);

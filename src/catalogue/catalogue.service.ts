@@ -93,7 +93,8 @@ export class CatalogueService {
       const existing = await this.catalogue.findJobWithTasks(workflowId, jobId, tx);
       const fields = runFields(registration, existing, registration.finishedAt);
       const tasks = await this.writeTasks(tx, registration, existing, fields);
-      const jobChanged = !existing || !sameRun(existing, fields) || tasks.changed.length > 0 || tasks.removed.length > 0;
+      // A task added is a change of the job as much as one changed or removed: its package would lack the new task.
+      const jobChanged = !existing || !sameRun(existing, fields) || tasks.added.length > 0 || tasks.changed.length > 0 || tasks.removed.length > 0;
       await this.catalogue.writeJob(tx, workflowId, jobId, fields, jobChanged);
       const superseded = existing && jobChanged
         ? await this.operations.supersedeWithin(tx, { workflowId, jobId, job: true, taskIds: [...tasks.changed, ...tasks.removed] }, this.config.S3_BUCKET)
@@ -127,11 +128,11 @@ export class CatalogueService {
   }
 
   /**
-   * Writes the registration's tasks (a new job's row is written first: tasks refer to it); answers which
-   * earlier tasks changed and which are no longer listed, for the caller to supersede and remove.
+   * Writes the registration's tasks (a new job's row is written first: tasks refer to it); answers which tasks
+   * are new, which earlier ones changed and which are no longer listed, for the caller to supersede and remove.
    */
-  private async writeTasks(tx: Transaction, registration: JobRegistration, existing: JobWithTasks | null, jobFields: RunFields): Promise<{ changed: string[]; removed: string[] }> {
-    if (registration.tasks === undefined) return { changed: [], removed: [] };
+  private async writeTasks(tx: Transaction, registration: JobRegistration, existing: JobWithTasks | null, jobFields: RunFields): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+    if (registration.tasks === undefined) return { added: [], changed: [], removed: [] };
     if (!existing) await this.catalogue.writeJob(tx, registration.workflowId, registration.jobId, jobFields, true);
     const before = new Map((existing?.tasks ?? []).map((task) => [task.id, task]));
     // New and changed tasks are written in one statement each: a registration of thousands of tiles holds the
@@ -147,7 +148,7 @@ export class CatalogueService {
     }
     await this.catalogue.createTasks(tx, registration.workflowId, registration.jobId, added);
     await this.catalogue.updateTasks(tx, registration.workflowId, registration.jobId, rewritten);
-    return { changed: rewritten.map((task) => task.taskId), removed: [...before.keys()] };
+    return { added: added.map((task) => task.taskId), changed: rewritten.map((task) => task.taskId), removed: [...before.keys()] };
   }
 
   /**

@@ -65,6 +65,31 @@ export function toPublicOperation(operation: DownloadOperation, status = operati
   };
 }
 
+/** A signed URL shorter-lived than this is not worth handing out: the package is as good as expired. */
+const MIN_URL_SECONDS = 1;
+
+/** Whether a package is at its own expiry at `now` (ms): callers are told it is expired, without a URL. */
+export function isPastRetention(operation: Pick<DownloadOperation, 'expiresAt'>, now = Date.now()): boolean {
+  return operation.expiresAt !== null && operation.expiresAt.getTime() - now < MIN_URL_SECONDS * 1000;
+}
+
+/**
+ * The operation as GET (and PUT) answer it at `now` (ms, whole seconds: a signature's date has none), before a
+ * URL is signed: a ready package at its expiry is `expired`; a ready one's `expires_at` is when a URL signed
+ * now stops working, the TTL capped by the package's own expiry. `urlSeconds` is that lifetime (0: no URL), which
+ * the signer may shorten further to its credentials' own. Webhooks send the same, at the event's time.
+ */
+export function presentOperation(operation: DownloadOperation, now: number, urlTtlSeconds: number): { body: PublicOperation; urlSeconds: number } {
+  const status = operation.status === 'ready' && isPastRetention(operation, now) ? 'expired' : operation.status;
+  const body = toPublicOperation(operation, status);
+  if (status !== 'ready' || !operation.archiveKey) return { body, urlSeconds: 0 };
+  const packageExpiry = operation.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY;
+  // Whole seconds, rounded down.
+  const urlSeconds = Math.floor((Math.min(now + urlTtlSeconds * 1000, packageExpiry) - now) / 1000);
+  body.expires_at = new Date(now + urlSeconds * 1000).toISOString();
+  return { body, urlSeconds };
+}
+
 /** 0 to 100; 100 once ready, and for as long as the operation is shown after that (expired, cancelled). */
 export function progressPercent(operation: Pick<DownloadOperation, 'status' | 'bytesDone' | 'bytesTotal' | 'readyAt'>): number {
   if (operation.status === 'ready' || operation.readyAt !== null) return 100;

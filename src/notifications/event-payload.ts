@@ -1,5 +1,5 @@
 import type { DownloadOperation } from '../generated/prisma/client.js';
-import { toPublicOperation, type PublicOperation } from '../downloads/operation-record.js';
+import { presentOperation, type PublicOperation } from '../downloads/operation-record.js';
 import type { WebhookEvent } from './webhook.repository.js';
 
 /** An operation's row as Postgres' to_jsonb wrote it into the outbox (snake_case, timestamps as text). */
@@ -38,14 +38,21 @@ function operationOf(row: OperationRow): DownloadOperation {
 export interface WebhookPayload {
   type: string;
   timestamp: string;
-  /** The operation as GET returns it, without signed_url; expires_at is when the package will be deleted. */
+  /**
+   * The operation as a GET at the event's time would have answered it, without signed_url: on a ready one,
+   * expires_at is when a URL signed then would stop working (SIGNED_URL_TTL_SECONDS, capped by the package's
+   * own expiry), as GET says.
+   */
   data: Omit<PublicOperation, 'signed_url'>;
 }
 
-/** The body of an event's POST, the same on every attempt. */
-export function webhookPayload(event: WebhookEvent): WebhookPayload {
+/**
+ * The body of an event's POST, the same on every attempt: computed from the operation as it was recorded with
+ * the event, at the event's time (whole seconds, as GET), with the configured URL lifetime.
+ */
+export function webhookPayload(event: WebhookEvent, urlTtlSeconds: number): WebhookPayload {
   const operation = operationOf(event.operation as OperationRow);
-  const { signed_url: _url, ...data } = toPublicOperation(operation);
-  if (operation.status === 'ready') data.expires_at = operation.expiresAt?.toISOString() ?? null;
+  const at = Math.floor(event.createdAt.getTime() / 1000) * 1000;
+  const { signed_url: _url, ...data } = presentOperation(operation, at, urlTtlSeconds).body;
   return { type: event.type, timestamp: event.createdAt.toISOString(), data };
 }

@@ -75,7 +75,7 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, OnModuleDe
     // The endpoint was deleted, or the organisation with it: nobody to tell.
     if (!event || !endpoint) return;
     const attempt = (job.data.attemptsBefore ?? 0) + job.attemptsMade + 1;
-    const body = JSON.stringify(webhookPayload(event));
+    const body = JSON.stringify(webhookPayload(event, this.config.SIGNED_URL_TTL_SECONDS));
     const secret = this.secretOf(endpoint);
     const outcome = secret === undefined ? UNDECRYPTABLE : await this.sender.send(endpoint.url, secret, event.id, body);
     const delays = this.config.webhookRetryDelaysMs;

@@ -48,9 +48,11 @@ export class PackagingError extends Error {
 
 /**
  * Failures that another build cannot fix while the job stays as it is: answered as they are, without a new
- * build, until the job changes or PERMANENT_FAILURE_COOLDOWN_SECONDS pass.
+ * build, until the job changes or PERMANENT_FAILURE_COOLDOWN_SECONDS pass. Exactly the contract's list.
+ * PACKAGE_TOO_LARGE is not one: it depends on MAX_PACKAGE_GIB, and a limit an operator raises must take effect
+ * on the next PUT (it is still not retried within its own operation).
  */
-export const PERMANENT_FAILURES: ReadonlySet<string> = new Set<PackagingErrorCode>(['NO_ASSETS', 'SOURCE_MISSING', 'TOO_MANY_ENTRIES', 'PACKAGE_TOO_LARGE']);
+export const PERMANENT_FAILURES: ReadonlySet<string> = new Set<PackagingErrorCode>(['NO_ASSETS', 'SOURCE_MISSING', 'TOO_MANY_ENTRIES']);
 
 /** S3 says the object does not exist (GetObject 404 / NoSuchKey). */
 export function isMissingObject(error: unknown): boolean {

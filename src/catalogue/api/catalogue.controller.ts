@@ -17,8 +17,8 @@ const COMMON_ERRORS: Array<[number, string]> = [
 
 /**
  * The catalogue API, for the platform's workflow engine: served on INTERNAL_PORT only. Each registration is
- * one transaction; a job registered anew with other sources, status, finished_at or tasks supersedes its
- * live packages (expired, their objects deleted).
+ * one transaction; a job registered anew with other sources, status, finished_at or tasks (added, changed or
+ * removed) supersedes its live packages (expired, their objects deleted).
  */
 @ApiTags('catalogue')
 @ApiSecurity(CATALOGUE_TOKEN_SCHEME)
@@ -40,7 +40,11 @@ export class CatalogueController {
 
   @Put('jobs/:job_id')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Creates or replaces a job and its tasks (the same body twice changes nothing); answers the stored job' })
+  @ApiOperation({
+    summary: 'Creates or replaces a job and its tasks (the same body twice changes nothing); answers the stored job',
+    description:
+      'A job registered anew with another status, sources, finished_at or tasks (one added, changed or removed) supersedes its live operations and those of its changed or removed tasks: they become expired and their packages are deleted. The next download PUT builds from the new registration.',
+  })
   @ApiBody({ type: JobRegistrationDto })
   @ApiOkResponse({ description: 'the job as stored, with its tasks' })
   @Errors(...COMMON_ERRORS, [404, 'no such workflow (NOT_FOUND)'])

@@ -17,7 +17,7 @@ const ERROR_RESPONSES: Array<[number, string]> = [
   [401, 'no key, an unknown key or a revoked key (UNAUTHENTICATED)'],
   [403, "the key's organisation does not own the workflow (FORBIDDEN)"],
   [404, 'no such workflow, job, task or operation, or no live operation to cancel (NOT_FOUND)'],
-  [409, 'the job run (or the task) has not finished (JOB_NOT_FINISHED, TASK_NOT_FINISHED)'],
+  [409, 'the job run (on the task path: the task itself) has not finished (JOB_NOT_FINISHED; the message names the job or task)'],
   [429, "the key's rate limit is spent (RATE_LIMITED)"],
   [500, 'anything unexpected (INTERNAL)'],
   [503, 'Postgres, Redis or S3 is unreachable (SERVICE_UNAVAILABLE)'],

@@ -11,7 +11,7 @@ import { PackageQueue } from '../../platform/queues/package-queue.js';
 import { DownloadUrlSigner } from '../../storage/url-signer.js';
 import { TtlCache } from '../../utils/ttl-cache.js';
 import { OperationEvents, READY_LOOKUPS_STALE } from '../operation-events.js';
-import { toPublicOperation } from '../operation-record.js';
+import { isPastRetention, presentOperation } from '../operation-record.js';
 import { OperationRepository, type DownloadOperation, type DownloadTarget, type RunRef } from '../operation.repository.js';
 import { PackageObjects } from '../package-objects.js';
 import type { DownloadResponseDto } from './dto/download-response.dto.js';
@@ -25,8 +25,6 @@ export interface DownloadAnswer {
 const PENDING_RETRY_AFTER_SECONDS = 5;
 /** Two racing requests resolve in one round; more rounds only happen while operations churn. */
 const MAX_CREATE_ROUNDS = 5;
-/** A signed URL shorter-lived than this is not worth handing out: the package is as good as expired. */
-const MIN_URL_SECONDS = 1;
 
 /** The download endpoint's logic: who may ask, which operation answers, and what the caller sees. */
 @Injectable()
@@ -100,7 +98,7 @@ export class DownloadService {
     const noLiveOperation = () => new AppError('NOT_FOUND', `no live download operation for ${describe(ref)}`);
     // A package past its retention is already expired for callers (GET says so): it ends as such, not cancelled.
     const current = target!.current;
-    if (current?.status === 'ready' && this.isPastRetention(current)) {
+    if (current?.status === 'ready' && isPastRetention(current)) {
       await this.expire(current);
       this.readyTargets.clear();
       throw noLiveOperation();
@@ -138,9 +136,10 @@ export class DownloadService {
       return;
     }
     if (!target.taskStatus) throw new AppError('NOT_FOUND', `no task ${taskId} in job ${jobId} of workflow ${workflowId}`);
-    // A task is downloadable once it has finished itself, whatever its job's other tasks are doing.
+    // A task is downloadable once it has finished itself, whatever its job's other tasks are doing. The code is
+    // the job endpoint's (the contract has one 409 code for both); the message names the task.
     if (requireFinished && !isFinished(target.taskStatus)) {
-      throw new AppError('TASK_NOT_FINISHED', `task ${taskId} is ${target.taskStatus}; it can be downloaded once it has finished`);
+      throw new AppError('JOB_NOT_FINISHED', `task ${taskId} of job ${jobId} is ${target.taskStatus}; it can be downloaded once it has finished`);
     }
   }
 
@@ -152,7 +151,7 @@ export class DownloadService {
   private async currentOrNew(caller: Caller, target: DownloadTarget, ref: RunRef): Promise<DownloadOperation> {
     let candidate = target.current;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
-      if (candidate?.status === 'ready' && this.isPastRetention(candidate)) {
+      if (candidate?.status === 'ready' && isPastRetention(candidate)) {
         await this.expire(candidate);
         candidate = null;
       }
@@ -182,7 +181,7 @@ export class DownloadService {
   }
 
   /**
-   * A build that failed for a cause another build cannot fix (no assets, a missing source, too many entries, a package too large)
+   * A build that failed for a cause another build cannot fix (no assets, a missing source, too many entries)
    * is not started again on every call: its failure stands until the job changes (the same registration again
    * is no change) or the cool-down passes.
    */
@@ -212,10 +211,6 @@ export class DownloadService {
     } catch (error) {
       this.logger.warn(`could not re-queue pending operation ${operationId}: ${(error as Error).message}`);
     }
-  }
-
-  private isPastRetention(operation: DownloadOperation, now = Date.now()): boolean {
-    return operation.expiresAt !== null && operation.expiresAt.getTime() - now < MIN_URL_SECONDS * 1000;
   }
 
   /**
@@ -260,13 +255,12 @@ export class DownloadService {
     // Whole seconds: the signature's date (X-Amz-Date) has no milliseconds, and expires_at must be its expiry.
     const now = Math.floor(Date.now() / 1000) * 1000;
     // A ready package at its expiry is answered as expired, without a URL, even before the sweep gets to it.
-    const status = operation.status === 'ready' && this.isPastRetention(operation, now) ? 'expired' : operation.status;
-    const body: DownloadResponseDto = toPublicOperation(operation, status);
-    if (status === 'ready' && operation.archiveKey) {
-      // The URL lives for the configured TTL, but never past the package's own expiry nor the credentials it is
-      // signed with: whole seconds, rounded down.
-      const packageExpiry = operation.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY;
-      const expiresIn = await this.signer.lifetimeFor(Math.floor((Math.min(now + this.config.SIGNED_URL_TTL_SECONDS * 1000, packageExpiry) - now) / 1000), now);
+    const presented = presentOperation(operation, now, this.config.SIGNED_URL_TTL_SECONDS);
+    const body: DownloadResponseDto = presented.body;
+    if (presented.urlSeconds > 0 && operation.archiveKey) {
+      // The URL lives for the configured TTL, but never past the package's own expiry (presentOperation) nor
+      // the credentials it is signed with.
+      const expiresIn = await this.signer.lifetimeFor(presented.urlSeconds, now);
       body.signed_url = await this.signer.sign(
         this.config.S3_BUCKET,
         operation.archiveKey,
@@ -276,7 +270,7 @@ export class DownloadService {
       );
       body.expires_at = new Date(now + expiresIn * 1000).toISOString();
     }
-    return { body, retryAfterSeconds: status === 'pending' ? PENDING_RETRY_AFTER_SECONDS : undefined };
+    return { body, retryAfterSeconds: body.status === 'pending' ? PENDING_RETRY_AFTER_SECONDS : undefined };
   }
 }
 

@@ -166,7 +166,7 @@ export class AppConfig {
   @IntegerSetting(0, 86400, 'PACKAGE_DELETE_GRACE_SECONDS must be an integer from 0 to 86400')
   PACKAGE_DELETE_GRACE_SECONDS = 600;
 
-  /** A permanent failure (NO_ASSETS, SOURCE_MISSING, TOO_MANY_ENTRIES, PACKAGE_TOO_LARGE) is answered as it is for this long, unless the job changes. */
+  /** A permanent failure (NO_ASSETS, SOURCE_MISSING, TOO_MANY_ENTRIES) is answered as it is for this long, unless the job changes. */
   @IntegerSetting(0, 86400, 'PERMANENT_FAILURE_COOLDOWN_SECONDS must be an integer from 0 to 86400')
   PERMANENT_FAILURE_COOLDOWN_SECONDS = 300;
 
