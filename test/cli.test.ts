@@ -184,14 +184,18 @@ describe('the operator CLI', () => {
     const workflowId = uniqueId('wf');
     await ok('job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'a');
     await ok('job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'b');
+    await ok('job', 'register', '--org', orgId, '--workflow', workflowId, '--job', 'c');
     // A day ahead: other suites record failed operations in the same database while this one runs.
     const tomorrow = Date.now() + 86_400_000;
     const older = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'a', status: 'failed', errorCode: 'NO_ASSETS', createdAt: new Date(tomorrow) } });
     const newer = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'b', status: 'failed', createdAt: new Date(tomorrow + 1_000) } });
+    // The newest of all, and not failed: the filter must leave it out.
+    const cancelled = await fixtures.prisma.downloadOperation.create({ data: { workflowId, jobId: 'c', status: 'cancelled', createdAt: new Date(tomorrow + 2_000) } });
 
     const listed = await ok('operations', 'list', '--status', 'failed', '--limit', '2');
 
     expect(listed.map((operation: { id: string }) => operation.id)).toEqual([newer.id, older.id]);
+    expect(listed.map((operation: { id: string }) => operation.id)).not.toContain(cancelled.id);
     expect(listed[1]).toMatchObject({
       id: older.id,
       workflow_id: workflowId,

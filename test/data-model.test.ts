@@ -1,16 +1,21 @@
 import { OperationRepository } from '../src/downloads/operation.repository.js';
-import { Fixtures, uniqueId } from './support/harness.js';
+import { createDatabaseOfItsOwn, Fixtures, testConfig, uniqueId, type OwnDatabase } from './support/harness.js';
 
 /** Every model written and read back through the generated client: proof that the SQL and the schema agree. */
 describe('the data model against the migrated database', () => {
+  let database: OwnDatabase;
   let fixtures: Fixtures;
 
+  // A database of its own: the scheduled sweeps of other files' workers would otherwise expire, delete or
+  // dispatch the rows written here (a package object whose operation is gone, a ready operation, an event).
   beforeAll(async () => {
-    fixtures = await Fixtures.create();
+    database = await createDatabaseOfItsOwn('jdtest_model');
+    fixtures = await Fixtures.create(testConfig({ DATABASE_URL: database.url }));
   });
 
   afterAll(async () => {
-    await fixtures.close();
+    await fixtures?.close();
+    await database?.drop();
   });
 
   async function seedJob() {
@@ -67,6 +72,9 @@ describe('the data model against the migrated database', () => {
     const key = await fixtures.prisma.apiKey.create({
       data: { organisationId: organisation.id, name: 'k', prefix: 'jdk_x', hash: uniqueId('h').padEnd(64, '0').slice(0, 64) },
     });
+    // Relative to now: a ready operation whose expiry has passed is the retention sweep's to expire.
+    const readyAt = new Date(Date.now() - 60_000);
+    const expiresAt = new Date(readyAt.getTime() + 7 * 24 * 3600 * 1000);
     const written = await fixtures.prisma.downloadOperation.create({
       data: {
         workflowId: job.workflowId,
@@ -82,10 +90,10 @@ describe('the data model against the migrated database', () => {
         errorCode: 'STALLED',
         errorMessage: 'earlier attempt stalled',
         requestedBy: key.id,
-        startedAt: new Date('2026-11-29T10:01:00Z'),
-        readyAt: new Date('2026-11-29T10:02:00Z'),
+        startedAt: new Date(readyAt.getTime() - 60_000),
+        readyAt,
         failedAt: null,
-        expiresAt: new Date('2026-12-06T10:02:00Z'),
+        expiresAt,
       },
     });
 
@@ -99,7 +107,7 @@ describe('the data model against the migrated database', () => {
       sizeBytes: 5_000_123_456n,
       entryCount: 70_000,
       sha256: 'b'.repeat(64),
-      expiresAt: new Date('2026-12-06T10:02:00Z'),
+      expiresAt,
     });
     expect(read.apiKey?.id).toBe(key.id);
     expect(read.job.id).toBe(job.id);

@@ -157,7 +157,8 @@ describe('operational endpoints', () => {
     const worker = await startTestApp('worker');
     try {
       await worker.http.get('/healthz').expect(200);
-      await worker.http.get('/readyz').expect(200);
+      // Asked again while the shared s3rver is busy with another file's upload, as /readyz is above.
+      await waitFor(async () => (await worker.http.get('/readyz')).status === 200, 20_000, "the worker's /readyz to answer 200", 500);
       const { text } = await worker.http.get('/metrics').expect(200);
       expect(text).toContain('# TYPE packaging_builds_total counter');
       await worker.http.put('/v0/workflows/w/jobs/j/download').expect(404);

@@ -28,6 +28,12 @@ describe('PackageBuilder when a build goes wrong', () => {
     sut = new PackageBuilder(new PackageSources(storage, fixtures.config), new PackageUploads(storage));
   });
 
+  // Each test's checks of what was read (everyReadAnsweredOrAborted, everyBodyClosed) are about its own reads,
+  // not a previous test's.
+  beforeEach(() => {
+    storage.reset();
+  });
+
   afterEach(() => {
     storage.script = undefined;
   });

@@ -10,7 +10,7 @@ import { OperatorService } from '../src/operations/operator.service.js';
 import type { AppConfig } from '../src/platform/config/app-config.js';
 import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 import { StorageRepository } from '../src/storage/storage.repository.js';
-import { download, downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, uniqueId, type SeededJob, type TestApp } from './support/harness.js';
+import { createDatabaseOfItsOwn, download, downloadPath, Fixtures, inspectQueue, startTestApp, testConfig, uniqueId, type OwnDatabase, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, startS3Process, startS3Proxy, waitFor, type Child } from './support/processes.js';
 import { dropDatabase } from './support/run-resources.mjs';
 
@@ -128,17 +128,24 @@ describe('packages: built, failed, expired, swept', () => {
   });
 
   describe('on the shared S3', () => {
+    let database: OwnDatabase;
     let fixtures: Fixtures;
     let service: TestApp;
 
+    // A database of its own: every other file's worker sweeps the shared one at its start, some with no grace
+    // (PACKAGE_DELETE_GRACE_SECONDS=0) or on an S3 of their own, and would expire or delete what these tests
+    // expect to find, or do the sweeping a test here expects of its own service.
     beforeAll(async () => {
-      fixtures = await Fixtures.create();
-      service = await startTestApp('all', { PACKAGE_DELETE_GRACE_SECONDS: '0', RETENTION_SWEEP_SECONDS: '86400', MAX_ENTRIES: '3' });
-    });
+      database = await createDatabaseOfItsOwn('jdtest_lifecycle');
+      const overrides = { DATABASE_URL: database.url, PACKAGE_DELETE_GRACE_SECONDS: '0', RETENTION_SWEEP_SECONDS: '86400', MAX_ENTRIES: '3' };
+      fixtures = await Fixtures.create(testConfig(overrides));
+      service = await startTestApp('all', overrides);
+    }, 30_000);
 
     afterAll(async () => {
-      await service.close();
-      await fixtures.close();
+      await service?.close();
+      await fixtures?.close();
+      await database?.drop();
     });
 
     const put = (job: SeededJob, wait = 0) => {
@@ -164,16 +171,17 @@ describe('packages: built, failed, expired, swept', () => {
 
       await service.app.get(RetentionService).sweep();
 
-      // What is checked is where both ended, not this sweep's count: the scheduled sweeps of other tests'
-      // services share the run's database and may take either row first.
       expect(await exists(fineKey)).toBe(false);
       expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: due.id } })).status).toBe('expired');
       expect((await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: stuck.id } })).status).toBe('expired');
-      expect(await fixtures.prisma.packageObject.findMany({ where: { key: 'packages//stuck.zip' } })).toEqual([expect.objectContaining({ state: 'deleting' })]);
-      // And the next sweep tries it again, still without holding anything up, and keeps it listed.
-      await expect(service.app.get(PackageObjects).sweep()).resolves.toEqual(expect.any(Number));
-      expect(await fixtures.prisma.packageObject.findMany({ where: { key: 'packages//stuck.zip' } })).toEqual([expect.objectContaining({ state: 'deleting' })]);
-      // Not left for the sweeps of every other service of the run to try again.
+      const [listed] = await fixtures.prisma.packageObject.findMany({ where: { key: 'packages//stuck.zip' } });
+      expect(listed).toMatchObject({ state: 'deleting' });
+      // And the next sweep tries it again (its failure moves it to the back of the line: a later updated_at),
+      // still without holding anything up, and keeps it listed.
+      await expect(service.app.get(PackageObjects).sweep()).resolves.toBe(0);
+      const [again] = await fixtures.prisma.packageObject.findMany({ where: { key: 'packages//stuck.zip' } });
+      expect(again).toMatchObject({ state: 'deleting' });
+      expect(again.updatedAt.getTime()).toBeGreaterThan(listed.updatedAt.getTime());
       await fixtures.prisma.packageObject.deleteMany({ where: { key: 'packages//stuck.zip' } });
     });
 
@@ -531,8 +539,8 @@ describe('packages: built, failed, expired, swept', () => {
       const attempt = (eventId: string, attemptedAt: Date, nextAttemptAt: Date | null = null) => ({
         eventId, eventType: 'download.failed', organisationId: job.organisationId, url: 'https://hooks.example.com/', attempt: 1, durationMs: 5, delivered: nextAttemptAt === null, attemptedAt, nextAttemptAt,
       });
-      // In one transaction: the scheduled sweeps of other tests' services share this database, and an old event
-      // seen without its pending retry is rightly pruned.
+      // In one transaction: a sweep (this block's service's own, scheduled) that saw an old event without its
+      // pending retry would rightly prune it.
       await fixtures.prisma.$transaction([
         fixtures.prisma.webhookEvent.createMany({ data: [...oldEvents, recentEvent, retrying, retriedThenDelivered] }),
         fixtures.prisma.webhookDelivery.createMany({

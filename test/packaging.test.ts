@@ -1,4 +1,4 @@
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +30,14 @@ describe('packaging a job run into one ZIP', () => {
   /** PUT with Prefer: wait, as a caller who wants the package in one call. */
   async function requestPackage(job: SeededJob, wait = 30) {
     return service.http.put(downloadPath(job)).set('Authorization', `Bearer ${job.apiKey}`).set('Prefer', `wait=${wait}`).expect(200);
+  }
+
+  /** Every key in the packages bucket under the job's folder, whatever attempt or operation wrote it. */
+  async function packageKeysOf(job: SeededJob): Promise<string[]> {
+    const storage = service.app.get(StorageRepository);
+    const prefix = `packages/${job.workflowId}/${job.jobId}/`;
+    const page = await storage.client.send(new ListObjectsV2Command({ Bucket: service.config.S3_BUCKET, Prefix: prefix }));
+    return (page.Contents ?? []).map((object) => object.Key!);
   }
 
   async function fetchZip(signedUrl: string, name: string) {
@@ -188,6 +196,7 @@ describe('packaging a job run into one ZIP', () => {
     expect(body).toMatchObject({ status: 'failed', signed_url: '', error: { code: 'NO_ASSETS', message: 'the job run has no input or output assets to package' } });
     const operation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: body.id } });
     expect(operation).toMatchObject({ status: 'failed', errorCode: 'NO_ASSETS', attempts: 1, archiveKey: null });
+    expect(await packageKeysOf(job)).toEqual([]);
   });
 
   it('fails cleanly, without retrying, when a source disappears between listing and reading', async () => {
@@ -205,8 +214,8 @@ describe('packaging a job run into one ZIP', () => {
       expect(body).toMatchObject({ status: 'failed', signed_url: '', error: { code: 'SOURCE_MISSING', message: 'an asset of the job run no longer exists' } });
       const operation = await fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: body.id } });
       expect(operation).toMatchObject({ status: 'failed', errorCode: 'SOURCE_MISSING', attempts: 1, readyAt: null });
-      const archiveKey = `packages/${job.workflowId}/${job.jobId}/${body.id}.zip`;
-      await expect(storage.client.send(new HeadObjectCommand({ Bucket: 'test-packages', Key: archiveKey }))).rejects.toMatchObject({ name: 'NotFound' });
+      // Nothing under the job's folder: no package of any attempt, complete or partial.
+      expect(await packageKeysOf(job)).toEqual([]);
     } finally {
       storage.listObjects = listObjects;
     }

@@ -32,6 +32,12 @@ describe('parallel reads of a build', () => {
     scratch = await mkdtemp(path.join(tmpdir(), 'parallel-reads-'));
   });
 
+  // Each test's checks of what was read (everyReadAnsweredOrAborted, everyBodyClosed) are about its own reads,
+  // not a previous test's.
+  beforeEach(() => {
+    storage.reset();
+  });
+
   afterEach(() => {
     storage.script = undefined;
   });

@@ -8,12 +8,10 @@ import { WebhookDispatcher } from '../src/notifications/webhook-dispatcher.js';
 import { PackagingWorker } from '../src/packaging/packaging.worker.js';
 import { Reconciler } from '../src/operations/maintenance/reconciler.service.js';
 import { FairShare } from '../src/platform/queues/fair-share.js';
-import { ensureDatabase, migrate } from '../src/platform/prisma/migrator.js';
 import { clearStalls, PackageQueue } from '../src/platform/queues/package-queue.js';
 import { FAST_REDIS } from '../src/platform/redis/redis.connections.js';
 import { PACKAGE_JOB, PACKAGING_QUEUE } from '../src/platform/queues/queue-names.js';
-import { download, downloadPath, Fixtures, inspectQueue, sha256, startTestApp, testConfig, uniqueId, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
-import { dropDatabase } from './support/run-resources.mjs';
+import { download, downloadPath, Fixtures, inspectQueue, onDatabaseOfItsOwn, sha256, startTestApp, uniqueQueuePrefix, type SeededJob, type TestApp } from './support/harness.js';
 import { freePort, startPrivateRedis, startRelay, startS3Proxy, waitFor } from './support/processes.js';
 
 const MiB = 1024 * 1024;
@@ -43,25 +41,6 @@ describe('no operation stranded, one writer per package', () => {
       return operation.status === 'ready' ? operation : undefined;
     }, timeoutMs, `operation ${id} to be ready`);
   const put = (app: TestApp, job: SeededJob) => app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
-
-  /**
-   * Runs `use` with a migrated database of its own and fixtures writing to it, then drops it. A reconciler
-   * scans its whole database: on the run's shared one it would take other files' pending operations too.
-   */
-  async function onDatabaseOfItsOwn(use: (own: { url: string; fixtures: Fixtures }) => Promise<void>): Promise<void> {
-    const database = uniqueId('jdtest_own').replaceAll('-', '_');
-    const url = new URL(process.env.DATABASE_URL!);
-    url.pathname = `/${database}`;
-    await ensureDatabase(url.toString());
-    await migrate(url.toString());
-    const own = await Fixtures.create(testConfig({ DATABASE_URL: url.toString() }));
-    try {
-      await use({ url: url.toString(), fixtures: own });
-    } finally {
-      await own.close();
-      await dropDatabase(database);
-    }
-  }
 
   /**
    * Admits the operation's build, as a worker with a free slot would, then fails its job in Redis without a

@@ -8,6 +8,15 @@ import { STREAM_CHUNK_BYTES } from './zip-writer.js';
 
 const KiB = 1024;
 
+/** Polls `check` until it holds; fails after `timeoutMs` (a deadline for what never happens, not a speed). */
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 interface Request extends ByteRange {
   key: string;
   signal: AbortSignal;
@@ -298,7 +307,8 @@ describe('OrderedFetcher', () => {
     store.answer = (request, object) => (request.key === 'first' ? new Promise(() => undefined) : answer(request, object));
     open(entries);
 
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Only reading ahead can find it: the writer never gets past the first entry.
+    await until(() => failures.length > 0, 'the failure ahead to be reported');
 
     expect(failures.map((f) => f.code)).toEqual(['SOURCE_MISSING']);
   });
@@ -316,7 +326,7 @@ describe('OrderedFetcher', () => {
     // The writer starts on the first entry, and waits.
     const first = (await fetcher.streams().next()).value!;
     first.source.resume();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => store.inFlight >= 4, 'the reads ahead to be in flight');
     expect(store.inFlight).toBe(4);
 
     await fetcher.close();

@@ -16,6 +16,8 @@ import { PrismaService } from '../../src/platform/prisma/prisma.service.js';
 import { StorageRepository } from '../../src/storage/storage.repository.js';
 import { ApiKeyService } from '../../src/catalogue/api-key.service.js';
 import { OperatorService } from '../../src/operations/operator.service.js';
+import { ensureDatabase, migrate } from '../../src/platform/prisma/migrator.js';
+import { dropDatabase } from './run-resources.mjs';
 
 /** A hash-tagged queue prefix of this run, unique to the caller, so test files never take each other's jobs. */
 export function uniqueQueuePrefix(): string {
@@ -140,6 +142,41 @@ export class Fixtures {
 
   async close(): Promise<void> {
     await this.context.close();
+  }
+}
+
+export interface OwnDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A migrated database of the caller's own, on the run's Postgres. Every worker of the run sweeps and reconciles
+ * the database it is given, on its own schedule and with its own settings (a grace of 0 s, a private S3): a test
+ * that needs rows or objects nobody else touches, or that checks what its own service's sweep did, uses one.
+ */
+export async function createDatabaseOfItsOwn(label = 'jdtest_own'): Promise<OwnDatabase> {
+  const name = uniqueId(label).replaceAll('-', '_');
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${name}`;
+  await ensureDatabase(url.toString());
+  await migrate(url.toString());
+  return { name, url: url.toString(), drop: () => dropDatabase(name) };
+}
+
+/** Runs `use` with a migrated database of its own and fixtures writing to it, then drops it. */
+export async function onDatabaseOfItsOwn(use: (own: { url: string; fixtures: Fixtures }) => Promise<void>): Promise<void> {
+  const database = await createDatabaseOfItsOwn();
+  try {
+    const own = await Fixtures.create(testConfig({ DATABASE_URL: database.url }));
+    try {
+      await use({ url: database.url, fixtures: own });
+    } finally {
+      await own.close();
+    }
+  } finally {
+    await database.drop();
   }
 }
 

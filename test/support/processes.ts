@@ -31,6 +31,8 @@ export interface Child {
   /** Resolves true once the process exits with code 0; otherwise fails with how it ended and its last output. */
   exitedCleanly(): Promise<true>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGTERM, then SIGKILL if the process has not exited after `graceMs`: cleanup that cannot hang a test file. */
+  stop(graceMs?: number): Promise<number | null>;
 }
 
 function track(child: ChildProcess): Child {
@@ -50,6 +52,16 @@ function track(child: ChildProcess): Child {
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
+    },
+    stop: async (graceMs = 20_000) => {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

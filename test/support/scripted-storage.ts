@@ -40,6 +40,13 @@ export class ScriptedStorage extends StorageRepository {
     }
   }
 
+  /** Forgets every read and body recorded and the script: each test sees only its own reads. */
+  reset(): void {
+    this.calls.length = 0;
+    this.bodies.length = 0;
+    this.script = undefined;
+  }
+
   /** Every read asked for was answered (or refused), or its requester gave it up: nothing is left waiting for it. */
   get everyReadAnsweredOrAborted(): boolean {
     return this.calls.every((call) => call.answered || call.signal?.aborted === true);
