@@ -54,7 +54,6 @@ async function keptOpenAfterIdle(baseUrl: string, path: string, idleMs: number):
   }
 }
 
-/** A raw keep-alive connection: what it has received, parsed as one answer, and whether it has closed. */
 /**
  * The server process has read everything sent on this connection so far, as `ss` shows the kernel's queues: the
  * client's send queue and the server's receive queue are both empty at once. (A process that has read a
@@ -73,6 +72,7 @@ function serverHasRead(socket: Socket, serverPort: number): boolean {
   return server !== undefined && client !== undefined && server[0] === '0' && client[1] === '0';
 }
 
+/** A raw keep-alive connection: what it has received, parsed as one answer, and whether it has closed. */
 async function rawConnection(port: number): Promise<{ socket: Socket; closed: boolean; answer(): { status: number; connection?: string; body: unknown } }> {
   const socket = connect(port, '127.0.0.1');
   let received = '';
