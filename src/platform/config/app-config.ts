@@ -209,14 +209,15 @@ export class AppConfig {
 
   /**
    * Source bytes a build may hold ahead of the ZIP writer (requested or received, not yet written), in MiB: the
-   * memory that parallel reads cost, whatever the package size. At least one range (8 MiB). The default keeps
-   * two to three 8 MiB ranges of a large object in flight, which on the bench's S3-like network reads about
-   * 0.8 of what its best parallel copy does, and keeps a whole worker near 200 MiB during a build; every MiB
-   * more costs one to three in a worker, garbage the collector frees late (BENCHMARKS.md). 12 MiB held a build
-   * to about 1.5 connections (0.63 of that copy).
+   * memory that parallel reads cost, whatever the package size. At least one range (8 MiB). The default lets
+   * the next range of a large object start while half of the current one is still to be written (about 1.5
+   * connections on one large object), and keeps a whole worker under 200 MiB during a build. More reads large
+   * objects faster on a real network (20 MiB: 0.83 of the bench network's best parallel copy, against 0.63),
+   * but each MiB costs one to three in a worker, garbage the collector frees late, and CPU on a fast store
+   * (BENCHMARKS.md): raise it where memory allows and large objects dominate.
    */
   @IntegerSetting(8, 1024, 'FETCH_BUFFER_MIB must be an integer from 8 to 1024')
-  FETCH_BUFFER_MIB = 20;
+  FETCH_BUFFER_MIB = 12;
 
   /**
    * What a build's upload part buffers may hold, in MiB: four 8 MiB parts, all of which may be in flight.
