@@ -3,10 +3,17 @@ import { FirstByteLatency, Pacer } from './pacing.js';
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
 
-/** Sends `total` bytes in chunks as fast as the pacer lets them go, on a simulated clock; returns when it ends. */
-function sendAll(sut: Pacer, total: number, start: number, chunk = CHUNK): number {
+/**
+ * Sends `total` bytes in chunks as fast as the pacer lets them go, on a simulated clock, each written `lateMs`
+ * after it was due (a timer firing late); returns when the last one was written.
+ */
+function sendAll(sut: Pacer, total: number, start: number, chunk = CHUNK, lateMs = 0): number {
   let now = start;
-  for (let sent = 0; sent < total; sent += chunk) now += sut.delayFor(chunk, now);
+  for (let sent = 0; sent < total; sent += chunk) {
+    const wait = sut.delayFor(chunk, now);
+    now += wait + (wait > 0 ? lateMs : 0);
+    sut.written(now);
+  }
   return now;
 }
 
@@ -43,15 +50,26 @@ describe('the bench network: a connection paced like a wire of its cap', () => {
     expect(ended).toBeCloseTo((100 / 1024 / 40) * 1000, 6);
   });
 
-  it('lets a chunk a timer handed on a little late count from where the last one ended', () => {
+  it('lets a chunk a timer handed on late count from where the last one ended', () => {
     // 10 KiB at 1,024,000 bytes/s: 10 ms each.
     const sut = new Pacer(1_024_000, 0);
     expect(sut.delayFor(10 * 1024, 0)).toBeCloseTo(10, 6);
+    sut.written(11);
 
-    // The timer fires 1 ms late: the next chunk is due 10 ms after the first was, not 10 ms after now.
+    // The timer fired 1 ms late: the next chunk is due 10 ms after the first was, not 10 ms after now.
     expect(11 + sut.delayFor(10 * 1024, 11)).toBeCloseTo(20, 6);
-    // Quiet for longer than a late timer: no credit, the next chunk takes its full time from now.
+    sut.written(20);
+    // Nothing to send for 50 ms: no credit, the next chunk takes its full time from now.
     expect(sut.delayFor(10 * 1024, 70)).toBeCloseTo(10, 6);
+  });
+
+  it('keeps a busy connection at its cap when every timer fires 3 ms late', () => {
+    const sut = new Pacer(40 * MiB, 0);
+
+    const ended = sendAll(sut, 40 * MiB, 0, CHUNK, 3);
+
+    // 40 MiB at 40 MiB/s is one second; the late timers cost at most the last one's lateness.
+    expect(ended).toBeLessThanOrEqual(1000 + 3);
   });
 });
 

@@ -4,21 +4,25 @@
  */
 
 /**
- * How late a chunk's turn may be taken and still count from where the last one ended: the lateness of one
- * timer under load. A connection that was quiet for longer starts again from now, with no credit.
+ * A chunk read longer than this after the last one was written found the connection idle (nothing to send, or
+ * its reader holding it back): it starts from now, with no credit.
  */
-const TIMER_SLACK_MS = 2;
+const IDLE_AFTER_MS = 2;
+/** How far behind the wire a busy connection may fall (timers fired late under load) and still catch up. */
+const MAX_CATCH_UP_MS = 20;
 
 /**
  * One direction of one connection, paced like a wire of `bytesPerSecond`: a chunk is handed on once all its bytes
  * would have crossed that wire, after the bytes before it. A connection earns no credit while idle, nor while
- * it waits for its reader (backpressure), so no answer, however small, crosses faster than the cap; a timer
- * that fires a little late costs nothing, so the long-run rate of a busy connection is exact.
+ * it waits for its reader (backpressure), so no answer, however small, crosses faster than the cap. A busy
+ * connection whose timers fire late catches up (up to MAX_CATCH_UP_MS), so its long-run rate is the cap's
+ * even on a loaded machine.
  */
 export class Pacer {
   private readonly bytesPerMs: number;
   /** When the bytes handed on so far have crossed the wire. */
   private busyUntil: number;
+  private lastWrittenAt = Number.NEGATIVE_INFINITY;
 
   constructor(bytesPerSecond: number, now: number) {
     this.bytesPerMs = bytesPerSecond / 1000;
@@ -27,9 +31,15 @@ export class Pacer {
 
   /** How long to wait from `now` before handing on `bytes`: until they would have crossed the wire. */
   delayFor(bytes: number, now: number): number {
-    if (now - this.busyUntil > TIMER_SLACK_MS) this.busyUntil = now;
+    const idle = now - this.lastWrittenAt > IDLE_AFTER_MS;
+    this.busyUntil = Math.max(this.busyUntil, idle ? now : now - MAX_CATCH_UP_MS);
     this.busyUntil += bytes / this.bytesPerMs;
     return Math.max(0, this.busyUntil - now);
+  }
+
+  /** The chunk was handed on at `now`. */
+  written(now: number): void {
+    this.lastWrittenAt = now;
   }
 }
 

@@ -4,8 +4,8 @@ import { FirstByteLatency, Pacer } from './pacing.js';
 
 /**
  * Child-process entry: the bench's S3-like network, a TCP proxy in front of S3. Every connection is capped at
- * `bytesPerSecond` in each direction (a token bucket that earns no credit while idle, reading only as fast as
- * it writes, so backpressure reaches the sender), and every request's first answer byte is held `latencyMs`
+ * `bytesPerSecond` in each direction (paced like a wire of that rate, with no credit earned while idle, reading only
+ * as fast as it writes, so backpressure reaches the sender), and every request's first answer byte is held `latencyMs`
  * on top of the time the server took. It runs in its own process so that its CPU is not counted against
  * the pipeline being measured; the bench reports it apart.
  * argv: <host> <port> <latency ms> <bytes per second>; reports { port } over IPC; stops when the parent goes away.
@@ -28,7 +28,9 @@ function relay(from: Socket, to: Socket, before: (now: number) => number, after:
     const write = () => {
       holding = false;
       if (to.destroyed) return;
-      after(performance.now());
+      const now = performance.now();
+      pacer.written(now);
+      after(now);
       const flowing = to.write(chunk);
       if (ended) to.end();
       else if (flowing) from.resume();
@@ -36,7 +38,9 @@ function relay(from: Socket, to: Socket, before: (now: number) => number, after:
     };
     const paced = () => {
       const wait = pacer.delayFor(chunk.length, performance.now());
-      if (wait > 0) setTimeout(write, wait);
+      // Node turns a timer under 1 ms into 1 ms: a shorter wait is not taken, and the pacer carries it as debt
+      // into the next chunk's.
+      if (wait >= 1) setTimeout(write, wait);
       else write();
     };
     const held = before(performance.now());
