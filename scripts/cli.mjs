@@ -47,20 +47,23 @@ const BUILD_LINE_CHARACTERS = 300;
 
 /**
  * Runs `npm run build` with its output captured, for the error it may become. Answers null when it succeeded,
- * else the last lines of its output, without colour codes.
+ * else its first error line (the cause) and the last lines of its output, without colour codes.
  */
 function build() {
   const run = spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (run.status === 0) return null;
   // Prisma's generate (first) writes to stderr, tsc's errors (last) to stdout: in that order, the tail is the end.
   const output = `${run.stderr ?? ''}\n${run.stdout ?? ''}\n${run.error ? run.error.message : ''}`;
-  return output
+  const lines = output
     .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
     .split('\n')
     .map((line) => line.trim())
     .filter(Boolean)
-    .slice(-BUILD_OUTPUT_LINES)
     .map((line) => (line.length > BUILD_LINE_CHARACTERS ? `${line.slice(0, BUILD_LINE_CHARACTERS - 1)}…` : line));
+  // The first error line of the whole output names the cause (tsc: "src/x.ts(3,1): error TS1005: ..."), even
+  // when more errors follow than the tail keeps.
+  const cause = lines.find((line) => /\berror\b/i.test(line)) ?? lines.at(-1) ?? 'no output';
+  return { cause, tail: lines.slice(-BUILD_OUTPUT_LINES) };
 }
 
 /** Whether the process that wrote the lock is still running (a launcher stopped by Ctrl-C leaves its lock). */
@@ -105,11 +108,7 @@ const isStale = () =>
 if (isStale()) {
   // Built meanwhile by the call that held the lock, or built now. (fail() exits: only once the lock is given up.)
   const failure = withBuildLock(() => (isStale() ? build() : null));
-  if (failure) {
-    // The first error line names the cause (tsc: "src/x.ts(3,1): error TS1005: ..."); details hold the tail.
-    const cause = failure.find((line) => /\berror\b/i.test(line)) ?? failure.at(-1) ?? 'no output';
-    fail('BUILD_FAILED', `the CLI could not be built (npm run build failed): ${cause}`, failure.map((message) => ({ message })));
-  }
+  if (failure) fail('BUILD_FAILED', `the CLI could not be built (npm run build failed): ${failure.cause}`, failure.tail.map((message) => ({ message })));
 }
 try {
   await import(pathToFileURL(entry).href);

@@ -36,10 +36,12 @@ function cli(...args: string[]): Promise<any> {
 }
 
 /**
- * How long a cancelled build may take to stop before a test calls it stuck. Generous on purpose: a 2-vCPU CI
- * machine under load must not fail it; the time a cancel takes to land is measured by the bench.
+ * How long a test waits for a cancelled build to stop before it calls it stuck; the contract's promise (§5.2: "a
+ * pending build stops within 5 seconds") is then checked against CANCEL_STOPS_WITHIN_MS, so a slow stop fails
+ * with its figure rather than a timeout.
  */
 const BUILD_STOP_BUDGET_MS = 30_000;
+const CANCEL_STOPS_WITHIN_MS = 5_000;
 
 interface Received {
   headers: Record<string, string>;
@@ -486,7 +488,7 @@ describe('cancel, and webhooks when an operation ends', () => {
 
     /**
      * PUTs the job, cancels it once `underWay` says its build has got that far, and waits for the build to stop
-     * (BUILD_STOP_BUDGET_MS, a deadline for a stuck build, not a speed: how fast a cancel lands is the bench's).
+     * within the contract's 5 s (CANCEL_STOPS_WITHIN_MS).
      * Answers the operation's id.
      */
     async function cancelOnceUnderWay(job: SeededJob, underWay: () => boolean, what: string): Promise<string> {
@@ -494,9 +496,11 @@ describe('cancel, and webhooks when an operation ends', () => {
       const { body: pending } = await app.http.put(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
       await waitFor(async () => underWay(), 30_000, what);
 
+      const cancelledAt = Date.now();
       await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
 
       await waitFor(async () => (await cancelledBuilds()) === before + 1, BUILD_STOP_BUDGET_MS, 'the build to stop');
+      expect(Date.now() - cancelledAt).toBeLessThan(CANCEL_STOPS_WITHIN_MS);
       return pending.id;
     }
 
@@ -506,11 +510,13 @@ describe('cancel, and webhooks when an operation ends', () => {
       await waitFor(async () => (await direct.prisma.downloadOperation.findUniqueOrThrow({ where: { id: pending.id } })).bytesDone > 64n * BigInt(MiB), 60_000, 'the build to be under way');
       const before = await cancelledBuilds();
 
+      const cancelledAt = Date.now();
       const { body: cancelled } = await app.http.delete(downloadPath(job)).set('Authorization', job.apiKey).expect(200);
 
       expect(cancelled).toMatchObject({ id: pending.id, status: 'cancelled' });
       // Stopped by the cancel: its outcome is 'cancelled', and no upload is completed (below).
       await waitFor(async () => (await cancelledBuilds()) === before + 1, BUILD_STOP_BUDGET_MS, 'the build to stop');
+      expect(Date.now() - cancelledAt).toBeLessThan(CANCEL_STOPS_WITHIN_MS);
       const uploadIds = proxy.requests.filter((r) => r.url.includes(job.workflowId) && r.method === 'POST' && r.url.includes('uploads')).length;
       expect(uploadIds).toBe(1);
       expect(proxy.requests.some((r) => r.method === 'DELETE' && r.url.includes(job.workflowId) && r.url.includes('uploadId='))).toBe(true);

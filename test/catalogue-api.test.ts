@@ -76,7 +76,9 @@ describe('the catalogue API and task downloads', () => {
     });
 
     it('answers 401 on INTERNAL_PORT to any path without the token, and 404 on an unknown one with it', async () => {
-      const unknown = await internal().get('/internal/v0/anything').expect(401);
+      const unknown = await internal().get('/internal/v0/anything').set('X-Request-Id', 'gw-probe-1').expect(401);
+      // Refused before the request logger runs, and still traceable: the gateway's request id comes back.
+      expect(unknown.headers['x-request-id']).toBe('gw-probe-1');
       const elsewhere = await internal().delete('/no/such/route').set('Authorization', `Bearer ${TOKEN}x`).expect(401);
       const known = await authorised(internal().get('/internal/v0/anything')).expect(404);
 

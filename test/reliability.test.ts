@@ -114,7 +114,8 @@ describe('reliability under faults', () => {
 
       const interrupted = await operationOf(operationId);
       expect(interrupted.status).toBe('pending');
-      rescuer = await startTestApp('worker', workerEnv);
+      // The rescuer runs in this busy test process: a 3 s lock could lapse under load while it builds.
+      rescuer = await startTestApp('worker', { ...workerEnv, WORKER_LOCK_SECONDS: '10' });
       const ready = await waitFor(async () => {
         const operation = await operationOf(operationId);
         return operation.status === 'ready' ? operation : undefined;
@@ -418,8 +419,18 @@ describe('reliability under faults', () => {
       const { body } = await service.http.put(downloadPath(job)).set('Authorization', job.apiKey).set('Prefer', 'wait=30').expect(200);
 
       expect(body).toMatchObject({ status: 'failed', error: { code: 'SOURCE_READ_FAILED', message: 'an asset of the job run could not be read' } });
-      // Give a retry, had there been one, time to start.
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // The build's job has failed for good in the queue after one attempt: no retry waits or is delayed.
+      const queued = await waitFor(
+        () =>
+          inspectQueue(service.config.QUEUE_PREFIX, async (queue) => {
+            const job = await queue.getJob(body.id);
+            const state = await job?.getState();
+            return state === 'failed' ? { state, attemptsMade: job!.attemptsMade } : undefined;
+          }),
+        30_000,
+        'the build to fail in the queue',
+      );
+      expect(queued).toEqual({ state: 'failed', attemptsMade: 1 });
       expect(await operationOf(body.id)).toMatchObject({ status: 'failed', attempts: 1 });
       expect(proxy.requests.filter((r) => r.method === 'GET' && r.url.includes('/a.tif')).length).toBe(1);
     } finally {

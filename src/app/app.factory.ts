@@ -10,6 +10,7 @@ import { describeError, envelope } from '../platform/http/error-envelope.filter.
 import { keepConnectionsOpen } from '../platform/http/connections.js';
 import { answerParserErrorsWithEnvelope, isInternalPath, isInternalRequest, refuseMissingHost } from '../platform/http/ports.js';
 import { httpMetrics } from '../platform/metrics/http-metrics.middleware.js';
+import { requestIdOf } from '../platform/logging/logging.module.js';
 import { MetricsService } from '../platform/metrics/metrics.service.js';
 import { AppModule } from './app.module.js';
 
@@ -20,12 +21,15 @@ const INTERNAL_BODY_LIMIT = '1mb';
  * Everything on INTERNAL_PORT is the catalogue API's, and it answers 401 to every request without its token,
  * whatever the path (and to everything when no token is configured): only a holder of the token learns which
  * routes exist there. Runs before the port check, so an unknown route is 404 only to a holder of the token.
- * The controllers' guard checks the token again.
+ * The controllers' guard checks the token again. These answers come before the request logger, so they carry
+ * a request id and are logged here, as the guard's were.
  */
-function requireCatalogueToken(token: CatalogueTokenGuard) {
+function requireCatalogueToken(token: CatalogueTokenGuard, logger: Logger) {
   return (request: Request, response: Response, next: NextFunction) => {
     if (!isInternalRequest(request) || token.accepts(request.headers.authorization)) return next();
     const { status, body } = describeError(unauthenticated());
+    const requestId = requestIdOf(request, response);
+    logger.warn({ reqId: requestId, req: { method: request.method, path: request.path }, res: { statusCode: status }, msg: 'catalogue request without its token refused' }, 'CatalogueToken');
     response.status(status).json(body);
   };
 }
@@ -70,7 +74,7 @@ export async function createApp(role: Role, config: AppConfig): Promise<INestApp
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(forbidTypeSniffing);
   app.use(refuseMissingHost);
-  app.use(requireCatalogueToken(new CatalogueTokenGuard(config)));
+  app.use(requireCatalogueToken(new CatalogueTokenGuard(config), app.get(Logger)));
   app.use(keepPortsApart);
   app.use(parseJsonBodies());
   // Only the API publishes documents; a worker does not load Swagger at all.

@@ -93,7 +93,8 @@ export class CatalogueService {
       const existing = await this.catalogue.findJobWithTasks(workflowId, jobId, tx);
       const fields = runFields(registration, existing, registration.finishedAt);
       const tasks = await this.writeTasks(tx, registration, existing, fields);
-      // A task added is a change of the job as much as one changed or removed: its package would lack the new task.
+      // A task added is a change of the job as much as one changed or removed (the contract counts its tasks among
+      // what a job is), even though the job's own ZIP holds only the job's sources.
       const jobChanged = !existing || !sameRun(existing, fields) || tasks.added.length > 0 || tasks.changed.length > 0 || tasks.removed.length > 0;
       await this.catalogue.writeJob(tx, workflowId, jobId, fields, jobChanged);
       const superseded = existing && jobChanged
