@@ -58,7 +58,7 @@ export async function benchNetwork(options: BenchOptions, s3: BenchS3, storage: 
   const forget = onInterrupt(() => network.close());
   try {
     log(`S3-like network at ${network.endpoint} (proxy pid ${network.pid}): ${latencyMs} ms first byte, ${connectionMiBps} MiB/s per connection; ` +
-      `FETCH_CONCURRENCY ${config.FETCH_CONCURRENCY}, FETCH_BUFFER_MIB ${config.FETCH_BUFFER_MIB}; the parallel raw copy's window ${referenceBufferMiB} MiB`);
+      `FETCH_CONCURRENCY ${config.FETCH_CONCURRENCY}, FETCH_BUFFER_MIB ${config.FETCH_BUFFER_MIB}, FETCH_WIDE_READ_AHEAD ${config.FETCH_WIDE_READ_AHEAD}; the parallel raw copy's window ${referenceBufferMiB} MiB`);
     const largeSet = await dataSet(storage, large, `large rasters ${sizeLabel(large.objects * large.objectBytes)} (${large.objects} x ${sizeLabel(large.objectBytes)})`, log);
     const smallSet = await dataSet(storage, small, `small files ${small.objects} x ${sizeLabel(small.objectBytes)}`, log);
     const readySet = await dataSet(storage, READY_JOB, `${READY_JOB.objects} files of ${sizeLabel(READY_JOB.objectBytes)}`, log);

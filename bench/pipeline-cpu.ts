@@ -7,6 +7,7 @@ import { crc32 } from 'node:zlib';
 import { chunksOf } from '../src/packaging/chunks.js';
 import { PooledMultipartUpload } from '../src/packaging/multipart-upload.js';
 import { OrderedFetcher, type RangeReader } from '../src/packaging/ordered-fetcher.js';
+import { READ_AHEAD_SETTINGS } from '../src/packaging/read-ahead.js';
 import type { PlannedEntry } from '../src/packaging/package-builder.js';
 import { DigestStream, ZipArchiveWriter } from '../src/packaging/zip-writer.js';
 import { measuredEnvironment } from './measure-process.js';
@@ -87,7 +88,7 @@ function entriesOf(bytes: number): PlannedEntry[] {
 
 /** In-memory reads cannot fail; a source failure would end the entry's stream with it, failing the run. */
 function fetcherOf(content: Buffer, entries: PlannedEntry[]): OrderedFetcher {
-  const settings = { concurrency: 16, bufferBytes: 12 * MiB, rangeBytes: 8 * MiB, rangesAhead: 64, attempts: 4, retryDelayMs: 100, throttledDelayMs: 1_000, idleTimeoutMs: 10_000 };
+  const settings = { concurrency: 16, bufferBytes: 12 * MiB, aheadBytes: 24 * MiB, readAhead: READ_AHEAD_SETTINGS, rangeBytes: 8 * MiB, rangesAhead: 64, attempts: 4, retryDelayMs: 100, throttledDelayMs: 1_000, idleTimeoutMs: 10_000 };
   return new OrderedFetcher(memoryReader(content), entries, settings, () => undefined);
 }
 

@@ -69,6 +69,9 @@ class FakeStore implements RangeReader {
 const settings = (overrides: Partial<FetchSettings> = {}): FetchSettings => ({
   concurrency: 4,
   bufferBytes: 256 * KiB,
+  aheadBytes: 512 * KiB,
+  // Never tried here but where a test says so.
+  readAhead: { periodBytes: Number.MAX_SAFE_INTEGER, waitedShare: 0.5, gain: 1.25, cooldownPeriods: 30 },
   rangeBytes: 64 * KiB,
   rangesAhead: 16,
   attempts: 3,
@@ -169,6 +172,48 @@ describe('OrderedFetcher', () => {
     const answering = setInterval(() => held.splice(0).forEach((resolve) => resolve()), 1);
     const contents = await reading.finally(() => clearInterval(answering));
     expect(contents.map((bytes) => bytes.toString('hex'))).toEqual(objects.map((bytes) => bytes.toString('hex')));
+  });
+
+  it('reads wide once that proves faster, pausing ranges ahead while the bytes held reach the budget', async () => {
+    const objects = Array.from({ length: 3 }, () => randomBytes(4096 * KiB));
+    const entries = objects.map((bytes, i) => store.put(`o${i}`, bytes));
+    let sent = 0;
+    let consumed = 0;
+    let maxHeld = 0;
+    // Each answer sends a chunk at a time, slower than the writer takes them, so that it waits for bytes; the
+    // first range of each object far slower, so that the ranges after it arrive while it is being written.
+    store.answer = async (request, object) => {
+      const bytes = object.subarray(request.start, request.end);
+      let offset = 0;
+      const later = (send: () => void) => (request.start === 0 ? setTimeout(send, 2) : setImmediate(send));
+      const body = new Readable({
+        read() {
+          later(() => {
+            if (offset >= bytes.length) return void this.push(null);
+            const chunk = bytes.subarray(offset, offset + 16 * KiB);
+            offset += chunk.length;
+            sent += chunk.length;
+            this.push(chunk);
+          });
+        },
+      });
+      store.bodies.push(body);
+      return { body, etag: store.objects.get(request.key)!.etag, objectSize: object.length, start: request.start };
+    };
+    // A try after two narrow periods, kept whatever it measures.
+    const readAhead = { periodBytes: 32 * KiB, waitedShare: 0, gain: 0, cooldownPeriods: 0 };
+
+    const contents = await readAll(open(entries, { concurrency: 16, bufferBytes: 512 * KiB, aheadBytes: 4096 * KiB, rangeBytes: 256 * KiB, readAhead }), async (bytes) => {
+      consumed += bytes;
+      maxHeld = Math.max(maxHeld, sent - consumed);
+    });
+
+    expect(contents.map((bytes) => bytes.toString('hex'))).toEqual(objects.map((bytes) => bytes.toString('hex')));
+    // Narrow, 512 KiB ahead is two ranges of 256 KiB; wide, up to sixteen.
+    expect(store.maxInFlight).toBeGreaterThan(4);
+    // The budget, the range being written, what each paused answer buffers (a chunk, and one on its way) and
+    // the entry stream's buffer. Not paused, the ranges ahead would fill all 4 MiB.
+    expect(maxHeld).toBeLessThanOrEqual(512 * KiB + 256 * KiB + store.maxInFlight * 32 * KiB + STREAM_CHUNK_BYTES);
   });
 
   it('reads again only what a range lacks when its answer breaks off', async () => {

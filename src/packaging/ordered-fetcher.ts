@@ -4,14 +4,27 @@ import { httpStatusOf, isThrottled, isTransient, refusalOf } from '../storage/s3
 import type { RangeAnswer, StorageRepository } from '../storage/storage.repository.js';
 import type { PlannedEntry } from './package-builder.js';
 import { chunksOf } from './chunks.js';
+import { ReadAheadPolicy, type ReadAheadSettings } from './read-ahead.js';
 import { isMissingObject, PackagingError } from './packaging-error.js';
 import { STREAM_CHUNK_BYTES } from './zip-writer.js';
 
 export interface FetchSettings {
   /** Requests in flight at once: the connections one build uses. */
   concurrency: number;
-  /** Bytes requested or received and not yet handed to the ZIP writer, at most (one range may exceed it alone). */
+  /**
+   * Bytes received and not yet handed to the ZIP writer, at most, besides those of the range being written: a
+   * range read ahead pauses its connection when they reach it, and goes on as the writer takes them.
+   */
   bufferBytes: number;
+  /**
+   * Bytes requested and not yet handed over, at most, while the writer waits for bytes and reading wide has
+   * proved faster (ReadAheadPolicy); otherwise bufferBytes. A range in flight costs memory only as its bytes
+   * arrive, and where each connection carries a fraction of what the writer takes, several must be receiving
+   * at once.
+   */
+  aheadBytes: number;
+  /** When reading wide is tried and kept. */
+  readAhead: ReadAheadSettings;
   /** Objects are read in ranges of this size, aligned to multiples of it from the object's start. */
   rangeBytes: number;
   /** Ranges started and not yet handed over, at most: what a job of many tiny objects queues ahead. */
@@ -48,6 +61,8 @@ class RangeRead {
   request: AbortController | undefined;
   lastByteAt = 0;
   stalled = false;
+  /** Set while the range waits, its connection paused, for room in the byte budget. */
+  resume: (() => void) | undefined;
 
   constructor(
     readonly index: number,
@@ -81,8 +96,9 @@ class RangeRead {
  * fails on the network or stalls is read again on its own, from the first byte it has not received, a few
  * times with a short backoff; the build fails only when one range keeps failing.
  *
- * A range's bytes are collected as they arrive rather than read behind backpressure: the memory is reserved
- * when the range starts, and a connection that is never paused cannot be mistaken for a stalled one.
+ * A range's bytes are collected as they arrive. A range ahead of the one being written pauses its connection
+ * while the bytes held reach the budget (the range being written never does), so memory is bounded by what
+ * has arrived, not by what was asked for; a paused range is not taken for a stalled one.
  */
 export class OrderedFetcher {
   /** Ranges started and not yet handed over, in ZIP order: the first one is being written. */
@@ -92,8 +108,10 @@ export class OrderedFetcher {
   private readonly running = new Set<Promise<void>>();
   private nextEntry = 0;
   private nextOffset = 0;
-  /** Bytes of the ranges started and not yet handed over: what FETCH_BUFFER_MIB bounds. */
+  /** Bytes of the ranges started and not yet handed over. */
   private reservedBytes = 0;
+  /** Bytes received and not yet handed over: what FETCH_BUFFER_MIB bounds, save those of the range being written. */
+  private heldBytes = 0;
   private fetching = 0;
   private closed = false;
   private readonly closing = new AbortController();
@@ -101,6 +119,7 @@ export class OrderedFetcher {
   private waiting: (() => void) | undefined;
   private current: Readable | undefined;
   private readonly idleCheck: NodeJS.Timeout;
+  private readonly readAhead: ReadAheadPolicy;
 
   constructor(
     private readonly storage: RangeReader,
@@ -111,6 +130,7 @@ export class OrderedFetcher {
   ) {
     this.idleCheck = setInterval(() => this.abortStalled(), Math.max(10, Math.min(1_000, settings.idleTimeoutMs / 4)));
     this.idleCheck.unref();
+    this.readAhead = new ReadAheadPolicy(settings.readAhead);
     this.pump();
   }
 
@@ -143,14 +163,14 @@ export class OrderedFetcher {
   }
 
   /**
-   * Starts the next ranges in order while a connection, the byte budget and the window allow. Reading far ahead
-   * pays only while the writer waits for bytes (the network is the limit): then every connection is kept busy.
-   * While the writer has bytes to take (it, or the upload behind it, is the limit), reads ahead would only fill
-   * memory and every buffer behind them, so at most one range is kept ahead of it.
+   * Starts the next ranges in order while a connection, the bytes ahead and the window allow. Reading far ahead
+   * pays only while the writer waits for bytes (the network is the limit): then several connections are kept
+   * busy. While the writer has bytes to take (it, or the upload behind it, is the limit), reads ahead would only
+   * fill memory and every buffer behind them, so at most one range is kept ahead of it.
    */
   private pump(): void {
-    const { concurrency, bufferBytes, rangeBytes, rangesAhead } = this.settings;
-    const budget = this.waiting ? bufferBytes : rangeBytes;
+    const { concurrency, bufferBytes, aheadBytes, rangeBytes, rangesAhead } = this.settings;
+    const budget = !this.waiting ? rangeBytes : this.readAhead.wide ? aheadBytes : bufferBytes;
     while (!this.closed && this.fetching < concurrency && this.window.length < rangesAhead && this.nextEntry < this.entries.length) {
       const index = this.nextEntry;
       const entry = this.entries[index];
@@ -185,25 +205,57 @@ export class OrderedFetcher {
       if (range === undefined || range.index !== index) {
         // Not started yet: it starts as soon as the bytes ahead of it are written.
         this.waiting = () => this.feed(stream, index);
+        this.readAhead.writerWaits();
         this.pump();
         return;
       }
       const chunk = range.chunks.shift();
       if (chunk !== undefined) {
         this.reservedBytes -= chunk.length;
+        this.heldBytes -= chunk.length;
+        this.readAhead.handedOver(chunk.length);
+        this.makeRoom();
         this.pump();
         if (!stream.push(chunk)) return;
         continue;
       }
       if (!range.complete) {
         this.waiting = () => this.feed(stream, index);
+        this.readAhead.writerWaits();
         this.pump();
         return;
       }
       this.window.shift();
+      this.makeRoom();
       this.pump();
       if (range.last) return void stream.push(null);
     }
+  }
+
+  /**
+   * Lets the first paused range go on when it is the range being written (it has just become so) or the bytes
+   * held are below the budget. One at a time, in order: the bytes the writer needs soonest come first.
+   */
+  private makeRoom(): void {
+    for (const range of this.window) {
+      if (!range.resume) continue;
+      if (range === this.window[0] || this.heldBytes < this.settings.bufferBytes) range.resume();
+      return;
+    }
+  }
+
+  /** Holds a range read ahead, its connection paused, until makeRoom() lets it go on or the read is aborted. */
+  private async untilRoom(range: RangeRead, signal: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const resume = () => {
+        signal.removeEventListener('abort', resume);
+        range.resume = undefined;
+        range.lastByteAt = Date.now();
+        resolve();
+      };
+      range.resume = resume;
+      signal.addEventListener('abort', resume, { once: true });
+    });
   }
 
   private wake(): void {
@@ -273,7 +325,9 @@ export class OrderedFetcher {
           }
           range.chunks.push(chunk);
           range.received += chunk.length;
+          this.heldBytes += chunk.length;
           if (range === this.window[0]) this.wake();
+          else if (this.heldBytes >= this.settings.bufferBytes && range.received < range.length) await this.untilRoom(range, request.signal);
         }
       } finally {
         request.signal.removeEventListener('abort', stop);
@@ -284,6 +338,8 @@ export class OrderedFetcher {
     } finally {
       this.reading.delete(range);
       range.request = undefined;
+      // Its place among the paused ranges passes to the next.
+      this.makeRoom();
     }
   }
 
@@ -342,7 +398,7 @@ export class OrderedFetcher {
   private abortStalled(): void {
     const now = Date.now();
     for (const range of this.reading) {
-      if (now - range.lastByteAt > this.settings.idleTimeoutMs) {
+      if (!range.resume && now - range.lastByteAt > this.settings.idleTimeoutMs) {
         range.stalled = true;
         range.request?.abort();
       }

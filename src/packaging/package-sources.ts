@@ -4,6 +4,7 @@ import { StorageRepository } from '../storage/storage.repository.js';
 import { OrderedFetcher, type EntrySource, type FetchSettings } from './ordered-fetcher.js';
 import type { PlannedEntry } from './package-builder.js';
 import type { PackagingError } from './packaging-error.js';
+import { READ_AHEAD_SETTINGS } from './read-ahead.js';
 
 const MiB = 1024 * 1024;
 /** AWS's advice is ranges of 8 to 16 MiB; the low end keeps a build's memory small. */
@@ -27,6 +28,8 @@ export function fetchSettings(config: AppConfig, stallTimeoutMs: number): FetchS
   return {
     concurrency: config.FETCH_CONCURRENCY,
     bufferBytes,
+    aheadBytes: config.FETCH_WIDE_READ_AHEAD ? 2 * bufferBytes : bufferBytes,
+    readAhead: READ_AHEAD_SETTINGS,
     rangeBytes: Math.min(RANGE_BYTES, bufferBytes),
     rangesAhead: config.FETCH_CONCURRENCY * RANGES_AHEAD_PER_CONNECTION,
     attempts: RANGE_ATTEMPTS,

@@ -220,6 +220,17 @@ export class AppConfig {
   FETCH_BUFFER_MIB = 12;
 
   /**
+   * Lets a build read up to twice FETCH_BUFFER_MIB ahead while its writer waits for bytes, where that proves
+   * faster (ReadAheadPolicy): several ranges of one large object then arrive at once, each connection paused
+   * when the bytes held reach FETCH_BUFFER_MIB. On the bench's S3-like network (40 MiB/s per connection) it
+   * read large rasters at 0.88 to 0.93 of the best parallel copy instead of 0.6, but a worker's peak rose from
+   * about 175 to 200 to 223 MiB, and where the store itself is the limit the tries cost CPU (BENCHMARKS.md).
+   * Off by default; turn it on where S3 caps each connection and workers have the memory.
+   */
+  @IsBoolean({ message: 'FETCH_WIDE_READ_AHEAD must be true or false' })
+  FETCH_WIDE_READ_AHEAD = false;
+
+  /**
    * What a build's upload part buffers may hold, in MiB: four 8 MiB parts, all of which may be in flight.
    * Packages past 70 GiB need larger parts (S3 allows 10,000), and fewer are kept to stay within it, down to two
    * (twice the part size at least). Raise it where memory allows and packages that large are common: each part
