@@ -246,6 +246,8 @@ export class OrderedFetcher {
 
   /** Holds a range read ahead, its connection paused, until makeRoom() lets it go on or the read is aborted. */
   private async untilRoom(range: RangeRead, signal: AbortSignal): Promise<void> {
+    // An abort that came first would never call the listener.
+    if (signal.aborted) return;
     await new Promise<void>((resolve) => {
       const resume = () => {
         signal.removeEventListener('abort', resume);
