@@ -404,10 +404,11 @@ describe('no operation stranded, one writer per package', () => {
         expect(claimed.operationId).toBe(body.id);
         worker = await startTestApp('worker', { DATABASE_URL: own.url, QUEUE_PREFIX: queuePrefix, RECONCILE_SECONDS: '86400' });
 
-        // Just now: RECONCILE_AFTER_SECONDS has not passed.
+        // Just now: RECONCILE_AFTER_SECONDS has not passed. The worker's own scheduled run (a job scheduler
+        // fires once as it is created) may get there first; either way the job must be queued exactly once.
         const outcome = await worker.app.get(Reconciler).reconcile();
 
-        expect(outcome.added).toBe(1);
+        expect(outcome.added).toBeLessThanOrEqual(1);
         const queued = await inspectQueue(queuePrefix, async (queue) => (await queue.getJob(body.id))?.data);
         expect(queued).toEqual({ operationId: body.id, admission: claimed.token });
         await waitFor(async () => (await own.fixtures.prisma.downloadOperation.findUniqueOrThrow({ where: { id: body.id } })).status === 'ready', 30_000, 'the build');
